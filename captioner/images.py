@@ -1,0 +1,130 @@
+"""Reading images from paths, bytes or PIL objects into plain 8-bit RGB.
+
+Everything that takes an image from a user goes through `load_image`, so every caller (library,
+batch CLI, web app, training) gets the same conversions and the same error type. A bad image
+raises `ImageLoadError`, whose message names the image and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image]
+
+# Images larger than this are refused before their pixels are decoded: a small file can declare
+# huge dimensions (a "decompression bomb") and exhaust memory. 100 MP covers any camera photo.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+class ImageLoadError(ValueError):
+    """An input could not be read as an image. `source` names the input, `reason` says why."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+def describe_source(src: ImageInput) -> str:
+    """A short human-readable name for an image input, used in error messages."""
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    if isinstance(src, Image.Image):
+        return f"<PIL image {src.mode} {src.size[0]}x{src.size[1]}>"
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"<{len(src)} bytes>"
+    return f"<{type(src).__name__}>"
+
+
+def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Return `src` as an RGB PIL image, upright according to its EXIF orientation.
+
+    Accepts a file path, the raw bytes of an encoded image, or a PIL image. Grayscale, palette,
+    RGBA (composited on white), CMYK and 16-bit/float images are converted to 8-bit RGB.
+    Raises ImageLoadError (naming `name` or the input) for anything that is not a readable image.
+    """
+    label = name or describe_source(src)
+    if isinstance(src, Image.Image):
+        img = src
+    else:
+        img = _open(src, label)
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageLoadError(label, f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            label, f"image is too large ({width}x{height} = {width * height:,} pixels; limit {max_pixels:,})"
+        )
+    try:
+        img.load()  # decode now so truncated or corrupt data fails here, with the image named
+        img = ImageOps.exif_transpose(img)
+        return to_rgb(img)
+    except ImageLoadError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageLoadError(label, _reason(exc)) from exc
+
+
+def _open(src: ImageInput, label: str) -> Image.Image:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        if len(src) == 0:
+            raise ImageLoadError(label, "empty input (0 bytes)")
+        fp = io.BytesIO(bytes(src))
+    elif isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        if not path.exists():
+            raise ImageLoadError(label, "file not found")
+        if path.is_dir():
+            raise ImageLoadError(label, "is a directory, not an image file")
+        if path.stat().st_size == 0:
+            raise ImageLoadError(label, "empty file (0 bytes)")
+        fp = path
+    else:
+        raise ImageLoadError(label, f"unsupported input type {type(src).__name__}; give a path, bytes or a PIL image")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns above ~89 MP; our own limit (max_pixels) decides, with a clear error.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(label, f"image declares absurd dimensions (decompression bomb): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(label, "not a recognised image format") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageLoadError(label, _reason(exc)) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "truncated" in text.lower():
+        return f"image data is truncated or corrupt ({text})"
+    return f"cannot decode image ({text})"
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB. Transparency is composited on white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # PIL's own convert("L") clips 16-bit and float data instead of rescaling it.
+        arr = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16"):
+            top = 65535.0
+        else:
+            top = float(arr.max()) if arr.size and arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")

@@ -1,0 +1,41 @@
+"""Shared fixtures: small models and real photographs (scikit-image's bundled samples)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from captioner.config import ModelConfig
+from captioner.vocab import Vocabulary
+
+WORDS = ["a", "red", "blue", "green", "circle", "square", "triangle", "left", "of", "above", "the", "small", "large"]
+
+
+@pytest.fixture(scope="session")
+def vocab() -> Vocabulary:
+    return Vocabulary(["<pad>", "<start>", "<end>", "<unk>"] + WORDS)
+
+
+def small_decoder_config(vocab_size: int, **overrides) -> ModelConfig:
+    """A decoder small enough for fast tests, on a 3x4 grid of 16-d features."""
+    base = dict(embed_dim=16, hidden_dim=24, attention_dim=12, dropout=0.0, feature_dim=16, grid_size=(3, 4), vocab_size=vocab_size, max_len=8)
+    base.update(overrides)
+    return ModelConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Image.Image]:
+    from skimage import data
+
+    return {name: Image.fromarray(getattr(data, name)()) for name in ("chelsea", "coffee", "astronaut", "rocket")}
+
+
+@pytest.fixture(scope="session")
+def small_captioner(vocab):
+    """A randomly initialised decoder on the real default encoder (pretrained Lite0)."""
+    from captioner import Captioner
+
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=32, hidden_dim=48, attention_dim=32, dropout=0.0, max_len=10)
+    return Captioner.from_config(config, vocab)

@@ -1,0 +1,116 @@
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.images import ImageLoadError, load_image
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_path_bytes_and_pil_inputs_agree(tmp_path, photos):
+    path = tmp_path / "cat.png"
+    photos["chelsea"].save(path)
+    from_path = load_image(path)
+    from_bytes = load_image(path.read_bytes())
+    from_pil = load_image(Image.open(path))
+    assert from_path.mode == "RGB" and from_path.size == photos["chelsea"].size
+    assert np.array_equal(np.asarray(from_path), np.asarray(from_bytes))
+    assert np.array_equal(np.asarray(from_path), np.asarray(from_pil))
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "CMYK", "LA", "RGBA", "I", "F"])
+def test_modes_become_rgb(mode):
+    img = Image.new("RGB", (8, 6), (200, 100, 50)).convert(mode)
+    out = load_image(img)
+    assert out.mode == "RGB" and out.size == (8, 6)
+
+
+def test_transparent_pixels_composited_on_white():
+    img = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    img.putpixel((0, 0), (255, 0, 0, 255))
+    out = np.asarray(load_image(_encode(img, "PNG")))
+    assert out[0, 0].tolist() == [255, 0, 0]
+    assert out[3, 3].tolist() == [255, 255, 255]
+
+
+def test_palette_with_transparency():
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([0, 0, 255] + [0, 255, 0] * 255)
+    img.putpixel((1, 1), 1)
+    out = np.asarray(load_image(_encode(img, "PNG", transparency=0)))
+    assert out[0, 0].tolist() == [255, 255, 255]  # transparent index -> white
+    assert out[1, 1].tolist() == [0, 255, 0]
+
+
+def test_sixteen_bit_is_rescaled_not_clipped():
+    arr = np.array([[0, 32768, 65535]], dtype=np.uint16)
+    out = np.asarray(load_image(_encode(Image.fromarray(arr), "PNG")))
+    assert out[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_exif_orientation_is_honoured():
+    img = Image.new("RGB", (20, 10), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    out = load_image(_encode(img, "JPEG", exif=exif))
+    assert out.size == (10, 20)
+
+
+def test_gif_first_frame():
+    frames = [Image.new("RGB", (5, 5), c) for c in [(255, 0, 0), (0, 0, 255)]]
+    data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    assert np.asarray(load_image(data))[0, 0].tolist() == [255, 0, 0]
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG file that declares huge dimensions (its pixel data is missing)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_text("hello, not an image"), "not a recognised image"),
+        (lambda p: p.write_bytes(_encode(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")[:300]), "truncated"),
+        (lambda p: p.write_bytes(_png_header(100_000, 100_000)), "decompression bomb|too large"),
+        (lambda p: p.write_bytes(_png_header(12_000, 10_000)), "too large"),
+    ],
+    ids=["empty", "text", "truncated", "bomb", "too-large"],
+)
+def test_bad_files_raise_one_clear_error(tmp_path, make, reason):
+    path = tmp_path / "bad.png"
+    make(path)
+    with pytest.raises(ImageLoadError, match=reason) as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+    assert info.value.source == str(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageLoadError, match="not found"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageLoadError, match="directory"):
+        load_image(tmp_path)
+
+
+def test_bad_bytes_and_types_named():
+    with pytest.raises(ImageLoadError, match=r"<5 bytes>: not a recognised"):
+        load_image(b"abcde")
+    with pytest.raises(ImageLoadError, match="unsupported input type int"):
+        load_image(42)
+    with pytest.raises(ImageLoadError, match="upload.jpg"):
+        load_image(b"", name="upload.jpg")

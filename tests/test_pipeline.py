@@ -1,0 +1,73 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from captioner import Captioner, ImageLoadError, NoDefaultModelError
+from captioner import pipeline
+
+
+def test_caption_accepts_paths_bytes_and_pil_images(tmp_path, small_captioner, photos):
+    path = tmp_path / "cat.jpg"
+    photos["chelsea"].save(path, quality=95)
+    buf = io.BytesIO()
+    photos["coffee"].save(buf, "PNG")
+    results = small_captioner.caption([str(path), buf.getvalue(), photos["astronaut"]], beam_size=2)
+    assert len(results) == 3
+    for r in results:
+        assert r.text == " ".join(r.words)
+        assert r.attention.dtype == np.float32 and r.attention.shape == (len(r.words), 14, 14)
+        assert np.allclose(r.attention.sum(axis=(1, 2)), 1.0, atol=1e-5)
+        assert r.betas.shape == (len(r.words),)
+        assert np.isfinite(r.score) and r.score <= 0
+        assert "<" not in r.text  # no special tokens in the text
+
+
+def test_same_image_any_form_same_caption(tmp_path, small_captioner, photos):
+    path = tmp_path / "rocket.png"
+    photos["rocket"].save(path)
+    a, b = small_captioner.caption([path, path.read_bytes()])
+    assert a.words == b.words and a.score == pytest.approx(b.score)
+
+
+def test_batches_do_not_change_results(small_captioner, photos):
+    images = list(photos.values())
+    together = small_captioner.caption(images, beam_size=3, batch_size=4)
+    apart = small_captioner.caption(images, beam_size=3, batch_size=1)
+    assert [r.words for r in together] == [r.words for r in apart]
+    assert [r.score for r in together] == pytest.approx([r.score for r in apart], abs=1e-5)
+
+
+def test_fixed_seed_gives_identical_captions(vocab, photos):
+    from captioner import ModelConfig
+
+    def build():
+        torch.manual_seed(123)
+        return Captioner.from_config(ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6), vocab)
+
+    images = [photos["chelsea"], photos["coffee"]]
+    assert [r.words for r in build().caption(images)] == [r.words for r in build().caption(images)]
+
+
+def test_n_best_alternatives_sorted(small_captioner, photos):
+    (r,) = small_captioner.caption([photos["chelsea"]], beam_size=4, n_best=3)
+    assert len(r.alternatives) == 3
+    assert r.alternatives[0] == (r.text, pytest.approx(r.score))
+    scores = [s for _, s in r.alternatives]
+    assert scores == sorted(scores, reverse=True)
+    json_record = r.to_json()
+    assert json_record["caption"] == r.text and len(json_record["alternatives"]) == 3
+
+
+def test_bad_image_raises_naming_it(tmp_path, small_captioner):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not really a jpeg")
+    with pytest.raises(ImageLoadError, match="broken.jpg"):
+        small_captioner.caption([bad])
+
+
+def test_no_default_model_yet_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    with pytest.raises(NoDefaultModelError, match="no default model"):
+        Captioner.from_pretrained()
