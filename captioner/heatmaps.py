@@ -89,7 +89,7 @@ class HeatmapStyle:
             raise ValueError(f"opacity must be between 0 and 1, got {self.opacity!r}")
         if not isinstance(self.panel_size, numbers.Integral) or self.panel_size < 64:
             # below 64 pixels the labels no longer fit beside the picture
-            raise ValueError(f"panel_size must be an integer of at least 64 pixels, got {self.panel_size!r}")
+            raise ValueError(f"panel_size must be an integer >= 64 (pixels), got {self.panel_size!r}")
         if not isinstance(self.columns, numbers.Integral) or self.columns < 1:
             raise ValueError(f"columns must be a positive integer, got {self.columns!r}")
         if not isinstance(self.duration_ms, numbers.Integral) or self.duration_ms < 10:
@@ -124,7 +124,7 @@ def upsample(
     # lands on exactly the (i/H, j/W) fraction of the output in both axes.
     up = np.array(Image.fromarray(grid).resize((width, height), _RESAMPLE[smooth]), dtype=np.float32)
     if sigma > 0:
-        # Imported here: it pulls in scipy.ndimage, most of a second that the default (no blur) never needs.
+        # Imported here: it pulls in scipy.ndimage, most of a second the default (no blur) never needs.
         from skimage.filters import gaussian
 
         # A squashed cell is not square in pixels, so the blur radius is converted per axis.
@@ -160,7 +160,8 @@ def _blend(pixels: np.ndarray, attention_map: np.ndarray, style: HeatmapStyle) -
     heat = upsample(attention_map, (width, height), style.smooth, style.sigma)
     colours = matplotlib.colormaps[style.colormap](heat, bytes=True)[..., :3]
     # Float blend then round: opacity 0 gives the image's pixels and 1 the colormap's, exactly.
-    mixed = pixels.astype(np.float32) * (1.0 - style.opacity) + colours.astype(np.float32) * style.opacity
+    opacity = style.opacity
+    mixed = pixels.astype(np.float32) * (1.0 - opacity) + colours.astype(np.float32) * opacity
     return np.rint(mixed).astype(np.uint8)
 
 
@@ -187,7 +188,8 @@ def render_grid(
     """
     words, attention, betas = _check_inputs(words, attention, betas)
     style = _resolve_style(style, options)
-    return _draw_grid(_Panel(_to_rgb(image), style.panel_size), words, attention, betas, text, score, style)
+    panel = _Panel(_to_rgb(image), style.panel_size)
+    return _draw_grid(panel, words, attention, betas, text, score, style)
 
 
 def render_gif(
@@ -250,7 +252,8 @@ def _draw_grid(panel, words, attention, betas, text, score, style) -> Image.Imag
     caption = text if text is not None else " ".join(words)
     tokens = [_ellipsize(t, fonts.regular, width - 2 * pad) for t in caption.split()]
     widths = [fonts.regular.getlength(t) for t in tokens]
-    caption_lines = [" ".join(tokens[i] for i in ids) for ids in _wrap(widths, fonts.space, width - 2 * pad)]
+    wrapped = _wrap(widths, fonts.space, width - 2 * pad)
+    caption_lines = [" ".join(tokens[i] for i in ids) for ids in wrapped]
     header = caption_lines + ([f"score {score:.3f}"] if score is not None else [])
     header_h = len(header) * line + 2 * pad if header else 0
     cell_h = side + line + 2 * pad
@@ -294,7 +297,7 @@ def _draw_gif(panel, words, attention, betas, style) -> bytes:
     for t in range(max(1, len(words))):
         if words:
             frame_panel = panel.heat(attention[t], style)
-            status = f"word {t + 1} of {len(words)}"  # also keeps frames distinct (PIL merges equal ones)
+            status = f"word {t + 1} of {len(words)}"
             if betas is not None:
                 status += f"   {fonts.beta}={betas[t]:.2f}"
         else:
@@ -344,11 +347,12 @@ class _Fonts:
         self.line = self.regular.getbbox("Ágjy")[3] + max(2, size // 4)
 
 
-def _label(draw: ImageDraw.ImageDraw, fonts: _Fonts, x: int, y: int, width: int, text: str, note: str) -> None:
+def _label(draw: ImageDraw.ImageDraw, fonts: _Fonts, x: int, y: int, width: int, text: str, note: str):
     """One label line: `text` in bold on the left, `note` in grey on the right, cut with … to fit."""
     note_w = fonts.regular.getlength(note) if note else 0.0
     room = width - 2 * fonts.pad - (note_w + fonts.pad if note else 0)
-    draw.text((x + fonts.pad, y + fonts.pad), _ellipsize(text, fonts.bold, room), font=fonts.bold, fill=_INK)
+    text = _ellipsize(text, fonts.bold, room)
+    draw.text((x + fonts.pad, y + fonts.pad), text, font=fonts.bold, fill=_INK)
     if note:
         draw.text((x + width - fonts.pad - note_w, y + fonts.pad), note, font=fonts.regular, fill=_MUTED)
 
@@ -453,7 +457,9 @@ def export_heatmaps(
     paths = save_arrays(words, attention, out_dir, stem, betas, text, score)
     panel = _Panel(_to_rgb(image), style.panel_size)  # shared by the grid and the GIF
     png = io.BytesIO()
-    _draw_grid(panel, words, attention, betas, text, score, style).save(png, format="PNG")
+    grid = _draw_grid(panel, words, attention, betas, text, score, style)
+    # zlib level 1: half the time of the default (6) for ~15 % more bytes; batch jobs write thousands.
+    grid.save(png, format="PNG", compress_level=1)
     paths["grid"] = paths["npy"].with_name(f"{stem}_grid.png")
     _write(paths["grid"], png.getvalue())
     paths["gif"] = paths["npy"].with_name(f"{stem}.gif")
@@ -505,7 +511,7 @@ def _out_dir(out_dir: str | os.PathLike, stem: str) -> Path:
 
 
 def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Validated copies: words as a list of str, attention float32 (n, H, W), betas float32 (n,)."""
+    """Checked inputs: words as a list of str, attention float32 (n, H, W), betas float32 (n,)."""
     if isinstance(words, str) or not all(isinstance(w, str) for w in words):
         raise TypeError("words must be a list of strings (one per caption word)")
     words = list(words)
@@ -518,11 +524,13 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
     if not np.isfinite(attention).all():
         raise ValueError("attention contains NaN or infinite values")
     if (attention < 0).any():
-        raise ValueError("attention contains negative weights; each map should be a softmax over the grid")
+        raise ValueError("attention contains negative weights; each map should be a softmax")
     if betas is not None:
         betas = np.asarray(betas, dtype=np.float32)
         if betas.shape != (len(words),):
-            raise ValueError(f"betas has shape {betas.shape}; expected ({len(words)},): one gate value per word")
+            raise ValueError(
+                f"betas has shape {betas.shape}; expected ({len(words)},): one gate value per word"
+            )
         if not np.isfinite(betas).all():
             raise ValueError("betas contains NaN or infinite values")
     return words, attention, betas
@@ -531,7 +539,7 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
 def _check_smooth(smooth: str, sigma: float) -> None:
     if smooth not in _RESAMPLE:
         raise ValueError(f"unknown smooth {smooth!r}: use one of {', '.join(_RESAMPLE)}")
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+    if not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a finite number >= 0 (in grid cells), got {sigma!r}")
 
 
@@ -554,7 +562,8 @@ def _resolve_style(style: HeatmapStyle | None, options: dict[str, Any]) -> Heatm
     names = {field.name for field in dataclasses.fields(HeatmapStyle)}
     unknown = sorted(set(options) - names)
     if unknown:
-        raise TypeError(f"unknown heatmap option(s) {unknown}; valid options: {', '.join(sorted(names))}")
+        valid = ", ".join(sorted(names))
+        raise TypeError(f"unknown heatmap option(s) {unknown}; valid options: {valid}")
     return dataclasses.replace(style, **options) if options else style
 
 
