@@ -116,7 +116,8 @@ def test_overlay_opacity_one_is_the_matplotlib_colormap(chelsea, name):
     out = np.asarray(hm.overlay(chelsea, grid, colormap=name, opacity=1.0))
     values = hm.upsample(grid, chelsea.size, smooth="bicubic")
     cmap = matplotlib.colormaps[name]
-    for y, x in [(0, 0), (150, 225), (299, 450), hottest(values), np.unravel_index(values.argmin(), values.shape)]:
+    coldest = np.unravel_index(values.argmin(), values.shape)
+    for y, x in [(0, 0), (150, 225), (299, 450), hottest(values), coldest]:
         expected = cmap(values[y, x], bytes=True)[:3]
         assert tuple(out[y, x]) == tuple(expected), (name, y, x)
     # and as a whole: every pixel is the colormap's colour for its value
@@ -126,7 +127,8 @@ def test_overlay_opacity_one_is_the_matplotlib_colormap(chelsea, name):
 
 def test_overlay_blends_half_and_half(chelsea):
     grid = peaked(1)[0]
-    out = np.asarray(hm.overlay(chelsea, grid, colormap="viridis", opacity=0.5, smooth="nearest")).astype(int)
+    out = hm.overlay(chelsea, grid, colormap="viridis", opacity=0.5, smooth="nearest")
+    out = np.asarray(out).astype(int)
     colour = np.array(matplotlib.colormaps["viridis"](1.0, bytes=True)[:3], int)
     pixel = np.asarray(chelsea)[5, 5].astype(int)  # inside cell (0, 0), where all the mass is
     assert np.abs(out[5, 5] - (pixel + colour) / 2).max() <= 1
@@ -154,7 +156,8 @@ def test_transparent_pixels_are_drawn_on_white():
 def test_style_and_options_are_checked():
     with pytest.raises(TypeError, match="colourmap"):
         hm.overlay(Image.new("RGB", (8, 8)), peaked(1)[0], colourmap="jet")
-    for bad in [{"opacity": 1.5}, {"smooth": "cubic"}, {"sigma": -0.1}, {"panel_size": 10}, {"columns": 0}]:
+    bads = [{"opacity": 1.5}, {"smooth": "cubic"}, {"sigma": -0.1}, {"panel_size": 10}, {"columns": 0}]
+    for bad in bads:
         with pytest.raises(ValueError):
             HeatmapStyle(**bad)
     style = HeatmapStyle(colormap="viridis", panel_size=P)
@@ -290,7 +293,11 @@ def test_export_writes_all_files_and_arrays_round_trip(chelsea, tmp_path):
     paths = hm.export_heatmaps(chelsea, words, attention, tmp_path / "new" / "dir", "chelsea",
                                betas=betas, text="a cat on a floor", score=-0.42, panel_size=P)
     assert {k: p.name for k, p in paths.items()} == {
-        "grid": "chelsea_grid.png", "gif": "chelsea.gif", "npy": "chelsea_attention.npy", "json": "chelsea.json"}
+        "grid": "chelsea_grid.png",
+        "gif": "chelsea.gif",
+        "npy": "chelsea_attention.npy",
+        "json": "chelsea.json",
+    }
     assert all(p.is_file() for p in paths.values())
     assert not list(paths["grid"].parent.glob("*.part"))
 
@@ -308,7 +315,9 @@ def test_export_writes_all_files_and_arrays_round_trip(chelsea, tmp_path):
 
 
 def test_export_result_reads_a_result_like_object(tmp_path):
-    result = SimpleNamespace(text="two words", words=["two", "words"], attention=peaked(2, (7, 7)), score=-1.0)
+    result = SimpleNamespace(
+        text="two words", words=["two", "words"], attention=peaked(2, (7, 7)), score=-1.0
+    )
     paths = hm.export_result(Image.new("RGB", (64, 64)), result, tmp_path, stem="r", panel_size=P)
     record = json.loads(paths["json"].read_text())
     assert record["betas"] is None and record["words"] == ["two", "words"]
