@@ -241,6 +241,12 @@ def test_load_coco_split_argument_and_unnamed_file(tmp_path):
     assert {r.split for r in load_coco(coco_json(tmp_path), tmp_path / "val2014", split="test")} == {"test"}
     records = load_coco(coco_json(tmp_path, "my_caps.json"), tmp_path / "val2014")
     assert [r.split for r in records] == [assign_split(r.image_path.name) for r in records]
+    # a file name without a split: each image's split comes from its file name's hash
+    many = {"images": [{"id": n, "file_name": f"{n}.jpg"} for n in range(60)],
+            "annotations": [{"id": n, "image_id": n, "caption": "a dog"} for n in range(60)]}
+    records = load_coco(write_json(tmp_path / "mine.json", many), tmp_path, check_images=False)
+    assert [r.split for r in records] == [assign_split(f"{n}.jpg") for n in range(60)]
+    assert {"train", "val", "test"} <= {r.split for r in records}
 
 
 @pytest.mark.parametrize("edit, message", [
