@@ -197,6 +197,9 @@ def test_nearest_one_cell_inside_and_outside_the_box():
     assert inside == {"mass_in_box": 1.0, "baseline": 0.25, "peak_in_box": True, "peak_xy": (0, 0)}
     outside = attention_correctness(att, (4, 3, 8, 6), (8, 6), upsample="nearest")
     assert outside["mass_in_box"] == 0.0 and outside["baseline"] == 0.25 and not outside["peak_in_box"]
+    # the neighbouring cell (x 4..8) peaks at pixel (4, 0), just right of the half-open box
+    right = attention_correctness(one_hot((2, 2), (0, 1)), (0, 0, 4, 3), (8, 6), upsample="nearest")
+    assert right["mass_in_box"] == 0.0 and right["peak_xy"] == (4, 0) and not right["peak_in_box"]
     # a box over half of the cell: half the mass
     half = attention_correctness(att, (2, 0, 6, 3), (8, 6), upsample="nearest")
     assert half["mass_in_box"] == pytest.approx(0.5)
