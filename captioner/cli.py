@@ -141,10 +141,34 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="publish a trained model directory (half precision when captions stay the same)")
+    p.add_argument("--model", required=True, help="trained model directory, e.g. runs/x/best")
+    p.add_argument("--out", required=True, help="target model directory")
+    p.add_argument("--check-data", help="data set whose --check-split images must keep their captions in half precision")
+    p.add_argument("--check-split", default="test")
+    p.add_argument("--check-limit", type=int, default=200)
+    p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from captioner.export import export_model
+
+    images = []
+    if args.check_data:
+        from captioner.datasets import load_dataset
+
+        images = [r.image_path for r in load_dataset(args.check_data) if r.split == args.check_split][: args.check_limit]
+    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captioner", description="Image captioning with visual attention (Show, Attend and Tell).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_demo, _add_train, _add_evaluate):
+    for add in (_add_synth, _add_demo, _add_train, _add_evaluate, _add_export):
         add(sub)
     return parser
 

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import torch
-from nltk.tokenize import TreebankWordTokenizer
 from torch.utils.data import Dataset
+
+from captioner.vocab import pad_captions, tokenize  # noqa: F401  (tokenize is part of this module's API)
 
 DEFAULT_SPLIT_FRACTIONS = (0.9, 0.05, 0.05)  # train / val / test for images the data gives no split
 CAPTION_FILES = ("captions.jsonl", "captions.csv")
 
-_TREEBANK = TreebankWordTokenizer()  # rule-based and stateless: needs no nltk data download
 
 
 class DatasetError(ValueError):
@@ -56,11 +56,6 @@ class CaptionRecord:
     image_id: str | int
     objects: list[dict] | None = None
     groundings: list[list | None] | None = None
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens of a caption; tokens without any letter or digit (punctuation) dropped."""
-    return [tok for tok in _TREEBANK.tokenize(text.lower()) if any(ch.isalnum() for ch in tok)]
 
 
 def assign_split(name: str, fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> str:
@@ -474,9 +469,7 @@ def collate_captions(batch: Sequence[dict], pad_id: int) -> dict:
     [, "pixels": stacked (B, ...) when they are tensors, else a list]}.
     """
     lengths = torch.tensor([len(item["caption"]) for item in batch], dtype=torch.long)
-    captions = torch.full((len(batch), int(lengths.max()) if len(batch) else 0), pad_id, dtype=torch.long)
-    for row, item in enumerate(batch):
-        captions[row, : len(item["caption"])] = torch.as_tensor(item["caption"], dtype=torch.long)
+    captions = pad_captions([item["caption"] for item in batch], pad_id=pad_id)
     out = {
         "image_index": torch.tensor([item["image_index"] for item in batch], dtype=torch.long),
         "captions": captions,

@@ -34,7 +34,7 @@ from captioner.checkpoint import _atomic_write, save_model
 from captioner.config import ModelConfig
 from captioner.decoder import DecoderOutput
 from captioner.images import load_image
-from captioner.vocab import Vocabulary
+from captioner.vocab import Vocabulary, pad_captions
 
 LATEST = "latest"  # file in the run folder naming the newest complete checkpoint
 
@@ -125,14 +125,6 @@ def caption_loss(out: DecoderOutput, targets: torch.Tensor, config: TrainConfig,
         logs.update(reinforce=reinforce.item(), entropy=entropy.item(), baseline=baseline)
     logs["loss"] = loss.item()
     return loss, logs, baseline
-
-
-def pad_captions(captions: Sequence[Sequence[int]]) -> torch.Tensor:
-    longest = max(len(c) for c in captions)
-    out = torch.full((len(captions), longest), Vocabulary.pad_id, dtype=torch.long)
-    for i, c in enumerate(captions):
-        out[i, : len(c)] = torch.as_tensor(c)
-    return out
 
 
 # -- the loop -----------------------------------------------------------------------------------
