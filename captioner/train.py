@@ -60,6 +60,7 @@ class TrainConfig:
     patience: int = 5  # epochs without a better validation CIDEr-D before stopping
     device: str = "auto"
     encode_batch_size: int = 32
+    amp: bool = True  # bfloat16 autocast on CUDA (never on the CPU)
     trained_on: str = ""  # shown to users of the model; defaults to the data path
 
     def to_json(self) -> dict:
@@ -105,8 +106,11 @@ def feature_cache_name(config: ModelConfig, paths: Sequence[Path]) -> str:
 # -- the objective ------------------------------------------------------------------------------
 
 
-def caption_loss(out: DecoderOutput, targets: torch.Tensor, config: TrainConfig, baseline: float | None) -> tuple[torch.Tensor, dict, float | None]:
-    """The training objective for one batch. Returns (loss, logged values, new baseline)."""
+def caption_loss(
+    out: DecoderOutput, targets: torch.Tensor, config: TrainConfig, baseline: float | None, mean: Callable[[float], float] = float
+) -> tuple[torch.Tensor, dict, float | None]:
+    """The training objective for one batch. Returns (loss, logged values, new baseline).
+    `mean` averages a number over processes, so all of them keep the same baseline."""
     mask = targets != Vocabulary.pad_id  # (B, T)
     token_ce = F.cross_entropy(out.logits.transpose(1, 2), targets, reduction="none") * mask  # (B, T)
     ce = token_ce.sum() / mask.sum()
@@ -116,7 +120,7 @@ def caption_loss(out: DecoderOutput, targets: torch.Tensor, config: TrainConfig,
     logs = {"ce": ce.item(), "attention_penalty": penalty.item()}
     if out.sample_log_probs is not None:
         cost = token_ce.sum(dim=1).detach()  # per caption: the negative log-likelihood
-        mean_cost = cost.mean().item()
+        mean_cost = mean(cost.mean().item())
         baseline = mean_cost if baseline is None else config.baseline_decay * baseline + (1 - config.baseline_decay) * mean_cost
         log_prob = (out.sample_log_probs * mask).sum(dim=1)
         reinforce = ((cost - baseline) * log_prob).mean()
@@ -125,6 +129,53 @@ def caption_loss(out: DecoderOutput, targets: torch.Tensor, config: TrainConfig,
         logs.update(reinforce=reinforce.item(), entropy=entropy.item(), baseline=baseline)
     logs["loss"] = loss.item()
     return loss, logs, baseline
+
+
+# -- several processes (torchrun) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place under torchrun (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def broadcast_flag(self, flag: bool) -> bool:
+        if not self.enabled:
+            return flag
+        value = torch.tensor([1.0 if flag else 0.0])
+        torch.distributed.broadcast(value, src=0)
+        return bool(value.item())
+
+    def mean(self, value: float) -> float:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return t.item() / self.world_size
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group torchrun set up (gloo on the CPU, nccl on GPUs)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distributed()
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank=torch.distributed.get_rank(), world_size=world_size)
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -160,21 +211,29 @@ def train_decoder(
     on_checkpoint: Callable[[TrainState, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler], None] | None = None,
     on_epoch_end: Callable[[TrainState], bool] | None = None,
     stop_after_steps: int | None = None,
+    dist: Distributed = Distributed(),
 ) -> TrainState:
     """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`.
 
     `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
     `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
     early. `stop_after_steps` ends the run after that many steps in this call (tests use it to
-    simulate a killed run)."""
+    simulate a killed run). Under torchrun (`dist`), every step takes `batch_size` pairs on each
+    process and gradients are averaged; the callbacks run on rank 0 only."""
     state = state or TrainState()
     if state.global_step == 0:
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed + dist.rank)  # dropout and sampling differ between processes
     decoder = model.decoder.train()
     device = next(decoder.parameters()).device
     params = [p for p in decoder.parameters() if p.requires_grad]
+    forward = decoder
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(params, lr=config.lr)
-    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
+    global_batch = config.batch_size * dist.world_size
+    steps_per_epoch = math.ceil(len(pairs) / global_batch)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state["optimizer"])
@@ -188,24 +247,26 @@ def train_decoder(
             range(state.step_in_epoch, steps_per_epoch), disable=not progress, desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="step"
         )
         for step in bar:
-            batch = [pairs[i] for i in order[step * config.batch_size : (step + 1) * config.batch_size]]
-            feats = torch.from_numpy(np.asarray(features[[i for i, _ in batch]])).to(device=device, dtype=torch.float32)
+            chunk = order[step * global_batch : (step + 1) * global_batch][dist.rank :: dist.world_size]
+            batch = [pairs[i] for i in chunk]
+            feats = torch.from_numpy(np.array(features[[i for i, _ in batch]], dtype=np.float32)).to(device)
             captions = pad_captions([c for _, c in batch]).to(device)
-            out = decoder(feats, captions)
-            loss, logs, state.baseline = caption_loss(out, captions[:, 1:], config, state.baseline)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
+                out = forward(feats, captions)
+            loss, logs, state.baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
             state.step_in_epoch, state.global_step = step + 1, state.global_step + 1
-            seen += len(batch)
+            seen += len(batch) * dist.world_size
             for k, v in logs.items():
                 totals[k] = totals.get(k, 0.0) + v
             bar.set_postfix(ce=f"{logs['ce']:.3f}", img_per_s=f"{seen / (time.perf_counter() - started):.0f}")
             steps_this_call += 1
             last_step = state.step_in_epoch == steps_per_epoch
-            if on_checkpoint and not last_step and config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
+            if on_checkpoint and dist.is_main and not last_step and config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
                 on_checkpoint(state, optimizer, scheduler)
             if stop_after_steps is not None and steps_this_call >= stop_after_steps and not last_step:
                 return state
@@ -213,10 +274,12 @@ def train_decoder(
         summary.update(epoch=state.epoch + 1, seconds=round(time.perf_counter() - started, 2), pairs_per_s=round(seen / max(1e-9, time.perf_counter() - started), 1))
         state.history.append(summary)
         state.epoch, state.step_in_epoch = state.epoch + 1, 0
-        stop = bool(on_epoch_end(state)) if on_epoch_end else False
+        stop = bool(on_epoch_end(state)) if on_epoch_end and dist.is_main else False
+        stop = dist.broadcast_flag(stop)
         decoder.train()
-        if on_checkpoint:
+        if on_checkpoint and dist.is_main:
             on_checkpoint(state, optimizer, scheduler)
+        dist.barrier()
         if stop or (stop_after_steps is not None and steps_this_call >= stop_after_steps):
             break
     decoder.eval()
@@ -321,12 +384,16 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 
     run = Path(config.out)
     device = resolve_device(config.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    dist = init_distributed(device)
+    progress = progress and dist.is_main
     if resume:
         saved = json.loads((run / "train_config.json").read_text())
         config = dataclasses.replace(TrainConfig(**saved["train"]), out=str(run), device=config.device)
         captioner, state, optimizer_state = load_checkpoint(run, device)
     else:
-        if (run / LATEST).exists():
+        if (run / LATEST).exists() and dist.is_main:
             raise FileExistsError(f"{run} already holds a training run: use --resume to continue it, or another --out")
         state, optimizer_state = None, None
     records = load_dataset(config.data, config.image_root)
@@ -340,7 +407,8 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
         torch.manual_seed(config.seed)
         captioner = Captioner.from_config(model_config, vocab, device=device)
         run.mkdir(parents=True, exist_ok=True)
-        (run / "train_config.json").write_text(json.dumps({"model": captioner.config.to_json(), "train": config.to_json()}, indent=2))
+        if dist.is_main:
+            (run / "train_config.json").write_text(json.dumps({"model": captioner.config.to_json(), "train": config.to_json()}, indent=2))
     vocab = captioner.vocab
 
     cache = run / "cache"
@@ -350,8 +418,14 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
         paths = [r.image_path for r in recs]
         return extract_features(captioner, paths, cache / feature_cache_name(captioner.config, paths), config.encode_batch_size, progress)
 
-    train_features = features_for(train_records)
-    val_features = features_for(val_records) if val_records else None
+    # Rank 0 computes the cache; the other processes then open it.
+    if dist.is_main:
+        train_features = features_for(train_records)
+        val_features = features_for(val_records) if val_records else None
+    dist.barrier()
+    if not dist.is_main:
+        train_features = features_for(train_records)
+        val_features = features_for(val_records) if val_records else None
     pairs = [(i, vocab.encode(c, max_len=config.max_caption_len)) for i, r in enumerate(train_records) for c in r.captions]
     log_file = run / "metrics.jsonl"
 
@@ -383,9 +457,9 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 
     state = train_decoder(
         captioner.model, train_features, pairs, config, progress=progress, state=state, optimizer_state=optimizer_state,
-        on_checkpoint=on_checkpoint, on_epoch_end=on_epoch_end, stop_after_steps=stop_after_steps,
+        on_checkpoint=on_checkpoint, on_epoch_end=on_epoch_end, stop_after_steps=stop_after_steps, dist=dist,
     )
-    if stop_after_steps is None or state.epoch >= config.epochs:
+    if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
         captioner.save_pretrained(run / "final")
         if val_features is None:
             captioner.save_pretrained(run / "best")

@@ -170,3 +170,26 @@ def test_load_configs_file_and_overrides(tmp_path):
         load_configs(None, ["train.epoch=3"])
     with pytest.raises(ValueError, match="must look like"):
         load_configs(None, ["epochs=3"])
+
+
+def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "captioner", "train",
+        "--data", str(tiny_synth), "--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "8", "--device", "cpu",
+        "--set", "model.image_size=64", "--set", "model.hidden_dim=16", "--set", "model.embed_dim=16",
+        "--set", "model.attention_dim=16", "--set", "train.min_word_freq=1",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(l) for l in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2]  # logged once, by rank 0
+    # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
+    assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
+    assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
