@@ -6,6 +6,8 @@ competes with the longer ones on its length-normalised score (sum of log-probs /
 so search stops when every beam of every image has ended or at `max_len`, and always returns
 a result: an image whose beams never ended gets its best unfinished hypothesis.
 Back-pointers are kept per step and followed once at the end (no per-step copying of histories).
+An image leaves the batch as soon as all its beams have ended, so a batch costs what its
+captions need, not what its longest caption needs for every image.
 """
 
 from __future__ import annotations
@@ -103,36 +105,55 @@ def beam_search(
     sum_lp[:, 1:] = float("-inf")  # all beams start identical: expand only the first
     lengths = torch.zeros(B, K, dtype=torch.long, device=device)
     finished = torch.zeros(B, K, dtype=torch.bool, device=device)
-    base = (torch.arange(B, device=device) * K).unsqueeze(1)  # row offset of each image's beams
+    # Images whose beams have all ended leave the batch: `active` lists the images still searching,
+    # and feats/keys/state/tokens hold only their rows.
+    active = torch.arange(B, device=device)
+    stay = torch.arange(K, device=device).expand(B, K)  # back-pointer of an image that has ended
     frozen = None
     steps_tokens, steps_parent, steps_alpha, steps_beta = [], [], [], []
 
     for _ in range(max_len):
+        A = active.numel()
         log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys)
         V = log_probs.shape[-1]
-        log_probs = _masked(log_probs).view(B, K, V)
+        log_probs = _masked(log_probs).view(A, K, V)
         if frozen is None:
             # An ended hypothesis can only "emit" <end> again, at no cost: its score stays fixed.
             frozen = torch.full((V,), float("-inf"), device=device)
             frozen[Vocabulary.end_id] = 0.0
-        log_probs = torch.where(finished.unsqueeze(-1), frozen, log_probs)
-        cand_lp = sum_lp.unsqueeze(-1) + log_probs  # (B, K, V)
-        cand_len = lengths + (~finished).long()  # (B, K)
+        done = finished[active]
+        log_probs = torch.where(done.unsqueeze(-1), frozen, log_probs)
+        cand_lp = sum_lp[active].unsqueeze(-1) + log_probs  # (A, K, V)
+        cand_len = lengths[active] + (~done).long()  # (A, K)
         cand_score = _normalised(cand_lp, cand_len.unsqueeze(-1), length_penalty)
-        _, top = cand_score.view(B, K * V).topk(K, dim=1)  # (B, K)
+        _, top = cand_score.view(A, K * V).topk(K, dim=1)  # (A, K)
         parent, word = top // V, top % V
-        sum_lp = cand_lp.view(B, K * V).gather(1, top)
-        lengths = cand_len.gather(1, parent)
-        finished = finished.gather(1, parent) | (word == Vocabulary.end_id)
-        rows = (base + parent).view(-1)
+        sum_lp[active] = cand_lp.view(A, K * V).gather(1, top)
+        lengths[active] = cand_len.gather(1, parent)
+        done = done.gather(1, parent) | (word == Vocabulary.end_id)
+        finished[active] = done
+        rows = (torch.arange(A, device=device).unsqueeze(1) * K + parent).view(-1)
         state = (state[0][rows], state[1][rows])
         tokens = word.view(-1)
-        steps_tokens.append(word)
-        steps_parent.append(parent)
-        steps_alpha.append(alpha.view(B, K, L))
-        steps_beta.append(beta.view(B, K))
-        if bool(finished.all()):
+        # This step's records for all B images (ended images: <end>, same beam, no attention).
+        step_word = torch.full((B, K), Vocabulary.end_id, dtype=torch.long, device=device)
+        step_parent = stay.clone()
+        step_alpha = torch.zeros(B, K, L, device=device)
+        step_beta = torch.zeros(B, K, device=device)
+        step_word[active], step_parent[active] = word, parent
+        step_alpha[active], step_beta[active] = alpha.view(A, K, L), beta.view(A, K)
+        steps_tokens.append(step_word)
+        steps_parent.append(step_parent)
+        steps_alpha.append(step_alpha)
+        steps_beta.append(step_beta)
+        searching = ~done.all(dim=1)
+        if not bool(searching.any()):
             break
+        if not bool(searching.all()):
+            keep = searching.repeat_interleave(K)
+            feats, keys, tokens = feats[keep], keys[keep], tokens[keep]
+            state = (state[0][keep], state[1][keep])
+            active = active[searching]
 
     # Rank the final beams and follow back-pointers from each kept beam to the first step.
     scores = _normalised(sum_lp, lengths, length_penalty)

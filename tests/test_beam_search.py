@@ -126,3 +126,13 @@ def test_bad_arguments():
         beam_search(dec, feats, beam_size=0)
     with pytest.raises(ValueError, match="n_best"):
         beam_search(dec, feats, beam_size=2, n_best=3)
+
+
+def test_images_leave_the_batch_when_all_their_beams_ended(monkeypatch):
+    dec, feats = _decoder(), _feats(B=6)
+    rows = []
+    original = dec.step
+    monkeypatch.setattr(dec, "step", lambda tokens, *a: rows.append(tokens.shape[0]) or original(tokens, *a))
+    hyps = beam_search(dec, feats, beam_size=3, max_len=8)
+    assert rows[0] == 18 and rows == sorted(rows, reverse=True) and rows[-1] < 18
+    assert len(rows) == int(hyps.tokens.shape[-1])
