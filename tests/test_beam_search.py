@@ -128,11 +128,34 @@ def test_bad_arguments():
         beam_search(dec, feats, beam_size=2, n_best=3)
 
 
-def test_images_leave_the_batch_when_all_their_beams_ended(monkeypatch):
-    dec, feats = _decoder(), _feats(B=6)
-    rows = []
-    original = dec.step
-    monkeypatch.setattr(dec, "step", lambda tokens, *a: rows.append(tokens.shape[0]) or original(tokens, *a))
-    hyps = beam_search(dec, feats, beam_size=3, max_len=8)
-    assert rows[0] == 18 and rows == sorted(rows, reverse=True) and rows[-1] < 18
-    assert len(rows) == int(hyps.tokens.shape[-1])
+class _CountdownDecoder:
+    """A stand-in decoder whose image b says word 4 for b + 1 steps, then <end> (its state counts
+    steps; feats[b, 0, 0] holds the budget)."""
+
+    def __init__(self):
+        self.attention = type("A", (), {"keys": staticmethod(lambda f: f)})()
+        self.rows = []
+
+    def init_state(self, features):
+        return features[:, 0, :1].clone(), torch.zeros(features.shape[0], 1)
+
+    def step(self, tokens, state, features, keys):
+        self.rows.append(tokens.shape[0])
+        budget, count = state
+        count = count + 1
+        logits = torch.full((tokens.shape[0], 8), -4.0)
+        logits[:, 4] = 0.0
+        logits[:, Vocabulary.end_id] = torch.where(count[:, 0] > budget[:, 0], 6.0, -6.0)
+        L = features.shape[1]
+        return torch.log_softmax(logits, -1), (budget, count), torch.full((tokens.shape[0], L), 1.0 / L), torch.ones(tokens.shape[0])
+
+
+def test_images_leave_the_batch_when_all_their_beams_ended():
+    dec = _CountdownDecoder()
+    feats = torch.zeros(4, 5, 3)
+    feats[:, 0, 0] = torch.tensor([3.0, 1.0, 5.0, 2.0])
+    hyps = beam_search(dec, feats, beam_size=2, max_len=10)
+    assert hyps.lengths[:, 0].tolist() == [3, 1, 5, 2]
+    assert hyps.tokens[1, 0, :2].tolist() == [4, Vocabulary.end_id]
+    # Image 1 is done after step 2, image 3 after 3, image 0 after 4, image 2 after 6.
+    assert dec.rows == [8, 8, 6, 4, 2, 2]
