@@ -297,7 +297,10 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
 
     grid_png, gif = render_grid_and_gif(str(model.path), digest, decoding, style, image, result)
     all_words, animation = st.columns([3, 1])
-    all_words.image(grid_png, caption="every word's attention", width="stretch")
+    all_words.image(
+        grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",
+        width="stretch",
+    )
     animation.image(gif, caption="word by word", width="stretch")
 
     stem = Path(name).stem or "image"
