@@ -24,12 +24,17 @@ from captioner.synth import generate_scene
 APP = str(Path(webapp.__file__))
 
 
+def save_tiny_model(folder: Path, vocab) -> Path:
+    """A small random model saved as `folder`/tiny, the same every time (also used by the browser test)."""
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
+    return Captioner.from_config(config, vocab).save_pretrained(folder / "tiny")
+
+
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory, vocab) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
-    Captioner.from_config(config, vocab).save_pretrained(folder / "tiny")
+    save_tiny_model(folder, vocab)
     return folder
 
 

@@ -19,10 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import torch
+from test_app import save_tiny_model  # pytest puts tests/ on sys.path
 
 from app import streamlit_app as webapp
-from captioner import Captioner, ModelConfig
+from captioner import Captioner
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -45,17 +45,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory, vocab) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
-    Captioner.from_config(config, vocab).save_pretrained(folder / "tiny")
+    save_tiny_model(folder, vocab)
     return folder
 
 
 @pytest.fixture(scope="module")
 def server(models_dir, tmp_path_factory):
     port = _free_port()
-    # The worktree's own captioner and app, one thread like the test process, the test's models folder.
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CAPTIONER_MODELS_DIR": str(models_dir), "OMP_NUM_THREADS": "1"}
+    # This checkout's captioner and app, and the test's models folder. The rest of the environment
+    # (thread settings included) is the test's own, so the server computes what expected_results does.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CAPTIONER_MODELS_DIR": str(models_dir)}
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
@@ -119,7 +118,7 @@ def expected_results(models_dir: Path):
     ]
 
 
-def test_upload_a_photo_and_a_scene_and_see_captions_and_heatmaps(server, browser, models_dir):
+def test_upload_a_photo_and_a_scene_and_see_captions_and_heatmaps(browser, server, models_dir):
     from playwright.sync_api import expect
 
     results = expected_results(models_dir)
