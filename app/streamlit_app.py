@@ -31,11 +31,10 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from captioner import pipeline
 from captioner.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.heatmaps import HeatmapStyle, overlay, render_gif, render_grid
 from captioner.images import ImageLoadError, load_image
-from captioner.pipeline import CaptionResult, Captioner
+from captioner.pipeline import CaptionResult, Captioner, default_model_dir, shipped_models
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -88,12 +87,9 @@ def _model_dirs(folder: Path) -> list[Path]:
 
 
 def available_models(folder: Path) -> list[ModelChoice]:
-    """The shipped models (the default first), then the saved ones under `folder`."""
-    # Read from the module at call time (not imported as a constant) so tests can point it elsewhere.
-    shipped = sorted(_model_dirs(pipeline.PRETRAINED_DIR), key=lambda p: (p.name != pipeline.DEFAULT_MODEL, p.name))
-    return [ModelChoice(f"{p.name} (shipped)", p) for p in shipped] + [
-        ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)
-    ]
+    """The shipped models that are installed (the default first), then the saved ones under `folder`."""
+    shipped = [ModelChoice(f"{name} (shipped)", default_model_dir(name)) for name in shipped_models()]
+    return shipped + [ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)]
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
