@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up captioner in ./.venv: Python packages (and, with --test, what the test suite needs:
-# pytest, playwright, and Java for METEOR / the PTB tokenizer). Safe to run again.
+# pytest, playwright, Java for METEOR / the PTB tokenizer, and Chromium for the web app's browser
+# test). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,13 @@ else
 fi
 $pip install -q --no-deps --no-build-isolation -e .
 
+if [[ $(id -u) == 0 ]]; then sudo=""; else sudo="sudo"; fi
 if [[ $with_tests == 1 ]] && ! command -v java >/dev/null 2>&1; then
     echo "installing Java (METEOR and the coco-caption tokenizer need it)"
-    if [[ $(id -u) == 0 ]]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq && $sudo apt-get install -y -qq default-jre-headless >/dev/null
+fi
+# Debian's Chromium: Playwright's own browser download does not work on the project's machines.
+if [[ $with_tests == 1 ]] && [[ ! -x /usr/bin/chromium ]]; then
+    echo "installing Chromium (the web app's browser test drives it with Playwright)"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
 fi

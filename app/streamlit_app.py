@@ -1,0 +1,347 @@
+"""The web app: upload images (or pick bundled samples), read each caption and see where the model
+looked for every word.
+
+Run it from the repository root, so that .streamlit/config.toml (upload size limit) is read:
+
+    streamlit run app/streamlit_app.py
+
+Models offered: the shipped ones in captioner/pretrained/ and the saved model directories directly
+under CAPTIONER_MODELS_DIR (default ./models). Visitors pick from that list; they never type a path,
+so nobody can make the server load files from anywhere else.
+
+All the work is done by the library (captioner.pipeline, captioner.images, captioner.heatmaps);
+this file only lays out widgets and caches results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+import types
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from captioner.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.heatmaps import HeatmapStyle, overlay, render_gif, render_grid
+from captioner.images import ImageLoadError, load_image
+from captioner.pipeline import CaptionResult, Captioner, default_model_dir, shipped_models
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+UPLOAD_TYPES = tuple(s.lstrip(".") for s in SAMPLE_SUFFIXES)
+# Below load_image's default (100 MP): one decoded 40 MP photo takes 120 MB, and a server decodes
+# images for several visitors at once. The limit on bytes is server.maxUploadSize in
+# .streamlit/config.toml; this one catches small files that declare huge dimensions.
+MAX_PIXELS = 40_000_000
+# The per-word overlay is redrawn whenever a word or a heatmap option changes: drawing it on a copy
+# this big at most keeps that instant for big photos (the browser shows it smaller anyway).
+DISPLAY_SIDE = 640
+DEFAULT_BEAM = 3  # as Captioner.caption's default
+COLORMAPS = ("jet", "turbo", "viridis", "inferno", "magma", "gray")
+SMOOTHING = types.MappingProxyType(
+    {"bicubic": "smooth (bicubic)", "bilinear": "linear", "nearest": "none: show the grid cells"}
+)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    beam_size: int  # 1 = greedy
+    max_len: int
+
+    def describe(self) -> str:
+        method = "greedy" if self.beam_size == 1 else f"beam search, beam {self.beam_size}"
+        return f"{method}, at most {self.max_len} words"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str
+    path: Path
+
+
+# ------------------------------------------------------------------------------------------------
+# Models
+
+
+def models_folder() -> Path:
+    return Path(os.environ.get("CAPTIONER_MODELS_DIR", "models"))
+
+
+def _model_dirs(folder: Path) -> list[Path]:
+    """Directories directly under `folder` that hold a saved model (the files save_pretrained writes)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir() if p.is_dir() and all((p / f).is_file() for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE))
+    )
+
+
+def available_models(folder: Path) -> list[ModelChoice]:
+    """The shipped models that are installed (the default first), then the saved ones under `folder`."""
+    shipped = [ModelChoice(f"{name} (shipped)", default_model_dir(name)) for name in shipped_models()]
+    return shipped + [ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)]
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def load_captioner(model_dir: str) -> Captioner:
+    """Each model is loaded once per server process and shared by all visitors."""
+    return Captioner.from_pretrained(model_dir)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cached work: re-running the page (a new word picked, a slider moved) must not redo it
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def caption_image(model_dir: str, digest: str, _image: Image.Image, decoding: Decoding) -> tuple[CaptionResult, float]:
+    """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
+    for the image in the cache key, so picking another word or heatmap colour reuses the result."""
+    captioner = load_captioner(model_dir)
+    started = time.perf_counter()
+    (result,) = captioner.caption(
+        [_image], beam_size=decoding.beam_size, max_len=decoding.max_len, n_best=decoding.beam_size
+    )
+    return result, time.perf_counter() - started
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def render_grid_and_gif(
+    model_dir: str, digest: str, decoding: Decoding, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
+) -> tuple[bytes, bytes]:
+    """The all-words grid (PNG bytes) and the animation (GIF bytes); the key names what `_result` came from."""
+    grid = render_grid(_image, _result.words, _result.attention, _result.betas, _result.text, _result.score, style=style)
+    png = _png_bytes(grid)
+    return png, render_gif(_image, _result.words, _result.attention, _result.betas, style=style)
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def result_json(name: str, model: ModelChoice, decoding: Decoding, result: CaptionResult) -> bytes:
+    """The download: caption, alternatives and every word's attention map (grid H x W floats)."""
+    record = {
+        "image": name,
+        "model": model.label,
+        "beam_size": decoding.beam_size,
+        "max_len": decoding.max_len,
+        "grid": list(result.attention.shape[1:]),
+        **result.to_json(include_attention=True),
+    }
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------------
+# Page pieces
+
+
+def md(text: str) -> str:
+    """`text` with markdown's special characters escaped: file names and captions are shown as typed."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$])", r"\\\1", text)
+
+
+def word_labels(words: list[str]) -> list[str]:
+    """Button labels for the words, unique: Streamlit tells buttons apart by their labels, so a
+    repeated word ("a dog and a cat") gets its occurrence number ("a", "a (2)")."""
+    seen: Counter[str] = Counter()
+    labels = []
+    for word in words:
+        seen[word] += 1
+        labels.append(word if seen[word] == 1 else f"{word} ({seen[word]})")
+    return labels
+
+
+def colour_bar(colormap: str) -> np.ndarray:
+    """A thin strip of the colour map, from no attention (left) to the most (right)."""
+    strip = matplotlib.colormaps[colormap](np.linspace(0.0, 1.0, 256), bytes=True)[:, :3]
+    return np.repeat(strip[None], 14, axis=0)
+
+
+def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding, HeatmapStyle]:
+    st.header("Model")
+    model = st.selectbox(
+        "Model", models, format_func=lambda m: m.label, label_visibility="collapsed",
+        help="The shipped models, and the saved models in the server's models folder (CAPTIONER_MODELS_DIR).",
+    )
+    try:
+        captioner = load_captioner(str(model.path))
+    except CheckpointError as exc:
+        st.error(f"Cannot load this model: {exc}")
+        st.stop()
+    config = captioner.config
+    kind = "hard" if config.hard_attention else "soft"
+    st.caption(
+        f"{config.encoder} encoder · {kind} {config.attention} attention over a "
+        f"{config.grid_size[0]}×{config.grid_size[1]} grid · {len(captioner.vocab)} words"
+    )
+
+    st.header("Decoding")
+    method = st.radio(
+        "Method", ("Beam search", "Greedy"), horizontal=True,
+        help="Greedy takes the likeliest word at each step. Beam search keeps the best few partial "
+        "captions at each step and usually finds a better whole caption; it also shows the runners-up.",
+    )
+    beam_size = st.slider("Beam size", 2, 10, DEFAULT_BEAM, disabled=method == "Greedy")
+    max_len = st.slider("Maximum length (words)", 1, max(40, config.max_len), config.max_len)
+    decoding = Decoding(beam_size=1 if method == "Greedy" else beam_size, max_len=max_len)
+
+    st.header("Heatmaps")
+    default = HeatmapStyle()
+    opacity = st.slider("Opacity", 0.0, 1.0, default.opacity, 0.05, help="0 shows the image only, 1 the colours only.")
+    colormap = st.selectbox("Colour map", COLORMAPS, index=COLORMAPS.index(default.colormap))
+    st.image(colour_bar(colormap), caption="no attention ← → most attention", width="stretch")
+    smooth = st.selectbox(
+        "Smoothing", tuple(SMOOTHING), index=tuple(SMOOTHING).index(default.smooth), format_func=SMOOTHING.get,
+        help="How the model's coarse grid of attention weights is stretched over the image.",
+    )
+    sigma = st.slider("Extra blur (grid cells)", 0.0, 2.0, float(default.sigma), 0.25)
+    style = HeatmapStyle(colormap=colormap, opacity=opacity, smooth=smooth, sigma=sigma)
+    return model, captioner, decoding, style
+
+
+def show_no_model_help(folder: Path) -> None:
+    st.warning("No captioning model is installed yet, so there is nothing to caption with.")
+    st.markdown(
+        f"""
+**How to get one** (a few minutes on a CPU):
+
+1. Train the demo model: `captioner demo`. It writes the model to `runs/demo/model`.
+2. Copy that folder into the models folder, for example `cp -r runs/demo/model {folder}/demo`,
+   or start the app with `CAPTIONER_MODELS_DIR=runs/demo`, the folder holding it.
+3. Reload this page.
+
+The app lists every saved model directory (`config.json`, `vocab.json`, `model.safetensors`) directly
+under the models folder, now `{folder.resolve()}` (set by `CAPTIONER_MODELS_DIR`, default `./models`),
+and the shipped models in `captioner/pretrained/` once they are installed.
+"""
+    )
+
+
+def choose_images() -> list[tuple[str, bytes]]:
+    """(name, bytes) of the uploaded files and the chosen samples, without repeats."""
+    left, right = st.columns(2)
+    with left:
+        uploads = st.file_uploader(
+            "Upload images", type=UPLOAD_TYPES, accept_multiple_files=True,
+            help="PNG, JPEG, WebP, BMP or GIF (its first frame). Several at once are fine.",
+        )
+    with right:
+        samples = sorted(p.name for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in SAMPLE_SUFFIXES)
+        chosen = st.multiselect(
+            "…or pick bundled samples", samples,
+            help="photo-*: real photographs (scikit-image's samples). scene-*: generated scenes of "
+            "coloured shapes, the kind of image the default model is trained on.",
+        )
+    images = [(u.name, u.getvalue()) for u in uploads or []] + [(n, (SAMPLES_DIR / n).read_bytes()) for n in chosen]
+    # Keyed by name and content: the same file added twice is shown once.
+    return list({(name, hashlib.sha256(data).hexdigest()): (name, data) for name, data in images}.values())
+
+
+def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner, decoding: Decoding, style: HeatmapStyle) -> None:
+    st.subheader(md(name), anchor=False)
+    try:
+        image = load_image(data, max_pixels=MAX_PIXELS, name=name)
+    except ImageLoadError as exc:
+        st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    result, seconds = caption_image(str(model.path), digest, image, decoding)
+    key = f"{name}|{digest}|{result.text}"  # a new caption starts again at its first word
+
+    picture, text = st.columns([3, 2])
+    with text:
+        st.markdown(f"### “{md(result.text)}”" if result.words else "### (empty caption)")
+        word = None
+        if result.words:
+            labels = word_labels(result.words)
+            word = st.pills(
+                "Click a word to see where the model looked for it", range(len(labels)),
+                default=0, format_func=labels.__getitem__, key=f"word|{key}", wrap=True,
+            )
+        st.markdown(f"**score {result.score:.3f}**: average log-probability per word (0 = certain; lower = less sure)")
+        if not result.finished:
+            st.caption("The caption hit the maximum length before the model ended it.")
+        if decoding.beam_size == 1:
+            st.caption("Greedy decoding gives one caption; choose beam search in the sidebar to see runners-up.")
+        elif len(result.alternatives) > 1:
+            st.markdown("**Other beams**\n\n" + "\n".join(f"- {md(t)} ({s:.3f})" for t, s in result.alternatives[1:]))
+        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({decoding.describe()}).")
+    with picture:
+        shown = image.copy()
+        shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+        # Stretched to the column: small images (a 224-pixel scene) would otherwise look like thumbnails.
+        if word is None:
+            st.image(shown, caption="the image (no word picked)" if result.words else "the image", width="stretch")
+        else:
+            st.image(
+                overlay(shown, result.attention[word], style),
+                caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}",
+                width="stretch",
+            )
+
+    grid_png, gif = render_grid_and_gif(str(model.path), digest, decoding, style, image, result)
+    all_words, animation = st.columns([3, 1])
+    all_words.image(
+        grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",
+        width="stretch",
+    )
+    animation.image(gif, caption="word by word", width="stretch")
+
+    stem = Path(name).stem or "image"
+    buttons = st.columns(3)
+    downloads = (
+        ("Download the grid (PNG)", grid_png, f"{stem}_grid.png", "image/png"),
+        ("Download the animation (GIF)", gif, f"{stem}.gif", "image/gif"),
+        ("Download caption and maps (JSON)", result_json(name, model, decoding, result), f"{stem}.json", "application/json"),
+    )
+    # on_click="ignore": a download needs no new run of the page.
+    for column, (label, payload, file_name, mime) in zip(buttons, downloads):
+        column.download_button(
+            label, payload, file_name=file_name, mime=mime, key=f"{file_name}|{key}", on_click="ignore"
+        )
+
+
+def main() -> None:
+    st.set_page_config(page_title="captioner: captions with visual attention", layout="wide")
+    st.title("Image captions with visual attention")
+    st.markdown(
+        "Upload images to get a caption for each. While writing each word the model looks at parts of "
+        "the image; **click a word** to see where it looked, as a heatmap over the image."
+    )
+    folder = models_folder()
+    models = available_models(folder)
+    if not models:
+        show_no_model_help(folder)
+        return
+    with st.sidebar:
+        model, captioner, decoding, style = sidebar(models)
+
+    trained_on = captioner.config.trained_on or "not recorded in this model's config.json"
+    st.info(
+        f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
+        "A model only describes the kind of images it was trained on: photographs need a model trained "
+        "on COCO or Flickr; the default model is trained on generated scenes of coloured shapes."
+    )
+    images = choose_images()
+    if not images:
+        st.caption("Upload an image or pick a sample to start.")
+    for name, data in images:
+        with st.container(border=True):
+            show_image(name, data, model, captioner, decoding, style)
+
+
+# `streamlit run` executes this file as __main__; tests import it for its helpers without drawing a page.
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The web app's logic, run headless with Streamlit's AppTest (no server, no browser).
+
+The app gets a tiny random model through CAPTIONER_MODELS_DIR, and the shipped-models folder is
+pointed at an empty place, so these tests see the same models whether or not trained ones ship.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from app import streamlit_app as webapp
+from captioner import Captioner, ModelConfig, pipeline
+from captioner.synth import generate_scene
+
+APP = str(Path(webapp.__file__))
+
+
+def save_tiny_model(folder: Path, vocab) -> Path:
+    """A small random model saved as `folder`/tiny, the same every time (also used by the browser test)."""
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
+    return Captioner.from_config(config, vocab).save_pretrained(folder / "tiny")
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory, vocab) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    save_tiny_model(folder, vocab)
+    return folder
+
+
+@pytest.fixture
+def no_shipped_models(monkeypatch, tmp_path) -> Path:
+    shipped = tmp_path / "pretrained"
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", shipped)
+    return shipped
+
+
+@pytest.fixture
+def app(models_dir, no_shipped_models, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(models_dir))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def upload(at: AppTest, *files: tuple[str, bytes, str]) -> AppTest:
+    at.file_uploader[0].set_value(list(files))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    """The caption shown for each image, without its quotes."""
+    return [m.value[len("### “") : -1].replace("\\", "") for m in at.markdown if m.value.startswith("### “")]
+
+
+def texts(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def test_no_model_says_how_to_get_one(tmp_path, no_shipped_models, monkeypatch):
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "No captioning model" in texts(at.warning)
+    help_text = texts(at.markdown)
+    assert "captioner demo" in help_text and "runs/demo/model" in help_text and "CAPTIONER_MODELS_DIR" in help_text
+    assert len(at.file_uploader) == 0  # nothing to upload to before a model exists
+
+
+def test_lists_shipped_models_first_then_saved_model_directories(tmp_path, models_dir, no_shipped_models, monkeypatch):
+    for name in ("hard", "soft"):
+        shutil.copytree(models_dir / "tiny", no_shipped_models / name)
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny", folder / "mine")
+    (folder / "half-written").mkdir()
+    (folder / "half-written" / "config.json").write_text("{}")  # not a whole model: not offered
+    (folder / "notes.txt").write_text("not a model")
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+
+    choices = webapp.available_models(folder)
+    assert [c.label for c in choices] == ["soft (shipped)", "hard (shipped)", "mine (saved)"]
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert at.sidebar.selectbox[0].options == [c.label for c in choices]
+    assert at.sidebar.selectbox[0].value.path == no_shipped_models / "soft"  # the default model comes first
+
+
+def test_page_says_what_the_model_was_trained_on(app):
+    notice = texts(app.info)
+    assert "not recorded" in notice  # the tiny test model has no trained_on
+    assert "COCO or Flickr" in notice and "generated scenes" in notice
+
+
+def test_captions_an_uploaded_photo_and_a_generated_scene(app, models_dir, photos):
+    cat = encoded(photos["chelsea"], "JPEG")
+    scene = encoded(generate_scene(7).image)
+    upload(app, ("cat.jpg", cat, "image/jpeg"), ("scene.png", scene, "image/png"))
+
+    # The app shows exactly what the library says, decoded as the sidebar says (beam 3, model's max_len).
+    expected = Captioner.from_pretrained(models_dir / "tiny").caption([cat, scene], beam_size=3, n_best=3)
+    assert captions(app) == [r.text for r in expected]
+    assert [h.value for h in app.subheader] == ["cat\\.jpg", "scene\\.png"]
+    assert len(app.pills) == 2 and app.pills[0].value == 0
+    shown = texts(app.markdown) + texts(app.caption)
+    assert shown.count("Other beams") == 2 and shown.count("Captioned in") == 2
+    assert f"**score {expected[0].score:.3f}**" in shown
+    urls = [url for image in app.image for url in image.value]
+    assert sum(url.endswith(".gif") for url in urls) == 2  # the animation stays a GIF
+    labels = [b.proto.label for b in app.download_button]
+    assert labels == 2 * ["Download the grid (PNG)", "Download the animation (GIF)", "Download caption and maps (JSON)"]
+
+
+def test_word_selector_shows_that_words_attention(app, photos):
+    upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    pills = app.pills[0]
+    n = len(pills.options)
+    assert len(set(pills.options)) == n  # repeated words get distinct buttons
+    assert app.image[0].captions[0].endswith(f"word 1 of {n}")
+    pills.set_value(n - 1).run()
+    assert app.image[0].captions[0].endswith(f"word {n} of {n}")
+    pills.set_value(None).run()  # clicking the selected word again unselects it
+    assert app.image[0].captions[0] == "the image (no word picked)"
+
+
+def test_bad_uploads_are_explained_and_the_good_one_still_captioned(app, photos):
+    good = encoded(photos["coffee"])
+    huge = encoded(Image.new("L", (7000, 6000)))  # 42 MP: a small file, too many pixels to decode
+    upload(
+        app,
+        ("notes.png", b"this is not an image", "image/png"),
+        ("cut.png", good[: len(good) // 2], "image/png"),
+        ("empty.jpg", b"", "image/jpeg"),
+        ("huge.png", huge, "image/png"),
+        ("coffee.png", good, "image/png"),
+    )
+    errors = [e.value for e in app.error]
+    assert len(errors) == 4
+    for error, name, reason in zip(
+        errors, ("notes", "cut", "empty", "huge"), ("not a recognised image", "truncated", "empty", "too large")
+    ):
+        assert error.startswith(f"**{name}\\.") and reason in error and "other images are not affected" in error
+    assert len(captions(app)) == 1 and len(app.pills) == 1
+
+
+def test_decoding_options(app, photos):
+    upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    app.sidebar.slider[0].set_value(4).run()  # beam size
+    other_beams = next(m.value for m in app.markdown if m.value.startswith("**Other beams**"))
+    assert other_beams.count("\n- ") == 3
+
+    app.sidebar.radio[0].set_value("Greedy").run()
+    assert app.sidebar.slider[0].disabled  # the beam size does not apply
+    assert not any(m.value.startswith("**Other beams**") for m in app.markdown)
+    assert "greedy, at most 6 words" in texts(app.caption)
+
+    app.sidebar.slider[1].set_value(2).run()  # maximum length
+    assert len(captions(app)[0].split()) <= 2
+    assert not app.exception
+
+
+def test_heatmap_options_redraw_the_pictures(app, photos):
+    upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    before = [image.value for image in app.image]
+    app.sidebar.slider[2].set_value(0.9).run()  # opacity
+    app.sidebar.selectbox[1].set_value("viridis").run()
+    app.sidebar.selectbox[2].set_value("nearest").run()
+    app.sidebar.slider[3].set_value(1.0).run()  # extra blur
+    assert not app.exception
+    after = [image.value for image in app.image]
+    assert len(after) == len(before) and all(a != b for a, b in zip(after, before))
+
+
+def test_bundled_samples_hold_photos_and_scenes_and_caption(app):
+    samples = app.multiselect[0].options
+    assert any(s.startswith("photo-") for s in samples) and any(s.startswith("scene-") for s in samples)
+    for name in samples:  # every bundled sample is a readable image
+        webapp.load_image(webapp.SAMPLES_DIR / name, max_pixels=webapp.MAX_PIXELS)
+    app.multiselect[0].set_value([samples[0], samples[-1]]).run()
+    assert not app.exception and not app.error
+    assert len(captions(app)) == 2
+
+
+def test_a_caption_with_no_words_is_shown_without_heatmaps(app, models_dir, tmp_path, monkeypatch, photos):
+    captioner = Captioner.from_pretrained(models_dir / "tiny")
+    with torch.no_grad():
+        captioner.model.decoder.out.bias[captioner.vocab.end_id] = 1e4  # ends every caption at once
+    folder = tmp_path / "models"
+    captioner.save_pretrained(folder / "mute")
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    app.run()
+    upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    assert "### (empty caption)" in texts(app.markdown)
+    assert len(app.pills) == 0 and app.image[0].captions == ["the image"]
+    assert len(app.download_button) == 3
+
+
+def test_json_download_holds_caption_and_maps(small_captioner, photos):
+    (result,) = small_captioner.caption([photos["rocket"]], beam_size=2, n_best=2)
+    model = webapp.ModelChoice("tiny (saved)", Path("models/tiny"))
+    record = json.loads(webapp.result_json("rocket.jpg", model, webapp.Decoding(beam_size=2, max_len=10), result))
+    assert record["image"] == "rocket.jpg" and record["model"] == "tiny (saved)" and record["beam_size"] == 2
+    assert record["caption"] == result.text and record["words"] == result.words
+    assert record["grid"] == list(result.attention.shape[1:])
+    assert np.array_equal(np.asarray(record["attention"], dtype=np.float32), result.attention)
+    assert [a["caption"] for a in record["alternatives"]] == [t for t, _ in result.alternatives]
+
+
+def test_the_model_is_loaded_once_per_process(models_dir):
+    path = str(models_dir / "tiny")
+    assert webapp.load_captioner(path) is webapp.load_captioner(path)
