@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
+from pathlib import Path
 
 
 def _add_synth(sub) -> None:
@@ -42,7 +44,7 @@ def _add_demo(sub) -> None:
     )
     p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps")
     p.add_argument("--n-train", type=int, default=1500)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run_demo)
 
@@ -51,6 +53,117 @@ def _run_demo(args) -> int:
     from captioner.demo import run_demo
 
     run_demo(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed)
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (soft or hard attention) on a caption data set",
+        description="Train on a Karpathy split file (COCO/Flickr/synth), a COCO captions JSON or a caption folder. "
+        "Settings come from --config (JSON with 'model' and 'train' sections), then --set overrides, then the flags below.",
+    )
+    p.add_argument("--data", help="data set: dataset_*.json, COCO captions JSON, or a folder with captions.jsonl/csv")
+    p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
+    p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, best/ and final/ models)")
+    p.add_argument("--config", help="JSON configuration file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--attention", help="score function: additive, dot, scaled_dot, general, cosine, location")
+    p.add_argument("--hard", action="store_true", help="stochastic hard attention instead of soft")
+    p.add_argument("--encoder", help="efficientnet_lite0 (default), resnet18/50/101 or timm:<name>")
+    p.add_argument("--encoder-weights", help="local weights file for --encoder (no downloads happen)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from captioner.train import load_configs, run_training
+
+    overrides = list(args.overrides)
+    flags = {
+        "train.data": args.data, "train.image_root": args.image_root, "train.out": args.out, "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device, "train.seed": args.seed,
+        "model.attention": args.attention, "model.encoder": args.encoder, "model.encoder_weights": args.encoder_weights,
+        "model.hard_attention": True if args.hard else None,
+    }
+    overrides += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    try:
+        model_config, train_config = load_configs(args.config, overrides)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"captioner train: {exc}", file=sys.stderr)
+        return 2
+    if not args.resume and not train_config.data:
+        print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
+        return 2
+    run = run_training(model_config, train_config, resume=args.resume)
+    print(f"run folder: {run} (best model: {run / 'best'})")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)")
+    p.add_argument("--model", required=True, help="saved model directory")
+    p.add_argument("--data", required=True, help="data set (as for train)")
+    p.add_argument("--image-root")
+    p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
+    p.add_argument("--beam-size", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
+    p.add_argument("--limit", type=int, help="score only the first N images of the split")
+    p.add_argument("--out", help="report JSON path (default: <model>/eval-<split>-beam<k>.json)")
+    p.add_argument("--device")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from captioner.datasets import load_dataset
+    from captioner.evaluate import evaluate, write_report
+    from captioner.pipeline import Captioner
+
+    records = [r for r in load_dataset(args.data, args.image_root) if r.split == args.split][: args.limit]
+    if not records:
+        print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
+        return 2
+    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    out = Path(args.out or Path(args.model) / f"eval-{args.split}-beam{args.beam_size}.json")
+    report = evaluate(
+        captioner, records, beam_size=args.beam_size, meteor=not args.no_meteor, batch_size=args.batch_size,
+        progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
+    )
+    report.update(model=str(args.model), data=str(args.data), split=args.split)
+    write_report(report, out)
+    print(json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2))
+    print(f"report: {out}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="publish a trained model directory (half precision when captions stay the same)")
+    p.add_argument("--model", required=True, help="trained model directory, e.g. runs/x/best")
+    p.add_argument("--out", required=True, help="target model directory")
+    p.add_argument("--check-data", help="data set whose --check-split images must keep their captions in half precision")
+    p.add_argument("--check-split", default="test")
+    p.add_argument("--check-limit", type=int, default=200)
+    p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from captioner.export import export_model
+
+    images = []
+    if args.check_data:
+        from captioner.datasets import load_dataset
+
+        images = [r.image_path for r in load_dataset(args.check_data) if r.split == args.check_split][: args.check_limit]
+    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision)
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -139,8 +252,6 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from pathlib import Path
-
     from captioner.batch import CaptionOptions, Shard, check_output, discover_inputs, run_batch
 
     if args.n_best > args.beam_size:
@@ -185,8 +296,6 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from pathlib import Path
-
     from captioner.batch import CaptionOptions, Shard, caption_items, discover_inputs
 
     try:
@@ -214,7 +323,7 @@ def _usage_error(command: str, message) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captioner", description="Image captioning with visual attention (Show, Attend and Tell).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_demo, _add_caption, _add_inspect):
+    for add in (_add_synth, _add_demo, _add_train, _add_evaluate, _add_export, _add_caption, _add_inspect):
         add(sub)
     return parser
 

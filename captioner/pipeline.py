@@ -28,6 +28,7 @@ from captioner.vocab import Vocabulary
 # Where the shipped default model lives (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = "soft"
+SHIPPED_MODELS = ("soft", "hard")  # soft and hard attention, trained on the synthetic scenes
 
 
 class NoDefaultModelError(CheckpointError):
@@ -63,6 +64,11 @@ def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
     return PRETRAINED_DIR / name
 
 
+def shipped_models() -> list[str]:
+    """Names of the shipped models present in this installation (soft first)."""
+    return [n for n in SHIPPED_MODELS if (PRETRAINED_DIR / n / "model.safetensors").is_file()]
+
+
 class Captioner:
     def __init__(self, model: CaptionModel, vocab: Vocabulary, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -78,10 +84,11 @@ class Captioner:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device | None = None) -> "Captioner":
-        """Load a saved model directory, or the shipped default model when `path` is None."""
+        """Load a saved model directory, or a shipped model: the default ("soft") when `path` is
+        None, or by name ("soft", "hard") when no directory of that name exists here."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if path is None:
-            path = default_model_dir()
+        if path is None or (isinstance(path, str) and path in SHIPPED_MODELS and not Path(path).exists()):
+            path = default_model_dir(path or DEFAULT_MODEL)
             if not (path / "model.safetensors").is_file():
                 raise NoDefaultModelError(
                     f"no default model yet: {path} does not exist. Train one (captioner train) and pass its "

@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import torch
+
 from nltk.tokenize import TreebankWordTokenizer
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
@@ -87,3 +89,12 @@ class Vocabulary:
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
         return cls.from_json(json.loads(Path(path).read_text()))
+
+
+def pad_captions(captions: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
+    """Token id sequences -> (B, longest) long tensor, right-padded with `pad_id`."""
+    longest = max((len(c) for c in captions), default=0)
+    out = torch.full((len(captions), longest), pad_id, dtype=torch.long)
+    for i, c in enumerate(captions):
+        out[i, : len(c)] = torch.as_tensor(c, dtype=torch.long)
+    return out

@@ -71,3 +71,13 @@ def test_no_default_model_yet_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
     with pytest.raises(NoDefaultModelError, match="no default model"):
         Captioner.from_pretrained()
+
+
+def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    assert pipeline.shipped_models() == []
+    with pytest.raises(NoDefaultModelError, match="hard"):
+        Captioner.from_pretrained("hard")
+    small_captioner.save_pretrained(tmp_path / "pretrained" / "hard")
+    assert pipeline.shipped_models() == ["hard"]
+    assert Captioner.from_pretrained("hard", device="cpu").vocab.itos == small_captioner.vocab.itos

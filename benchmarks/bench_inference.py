@@ -1,0 +1,59 @@
+"""Inference cost on the CPU: the encoder alone vs full captioning (preprocessing, encoder,
+beam search, attention maps), per image, at batch 1 and batch 32.
+
+    python benchmarks/bench_inference.py [--model DIR] [--threads 2] [--beam-size 3]
+
+Without --model it uses the default architecture with a random decoder and a 60-word
+vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
+upper bound on decoding cost. Goal (issue 2): full captioning at batch 32 <= 1.25x the encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from benchmarks.common import best_of, photos, setup_threads, synthetic_vocab
+from captioner import Captioner, ModelConfig
+from captioner.vocab import Vocabulary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="saved model directory (default: random decoder, default sizes)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    setup_threads(args.threads)
+
+    if args.model:
+        cap = Captioner.from_pretrained(args.model, device="cpu")
+    else:
+        torch.manual_seed(0)
+        cap = Captioner.from_config(ModelConfig(), synthetic_vocab(60), device="cpu")
+        with torch.no_grad():
+            cap.model.decoder.out.bias[Vocabulary.end_id] = -1e4  # worst case: no caption ends early
+    print(f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
+          f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
+          f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}")
+    print(f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}")
+    for batch in (1, 32):
+        images = photos(batch)
+        pixels = cap.preprocessor(images)
+
+        def encoder_only():
+            with torch.inference_mode():
+                cap.model.encode(pixels)
+
+        def full():
+            cap.caption(images, beam_size=args.beam_size, batch_size=batch)
+
+        t_enc = best_of(encoder_only, repeats=args.repeats) / batch * 1000
+        t_full = best_of(full, repeats=args.repeats) / batch * 1000
+        print(f"{batch:>5} {t_enc:>15.1f} {t_full:>12.1f} {t_full / t_enc:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Training cost on the CPU: one decoder step (forward, backward, Adam) at the paper's sizes and
+at small sizes, and training throughput with and without the feature cache.
+
+    python benchmarks/bench_train.py [--threads 2] [--batch 32]
+
+Sizes as in design.md's reference measurements of the best-known tutorial (3.4 s a step at the
+paper's sizes, 0.19 s at the small sizes; batch 32, captions of 20 tokens):
+  paper: embedding, LSTM and attention 512; features 2048 on a 14x14 grid; vocabulary 1000
+  small: embedding, LSTM and attention 256; features 112 on a 14x14 grid; vocabulary 60
+"default" is the shipped model's decoder on the default encoder's grid (432 features).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from benchmarks.common import best_of, photos, setup_threads
+from captioner import ModelConfig
+from captioner.decoder import Decoder
+from captioner.encoder import build_encoder
+from captioner.preprocess import Preprocessor
+from captioner.train import TrainConfig, caption_loss
+
+SIZES = {
+    "paper": dict(embed_dim=512, hidden_dim=512, attention_dim=512, feature_dim=2048, vocab_size=1000),
+    "small": dict(embed_dim=256, hidden_dim=256, attention_dim=256, feature_dim=112, vocab_size=60),
+    "default": dict(embed_dim=128, hidden_dim=256, attention_dim=128, feature_dim=432, vocab_size=60),
+}
+
+
+def make_step(config: ModelConfig, batch: int, tokens: int):
+    torch.manual_seed(0)
+    decoder = Decoder(config).train()
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-4)
+    feats = torch.randn(batch, 196, config.feature_dim)
+    captions = torch.randint(4, config.vocab_size, (batch, tokens + 1))
+    captions[:, 0] = 1
+    train_config = TrainConfig()
+
+    def step(features=feats):
+        out = decoder(features, captions)
+        loss, _, _ = caption_loss(out, captions[:, 1:], train_config, None)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=20)
+    args = parser.parse_args()
+    setup_threads(args.threads)
+
+    print(f"decoder training step, batch {args.batch}, {args.tokens} tokens, {args.threads} threads")
+    step_seconds = {}
+    for name, sizes in SIZES.items():
+        config = ModelConfig(grid_size=(14, 14), dropout=0.5, **sizes)
+        step_seconds[name] = best_of(make_step(config, args.batch, args.tokens), repeats=3)
+        print(f"  {name:<8} {step_seconds[name]:.3f} s/step")
+
+    # Throughput for the default model: encoder run every step (no cache) vs features read from a
+    # memory-mapped cache, as `captioner train` does.
+    config = ModelConfig(grid_size=(14, 14), **SIZES["default"])
+    encoder = build_encoder(ModelConfig())
+    prep = Preprocessor.for_config(ModelConfig())
+    images = photos(args.batch)
+    step = make_step(config, args.batch, args.tokens)
+
+    def without_cache():
+        with torch.inference_mode():
+            feats = encoder(prep(images))
+        step(feats.clone())
+
+    cache = np.lib.format.open_memmap("/tmp/bench_train_cache.npy", mode="w+", dtype=np.float16, shape=(args.batch * 8, 196, 432))
+    cache[:] = np.random.default_rng(0).normal(size=cache.shape).astype(np.float16)
+    rng = np.random.default_rng(1)
+
+    def with_cache():
+        index = np.sort(rng.choice(len(cache), args.batch, replace=False))
+        step(torch.from_numpy(np.array(cache[index], dtype=np.float32)))
+
+    t_no = best_of(without_cache, repeats=3)
+    t_yes = best_of(with_cache, repeats=3)
+    print(f"default model, images/s: without feature cache {args.batch / t_no:.1f}, with cache {args.batch / t_yes:.1f}")
+
+
+if __name__ == "__main__":
+    main()

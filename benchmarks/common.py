@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmarks: timing and test inputs."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+
+def setup_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def best_of(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `fn()` in seconds, after warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def photos(n: int):
+    """n real photographs (scikit-image's bundled samples, cycled), as RGB PIL images."""
+    from PIL import Image
+    from skimage import data
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry"]
+    base = [Image.fromarray(getattr(data, name)()).convert("RGB") for name in names]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def synthetic_vocab(size: int = 60):
+    from captioner.vocab import SPECIALS, Vocabulary
+
+    return Vocabulary(list(SPECIALS) + [f"w{i}" for i in range(size - len(SPECIALS))])

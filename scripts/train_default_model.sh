@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Retrain one of the shipped default models from scratch: soft or hard attention.
+#   bash scripts/train_default_model.sh soft     (or: hard)
+# Generates the synthetic scenes (data/synth) if missing, trains with configs/default-<kind>.json,
+# and publishes the best model to captioner/pretrained/<kind> (float16 if captions are unchanged).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:?usage: train_default_model.sh soft|hard}
+captioner=./.venv/bin/captioner
+if [[ ! -f data/synth/dataset_synth.json ]]; then
+    $captioner synth --out data/synth --n-train 6000 --n-val 500 --n-test 1000 --n-comp 1000 --seed 0
+fi
+start=$(date +%s)
+if [[ -f runs/default-$kind/latest ]]; then
+    $captioner train --config configs/default-$kind.json --out runs/default-$kind --resume
+else
+    $captioner train --config configs/default-$kind.json
+fi
+echo "training took $(( $(date +%s) - start )) s"
+$captioner export --model runs/default-$kind/best --out captioner/pretrained/$kind --check-data data/synth/dataset_synth.json
