@@ -1,10 +1,10 @@
 """Throughput of `captioner caption`: images/s on a folder of generated scenes, batched vs one at a time.
 
-    python benchmarks/bench_batch.py [--images 256] [--batch-size 32] [--beam-size 3]
+    python -m benchmarks.bench_batch [--images 256] [--batch-size 32] [--beam-size 3] [--threads 2]
 
 No trained default model exists yet, so the model is randomly initialised at the default sizes
-(ModelConfig(): embedding 256, LSTM 512, attention 256, captions up to 20 words) with a vocabulary
-of about 60 words, saved to a temporary folder and loaded back as the command line would. A random
+(ModelConfig(): embedding 256, LSTM 512, attention 256, captions up to 20 words) with a 60-word
+vocabulary, saved to a temporary folder and loaded back as the command line would. A random
 decoder seldom says <end>, so nearly every caption runs to the length limit: the slow case.
 
 Rows (all over the same files, the same beam):
@@ -17,7 +17,6 @@ The model is loaded before the clock starts; the first batch of a warm-up run is
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,14 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from captioner import Captioner, ModelConfig, Vocabulary  # noqa: E402
-from captioner.batch import CaptionOptions, discover_inputs, run_batch  # noqa: E402
-from captioner.synth import generate_scene, vocabulary  # noqa: E402
-
-# Words beyond the synthetic scenes' own, to reach a vocabulary of about 60.
-EXTRA_WORDS = ["the", "of", "in", "on", "with", "near", "there", "is", "picture", "image", "shows", "some", "two"]
+from benchmarks.common import setup_threads, synthetic_vocab
+from captioner import Captioner, ModelConfig
+from captioner.batch import CaptionOptions, discover_inputs, run_batch
+from captioner.synth import generate_scene
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:
@@ -44,10 +39,8 @@ def make_images(folder: Path, n: int, seed: int = 0) -> None:
 
 
 def make_model(folder: Path) -> Path:
-    words = sorted(set(vocabulary()) | set(EXTRA_WORDS))
-    vocab = Vocabulary(["<pad>", "<start>", "<end>", "<unk>"] + words)
     torch.manual_seed(0)
-    Captioner.from_config(ModelConfig(), vocab).save_pretrained(folder)
+    Captioner.from_config(ModelConfig(), synthetic_vocab(60)).save_pretrained(folder)
     return folder
 
 
@@ -76,13 +69,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="reading threads (captioner caption --workers)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
-        "--threads", type=int,
-        help="torch threads (default: torch's own, one per core). On a machine that other work keeps "
-        "busy, 1 is much faster: OpenMP threads wait for each other when one of them is descheduled",
+        "--threads", type=int, default=2,
+        help="torch threads (default: %(default)s). On a machine that other work keeps busy, 1 can be "
+        "much faster: OpenMP threads wait for each other when one of them is descheduled",
     )
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    setup_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
