@@ -175,7 +175,7 @@ def _positive(text: str) -> int:
 
 
 def _add_model_args(p) -> None:
-    p.add_argument("--model", metavar="DIR", help="a saved model directory (default: the shipped default model)")
+    p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: soft, hard (default: soft)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
     p.add_argument("--beam-size", type=_positive, default=3, help="beams per image; 1 is greedy decoding (default: %(default)s)")
     p.add_argument("--max-len", type=_positive, help="most words per caption (default: the model's limit)")
