@@ -26,7 +26,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from itertools import islice
 from pathlib import Path, PurePath
@@ -35,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 from PIL import Image
 
+from captioner.distributed import Distributed, process_group
 from captioner.heatmaps import HeatmapStyle, export_result
 from captioner.images import ImageLoadError, load_image
 
@@ -43,10 +43,6 @@ from captioner.images import ImageLoadError, load_image
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
-
-# Rank 0 waits at the end for the slowest rank; after --resume the shards can be very uneven, so the
-# wait may be long. torchrun stops every process when one fails, so a dead peer never hangs us here.
-_GROUP_TIMEOUT = timedelta(hours=24)
 
 T = TypeVar("T")
 
@@ -384,28 +380,6 @@ class RecordFile:
 
 
 @dataclass(frozen=True)
-class Shard:
-    """This process's place among the processes torchrun started: rank of world_size."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0  # the rank on this machine: picks the GPU
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Shard":
-        env = os.environ if env is None else env
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-    def take(self, items: Sequence[T]) -> list[T]:
-        return list(items[self.rank :: self.world_size])
-
-    def default_device(self) -> str:
-        import torch
-
-        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
-
-
-@dataclass(frozen=True)
 class BatchSummary:
     captioned: int = 0
     failed: int = 0
@@ -446,7 +420,7 @@ def run_batch(
     options: CaptionOptions = CaptionOptions(),
     resume: bool = False,
     overwrite: bool = False,
-    shard: Shard = Shard(),
+    shard: Distributed = Distributed(),
     progress: bool = True,
 ) -> BatchSummary:
     """Caption this process's share of `items` into `out` and return the counts of all processes.
@@ -461,7 +435,7 @@ def run_batch(
     output = RecordFile(out, options.columns)
     sink = output if shard.world_size == 1 else RecordFile(_part_path(out, shard.rank), options.columns)
     mine = shard.take(items)
-    with _process_group(shard) as group:
+    with process_group(shard):
         done: dict[str, bool] = {}  # path -> failed, for what earlier runs wrote
         if resume:
             for earlier in (output, *(RecordFile(p, options.columns) for p in _part_files(out))):
@@ -483,7 +457,7 @@ def run_batch(
                 bar.update()
         skipped_failed = sum(done.get(item.path, False) for item in mine)
         summary = BatchSummary(len(todo) - failed, failed, len(mine) - len(todo), skipped_failed)
-        summary = _sum(summary, group)  # past this point every rank has closed its part file
+        summary = BatchSummary(*shard.sum_ints(dataclasses.astuple(summary)))  # every rank has closed its part file
         if shard.rank == 0 and (parts := _part_files(out)):
             _merge(output, [RecordFile(p, options.columns) for p in parts], items)
     return summary
@@ -514,33 +488,7 @@ def _merge(output: RecordFile, parts: list[RecordFile], items: Sequence[BatchIte
 
 
 @contextmanager
-def _process_group(shard: Shard) -> Iterator[Any]:
-    """torch.distributed over gloo (CPU tensors, any machine) when there are several processes."""
-    if shard.world_size == 1:
-        yield None
-        return
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", rank=shard.rank, world_size=shard.world_size, timeout=_GROUP_TIMEOUT)
-    try:
-        yield dist
-    finally:
-        dist.destroy_process_group()
-
-
-def _sum(summary: BatchSummary, group: Any) -> BatchSummary:
-    """The counts of all processes; waits until every process has got here."""
-    if group is None:
-        return summary
-    import torch
-
-    counts = torch.tensor(dataclasses.astuple(summary), dtype=torch.int64)
-    group.all_reduce(counts)
-    return BatchSummary(*counts.tolist())
-
-
-@contextmanager
-def _progress_bar(total: int, shard: Shard, enabled: bool) -> Iterator[Any]:
+def _progress_bar(total: int, shard: Distributed, enabled: bool) -> Iterator[Any]:
     from tqdm import tqdm
 
     # One bar, on rank 0, for its share: several processes drawing on one terminal garble it.

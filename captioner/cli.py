@@ -252,11 +252,12 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.batch import CaptionOptions, Shard, check_output, discover_inputs, run_batch
+    from captioner.batch import CaptionOptions, check_output, discover_inputs, run_batch
+    from captioner.distributed import Distributed
 
     if args.n_best > args.beam_size:
         return _usage_error("caption", f"--n-best {args.n_best} is more than --beam-size {args.beam_size}")
-    shard = Shard.from_env()
+    shard = Distributed.from_env()
     try:
         items = discover_inputs(args.inputs, args.list)
         check_output(args.out, args.resume, args.overwrite)
@@ -296,11 +297,12 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from captioner.batch import CaptionOptions, Shard, caption_items, discover_inputs
+    from captioner.batch import CaptionOptions, caption_items, discover_inputs
+    from captioner.distributed import Distributed
 
     try:
         items = discover_inputs(args.images)
-        captioner, style = _prepare(args, Shard())
+        captioner, style = _prepare(args, Distributed())
     except ValueError as exc:
         return _usage_error("inspect", exc)
     options = CaptionOptions(beam_size=args.beam_size, max_len=args.max_len, heatmaps=Path(args.out), style=style)

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from captioner.checkpoint import _atomic_write, save_model
 from captioner.config import ModelConfig
 from captioner.decoder import DecoderOutput
+from captioner.distributed import Distributed, process_group
 from captioner.images import load_image
 from captioner.vocab import Vocabulary, pad_captions
 
@@ -129,53 +130,6 @@ def caption_loss(
         logs.update(reinforce=reinforce.item(), entropy=entropy.item(), baseline=baseline)
     logs["loss"] = loss.item()
     return loss, logs, baseline
-
-
-# -- several processes (torchrun) ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place under torchrun (rank 0 of 1 when run alone)."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.enabled:
-            torch.distributed.barrier()
-
-    def broadcast_flag(self, flag: bool) -> bool:
-        if not self.enabled:
-            return flag
-        value = torch.tensor([1.0 if flag else 0.0])
-        torch.distributed.broadcast(value, src=0)
-        return bool(value.item())
-
-    def mean(self, value: float) -> float:
-        if not self.enabled:
-            return value
-        t = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        return t.item() / self.world_size
-
-
-def init_distributed(device: torch.device) -> Distributed:
-    """Join the process group torchrun set up (gloo on the CPU, nccl on GPUs)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed()
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(rank=torch.distributed.get_rank(), world_size=world_size)
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -377,16 +331,22 @@ def decode_features(captioner, features: np.ndarray, beam_size: int = 1, batch_s
 
 def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Path:
     """Train a model as configured; returns the run folder. The best model by validation
-    CIDEr-D is in run/best (run/final holds the last weights)."""
+    CIDEr-D is in run/best (run/final holds the last weights). Under torchrun every process
+    trains on its share of each batch; rank 0 caches features, validates and checkpoints."""
+    dist = Distributed.from_env()
+    device = resolve_device(config.device)
+    if device.type == "cuda" and dist.enabled:
+        device = torch.device("cuda", dist.local_rank)
+    with process_group(dist, "nccl" if device.type == "cuda" else "gloo"):
+        return _run_training(model_config, config, device, dist, resume, progress, stop_after_steps)
+
+
+def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
     from captioner.datasets import load_dataset
     from captioner.metrics import caption_metrics
     from captioner.pipeline import Captioner
 
     run = Path(config.out)
-    device = resolve_device(config.device)
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    dist = init_distributed(device)
     progress = progress and dist.is_main
     if resume:
         saved = json.loads((run / "train_config.json").read_text())
