@@ -62,6 +62,7 @@ class TrainConfig:
     device: str = "auto"
     encode_batch_size: int = 32
     amp: bool = True  # bfloat16 autocast on CUDA (never on the CPU)
+    cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
     trained_on: str = ""  # shown to users of the model; defaults to the data path
 
     def to_json(self) -> dict:
@@ -117,7 +118,12 @@ def caption_loss(
     ce = token_ce.sum() / mask.sum()
     attention_mass = (out.alphas * mask.unsqueeze(-1)).sum(dim=1)  # (B, L): sum_t alpha_ti
     penalty = ((1.0 - attention_mass) ** 2).sum(dim=1).mean()
-    loss = ce + config.doubly_stochastic * penalty
+    # The paper adds the penalty to each caption's summed negative log-likelihood; `ce` is a mean
+    # per word, so the penalty is divided by the words per caption to keep the paper's balance.
+    # (Added to the mean as is, it is ~12x stronger and spreads attention: sum_i (1 - m_i)^2 =
+    # L - 2T + sum_i m_i^2 is smallest for uniform attention.)
+    words_per_caption = mask.sum() / mask.shape[0]
+    loss = ce + config.doubly_stochastic * penalty / words_per_caption
     logs = {"ce": ce.item(), "attention_penalty": penalty.item()}
     if out.sample_log_probs is not None:
         cost = token_ce.sum(dim=1).detach()  # per caption: the negative log-likelihood
@@ -371,7 +377,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             (run / "train_config.json").write_text(json.dumps({"model": captioner.config.to_json(), "train": config.to_json()}, indent=2))
     vocab = captioner.vocab
 
-    cache = run / "cache"
+    cache = Path(config.cache_dir) if config.cache_dir else run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
 
     def features_for(recs):
