@@ -85,6 +85,7 @@ def _atomic_write(target: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model is meant to be read by others too
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

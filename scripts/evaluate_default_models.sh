@@ -14,4 +14,4 @@ for kind in soft hard; do
         done
     done
 done
-./.venv/bin/python -m captioner.report results/*.json
+./.venv/bin/python -m captioner.report results/*-beam[0-9].json
