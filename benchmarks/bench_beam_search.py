@@ -13,16 +13,11 @@ import argparse
 
 import torch
 
-from benchmarks.common import best_of, setup_threads
+from benchmarks.common import REFERENCE_SIZES, best_of, setup_threads
 from captioner import ModelConfig
 from captioner.beam_search import beam_search
 from captioner.decoder import Decoder
 from captioner.vocab import Vocabulary
-
-SIZES = {
-    "paper": dict(embed_dim=512, hidden_dim=512, attention_dim=512, feature_dim=2048, vocab_size=1000),
-    "small": dict(embed_dim=256, hidden_dim=256, attention_dim=256, feature_dim=112, vocab_size=60),
-}
 
 
 def main() -> None:
@@ -34,7 +29,7 @@ def main() -> None:
     setup_threads(args.threads)
     print(f"beam {args.beam_size}, 20 steps, {args.threads} threads; ms per image")
     print(f"{'sizes':<7} {'one at a time':>14} {'batch ' + str(args.images):>10} {'speed-up':>9}")
-    for name, sizes in SIZES.items():
+    for name, sizes in REFERENCE_SIZES.items():
         torch.manual_seed(0)
         decoder = Decoder(ModelConfig(grid_size=(14, 14), max_len=20, **sizes)).eval()
         with torch.no_grad():

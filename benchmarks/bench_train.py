@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.common import best_of, photos, setup_threads
+from benchmarks.common import REFERENCE_SIZES, best_of, photos, setup_threads
 from captioner import ModelConfig
 from captioner.decoder import Decoder
 from captioner.encoder import build_encoder
@@ -25,8 +25,7 @@ from captioner.preprocess import Preprocessor
 from captioner.train import TrainConfig, caption_loss
 
 SIZES = {
-    "paper": dict(embed_dim=512, hidden_dim=512, attention_dim=512, feature_dim=2048, vocab_size=1000),
-    "small": dict(embed_dim=256, hidden_dim=256, attention_dim=256, feature_dim=112, vocab_size=60),
+    **REFERENCE_SIZES,
     "default": dict(embed_dim=128, hidden_dim=256, attention_dim=128, feature_dim=432, vocab_size=60),
 }
 

@@ -8,6 +8,13 @@ import time
 import torch
 
 
+# design.md's reference sizes, at which the best-known tutorial's own code was measured here.
+REFERENCE_SIZES = {
+    "paper": dict(embed_dim=512, hidden_dim=512, attention_dim=512, feature_dim=2048, vocab_size=1000),
+    "small": dict(embed_dim=256, hidden_dim=256, attention_dim=256, feature_dim=112, vocab_size=60),
+}
+
+
 def setup_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 

@@ -31,6 +31,7 @@ def run_demo(out_dir: str | Path, n_train: int = 1500, epochs: int = 8, seed: in
     )
     run = run_training(DEMO_MODEL, config, resume=(out / "run" / "latest").exists())
     captioner = Captioner.from_pretrained(run / "best", device="cpu")
+    captioner.save_pretrained(out / "model")  # where the web app's instructions look for it
     test = [r for r in load_dataset(data) if r.split == "test"]
     print(f"3/3 captioning {len(test)} held-out scenes; heatmaps in {out / 'heatmaps'}")
     results = captioner.caption([r.image_path for r in test], beam_size=3)
@@ -40,5 +41,6 @@ def run_demo(out_dir: str | Path, n_train: int = 1500, epochs: int = 8, seed: in
         reference = " ".join(record.captions[0])
         print(f"  {Path(record.image_path).name}: {result.text!r} (score {result.score:.3f}; a reference: {reference!r})")
         report.append({"path": str(record.image_path), "caption": result.text, "score": result.score, "reference": reference})
-    print(f"done in {time.perf_counter() - started:.0f} s; model in {run / 'best'}")
+    print(f"done in {time.perf_counter() - started:.0f} s; model in {out / 'model'} "
+          f"(web app: CAPTIONER_MODELS_DIR={out} streamlit run app/streamlit_app.py)")
     return report
