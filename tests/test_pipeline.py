@@ -81,3 +81,18 @@ def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
     small_captioner.save_pretrained(tmp_path / "pretrained" / "hard")
     assert pipeline.shipped_models() == ["hard"]
     assert Captioner.from_pretrained("hard", device="cpu").vocab.itos == small_captioner.vocab.itos
+
+
+def test_the_shipped_models_load_and_describe_a_scene():
+    from pathlib import Path
+
+    from captioner.synth import COLORS, PLURALS, SHAPES
+
+    scene = Path(__file__).resolve().parents[1] / "data" / "samples" / "scene-1.png"
+    shape_words = set(SHAPES) | set(PLURALS.values())
+    for name in ("soft", "hard"):
+        cap = Captioner.from_pretrained(None if name == "soft" else name, device="cpu")
+        assert cap.config.hard_attention == (name == "hard")
+        assert "synthetic scenes" in cap.config.trained_on
+        (r,) = cap.caption([scene], beam_size=3)
+        assert r.finished and set(r.words) & set(COLORS) and set(r.words) & shape_words, r.text
