@@ -39,3 +39,13 @@ def small_captioner(vocab):
     torch.manual_seed(0)
     config = ModelConfig(embed_dim=32, hidden_dim=48, attention_dim=32, dropout=0.0, max_len=10)
     return Captioner.from_config(config, vocab)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread while these tests run: the test machines' two cores are shared with other
+    work, and two OpenMP threads then wait on each other often enough to make the model ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

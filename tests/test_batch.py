@@ -26,14 +26,7 @@ from captioner.batch import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One torch thread while these tests run: the test machines' two cores are shared with other
-    work, and two OpenMP threads then wait on each other often enough to make the model ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

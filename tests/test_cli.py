@@ -13,9 +13,11 @@ from PIL import Image
 from captioner import Captioner, ModelConfig, pipeline
 from captioner.cli import _style, build_parser, main
 from captioner.heatmaps import HeatmapStyle
-from tests.test_batch import one_torch_thread  # noqa: F401 (an autouse fixture: applies here too)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
