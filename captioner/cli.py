@@ -23,6 +23,8 @@ def _add_synth(sub) -> None:
     p.add_argument("--n-comp", type=int, default=1000, help="compositional split: held-out colour-shape pairs")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
     p.set_defaults(func=_run_synth)
 
 
@@ -31,7 +33,7 @@ def _run_synth(args) -> int:
 
     path = generate_dataset(
         args.out, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_comp=args.n_comp,
-        seed=args.seed, image_size=args.image_size, progress=True,
+        seed=args.seed, image_size=args.image_size, progress=True, workers=args.workers,
     )
     print(f"wrote {path}")
     return 0

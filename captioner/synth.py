@@ -9,7 +9,11 @@ relation ("to the left of", "to the right of", "above", "below") judged from tho
 Each scene gets five different reference captions built from a few templates, e.g.
     "a small red circle and two blue squares"
     "there is a green star above a big white cross and a black diamond"
-Every caption names every object's colour and shape (sizes appear in some captions). For each
+Every caption names every object's colour and shape (sizes appear in some captions), always in one
+order: by colour (as listed in COLORS), then shape, then size. The order is fixed because the
+model attends for word t from its state before word t-1 is known (Xu et al.'s formulation): if
+captions named the objects in a random order, the model could not know which object comes next,
+and its attention for an object's words would have to spread over every object it might name. For each
 caption, `grounding[i]` says which object token i names: an object index for the size, colour and
 shape words of a single object, a sorted list of indices for those words in a plural count phrase
 ("two red circles" -> [0, 2] on "red" and "circles"), and None for every other word (determiners,
@@ -22,7 +26,7 @@ training pairs). Every colour and every shape still occurs in training with othe
 On disk (Karpathy split format plus grounding), written by generate_dataset():
     OUT/images/<split>_<nnnnnn>.png                       RGB PNG
     OUT/dataset_synth.json
-    {"dataset": "synth", "version": 1, "seed": S, "image_size": [W, H],
+    {"dataset": "synth", "version": VERSION, "seed": S, "image_size": [W, H],
      "held_out_pairs": [["red", "triangle"], ...],
      "images": [{"imgid": 0, "filename": "train_000000.png", "filepath": "images", "split": "train",
                  "sentids": [0, 1, 2, 3, 4],
@@ -40,7 +44,9 @@ Everything is deterministic by seed: each image draws from its own generator see
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +100,8 @@ HELD_OUT_PAIRS = (
     ("black", "circle"),
 )
 
+# 2: captions name objects in mention order (1: in random order). Images are the same in both.
+VERSION = 2
 MAX_OBJECTS = 4
 MAX_TOKENS = 16          # captions longer than this are redrawn with a shorter template
 N_CAPTIONS = 5
@@ -331,15 +339,22 @@ def _noun_phrase(rng, objects, members, with_size):
     return words
 
 
+def mention_order(objects, indices=None):
+    """`indices` (default: all objects) in the order captions name them: colour, shape, size."""
+    indices = range(len(objects)) if indices is None else indices
+    colors, sizes = list(COLORS), list(SIZES)
+    return sorted(indices, key=lambda i: (colors.index(objects[i].color), SHAPES.index(objects[i].shape),
+                                          sizes.index(objects[i].size)))
+
+
 def _group_phrases(rng, objects, indices, with_size):
-    """Noun phrases for `indices`, objects of one description merged into a count phrase, shuffled."""
+    """Noun phrases for `indices` in mention order, objects of one description merged into a count phrase."""
     groups = {}
-    for i in indices:
+    for i in mention_order(objects, indices):
         o = objects[i]
         key = (o.size, o.color, o.shape) if with_size else (o.color, o.shape)
         groups.setdefault(key, []).append(i)
-    members = list(groups.values())
-    return [_noun_phrase(rng, objects, members[j], with_size) for j in rng.permutation(len(members))]
+    return [_noun_phrase(rng, objects, members, with_size) for members in groups.values()]
 
 
 def _join(phrases):
@@ -362,12 +377,13 @@ def _caption(rng, objects, with_size):
         if lead == ("there", "is") and phrases[0][0][0] in NUMBER_WORDS.values():
             lead = ("there", "are")
         return [(w, None) for w in lead] + _join(phrases)
-    # "A <relation> B and <the rest>", A and B single objects; prefer two that look different, since
-    # "a red circle above a red circle" says little (it is still true and grounded, so allowed)
-    pairs = [(a, b) for a in range(n) for b in range(n) if a != b]
-    differing = [(a, b) for a, b in pairs
-                 if (objects[a].color, objects[a].shape) != (objects[b].color, objects[b].shape)]
-    a, b = _pick(rng, differing or pairs)
+    # "A <relation> B and <the rest>", A and B single objects: A the first in mention order, B the
+    # next one that looks different, since "a red circle above a red circle" says little (it is
+    # still true and grounded, so allowed when nothing differs)
+    order = mention_order(objects)
+    a = order[0]
+    differing = [i for i in order[1:] if (objects[i].color, objects[i].shape) != (objects[a].color, objects[a].shape)]
+    b = (differing or order[1:])[0]
     rel = _pick(rng, relations(objects[a], objects[b]))
     lead = _pick(rng, ((), ("there", "is")))
     words = [(w, None) for w in lead] + _noun_phrase(rng, objects, [a], with_size)
@@ -428,34 +444,51 @@ def generate_scene(rng, image_size=(224, 224), compositional=False, n_objects=No
     return Scene(Image.fromarray(pixels, "RGB"), objects, make_captions(rng, objects, n_captions))
 
 
+def split_scene(split, index, seed=0, image_size=224):
+    """Scene `index` of `split` exactly as generate_dataset(seed=seed) writes it, made in memory."""
+    # one generator per image: an image depends only on (seed, split, index)
+    rng = np.random.default_rng([seed, SPLITS.index(split), index])
+    return generate_scene(rng, image_size, compositional=(split == "comp"))
+
+
+def _write_scene(job):
+    """Draw and save one scene (a worker's task); returns what the JSON needs of it."""
+    split, i, seed, size, images_dir = job
+    scene = split_scene(split, i, seed, size)
+    filename = f"{split}_{i:06d}.png"
+    scene.image.save(Path(images_dir) / filename, format="PNG")
+    return split, filename, [s.to_json() for s in scene.sentences], [o.to_json() for o in scene.objects]
+
+
 def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000, seed=0,
-                     image_size=224, progress=False):
-    """Write OUT/images/<split>_<n>.png and OUT/dataset_synth.json; return the JSON's path."""
+                     image_size=224, progress=False, workers=1):
+    """Write OUT/images/<split>_<n>.png and OUT/dataset_synth.json; return the JSON's path.
+    `workers` > 1 draws scenes in that many processes; the output is the same byte for byte."""
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     width, height = _size_tuple(image_size)
     counts = {"train": n_train, "val": n_val, "test": n_test, "comp": n_comp}
-    jobs = [(split, i) for split in SPLITS for i in range(counts[split])]
-    if progress:
-        from tqdm import tqdm
-        jobs = tqdm(jobs, desc="synth", unit="img")
-    images, sentid = [], 0
-    for imgid, (split, i) in enumerate(jobs):
-        # one generator per image: an image depends only on (seed, split, index)
-        rng = np.random.default_rng([seed, SPLITS.index(split), i])
-        scene = generate_scene(rng, (width, height), compositional=(split == "comp"))
-        filename = f"{split}_{i:06d}.png"
-        scene.image.save(out_dir / "images" / filename, format="PNG")
-        sentences = []
-        for s in scene.sentences:
-            sentences.append({**s.to_json(), "imgid": imgid, "sentid": sentid})
-            sentid += 1
-        images.append({
-            "imgid": imgid, "filename": filename, "filepath": "images", "split": split,
-            "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
-            "objects": [o.to_json() for o in scene.objects],
-        })
-    data = {"dataset": "synth", "version": 1, "seed": seed, "image_size": [width, height],
+    jobs = [(split, i, seed, (width, height), str(out_dir / "images")) for split in SPLITS for i in range(counts[split])]
+    with ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            scenes = pool.imap(_write_scene, jobs, chunksize=16)  # in job order
+        else:
+            scenes = map(_write_scene, jobs)
+        if progress:
+            from tqdm import tqdm
+            scenes = tqdm(scenes, total=len(jobs), desc="synth", unit="img")
+        images, sentid = [], 0
+        for imgid, (split, filename, scene_sentences, objects) in enumerate(scenes):
+            sentences = []
+            for s in scene_sentences:
+                sentences.append({**s, "imgid": imgid, "sentid": sentid})
+                sentid += 1
+            images.append({
+                "imgid": imgid, "filename": filename, "filepath": "images", "split": split,
+                "sentids": [s["sentid"] for s in sentences], "sentences": sentences, "objects": objects,
+            })
+    data = {"dataset": "synth", "version": VERSION, "seed": seed, "image_size": [width, height],
             "held_out_pairs": [list(p) for p in HELD_OUT_PAIRS], "images": images}
     path = out_dir / "dataset_synth.json"
     path.write_text(json.dumps(data) + "\n")

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:?usage: train_default_model.sh soft|hard}
 captioner=./.venv/bin/captioner
-if [[ ! -f data/synth/dataset_synth.json ]]; then
+# version 2 of the scenes names objects in a fixed order; older data must be regenerated
+if ! grep -qs '"version": 2,' data/synth/dataset_synth.json; then
     $captioner synth --out data/synth --n-train 6000 --n-val 500 --n-test 1000 --n-comp 1000 --seed 0
 fi
 start=$(date +%s)

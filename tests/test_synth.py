@@ -70,7 +70,7 @@ def test_held_out_pairs_design():
 def test_same_seed_same_bytes_different_seed_differs(tmp_path):
     kw = dict(n_train=3, n_val=1, n_test=1, n_comp=2, image_size=64)
     a = synth.generate_dataset(tmp_path / "a", seed=1, **kw)
-    b = synth.generate_dataset(tmp_path / "b", seed=1, **kw)
+    b = synth.generate_dataset(tmp_path / "b", seed=1, workers=2, **kw)  # processes change nothing
     c = synth.generate_dataset(tmp_path / "c", seed=2, **kw)
     assert a.read_bytes() == b.read_bytes()
     names = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
@@ -94,7 +94,7 @@ def test_generate_scene_accepts_seed_random_and_generator():
 def test_splits_counts_and_layout(dataset):
     path, data, images = dataset
     assert path.name == "dataset_synth.json"
-    assert data["dataset"] == "synth" and data["version"] == 1 and data["seed"] == 7
+    assert data["dataset"] == "synth" and data["version"] == synth.VERSION == 2 and data["seed"] == 7
     assert data["image_size"] == list(SIZE)
     assert data["held_out_pairs"] == [list(p) for p in synth.HELD_OUT_PAIRS]
     for split, n in COUNTS.items():
@@ -270,3 +270,33 @@ def test_shape_masks_look_like_their_names(side):
     assert not m["star"][e, c]  # the notch between the two lower points
     fractions = {s: m[s].mean() for s in synth.SHAPES}
     assert fractions["star"] < fractions["diamond"] < fractions["circle"] < fractions["square"]
+
+
+def test_objects_are_named_in_mention_order(dataset, scenes):
+    """Captions name objects by colour, then shape, then size; a relation's second object may jump ahead."""
+    colors, sizes = list(synth.COLORS), list(synth.SIZES)
+    rank = lambda o: (colors.index(o["color"]), synth.SHAPES.index(o["shape"]), sizes.index(o["size"]))
+    relation_words = {"left", "right", "above", "below"}  # not "of": "a picture of ..." is a list
+    for e, _ in all_entries(dataset, scenes):
+        objs = e["objects"]
+        for s in e["sentences"]:
+            phrases = []
+            for g in s["grounding"]:
+                if g is not None and (not phrases or phrases[-1] != g):
+                    phrases.append(g)
+            firsts = [min(refs(g), key=lambda i: rank(objs[i])) for g in phrases]
+            if relation_words & set(s["tokens"]):
+                assert rank(objs[firsts[0]]) == min(rank(o) for o in objs), s["raw"]
+                del firsts[1]
+            keys = [rank(objs[i]) for i in firsts]
+            assert keys == sorted(keys), s["raw"]
+
+
+def test_split_scene_is_the_datasets_image_and_captions(dataset):
+    _, data, images = dataset
+    for entry in [e for e in data["images"] if e["split"] in ("test", "comp")][:3]:
+        split, index = entry["split"], int(entry["filename"].split("_")[1].split(".")[0])
+        scene = synth.split_scene(split, index, seed=7, image_size=SIZE)
+        assert np.array_equal(np.asarray(scene.image), images[entry["filename"]])
+        assert [s.raw for s in scene.sentences] == [s["raw"] for s in entry["sentences"]]
+        assert [o.to_json() for o in scene.objects] == entry["objects"]
