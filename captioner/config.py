@@ -19,10 +19,13 @@ class ModelConfig:
     encoder: str = "efficientnet_lite0"
     encoder_weights: str | None = None
     image_size: int = 224
-    # Which backbone stages form the annotation grid; later stages are upsampled to the first
-    # one's grid and concatenated. Indices follow timm's feature_info (for EfficientNet-Lite0:
+    # Which backbone stages form the annotation grid; they are resized to the grid level's
+    # resolution and concatenated. Indices follow timm's feature_info (for EfficientNet-Lite0:
     # 3 -> stride 16, 112 channels; 4 -> stride 32, 320 channels).
     feature_levels: tuple[int, ...] = (3, 4)
+    # The level whose resolution is the grid (None: the first of feature_levels). Finer levels
+    # are average-pooled to it: they keep local detail such as an object's colour.
+    grid_level: int | None = None
     finetune_blocks: int = 0  # 0 = frozen encoder; N > 0 trains its last N blocks
     # Decoder.
     embed_dim: int = 256

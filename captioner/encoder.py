@@ -9,8 +9,9 @@ Backbones:
   file given as `encoder_weights`.
 
 The grid is built from one or more backbone levels (`feature_levels`, timm's feature_info
-indices): the first level sets the grid, later (coarser, more semantic) levels are upsampled to
-it and concatenated along channels. See benchmarks/bench_encoder.py for the measurement behind the
+indices), resized to the grid level's resolution (`grid_level`, by default the first one) and
+concatenated along channels: coarser, more semantic levels are upsampled, finer ones (which keep
+local detail such as colour) average-pooled. See benchmarks/bench_encoder.py for the measurement behind the
 default (stride-16 + stride-32 features of Lite0 at 224 px: a 14x14 grid, D = 432).
 """
 
@@ -197,10 +198,14 @@ def _load_timm(name: str, weights: str | None, levels: tuple[int, ...]) -> nn.Mo
 class Encoder(nn.Module):
     """Normalised image batch (B, 3, S, S) -> annotations (B, L, D) on a (H, W) grid."""
 
-    def __init__(self, backbone: nn.Module, levels: tuple[int, ...], channels: list[int], finetune_blocks: int = 0):
+    def __init__(self, backbone: nn.Module, levels: tuple[int, ...], channels: list[int], finetune_blocks: int = 0,
+                 grid_level: int | None = None):
         super().__init__()
         self.backbone = backbone
         self.levels = tuple(levels)
+        self.grid_level = self.levels[0] if grid_level is None else grid_level
+        if self.grid_level not in self.levels:
+            raise ValueError(f"grid_level {grid_level} is not one of feature_levels {self.levels}")
         self.feature_dim = sum(channels[i] for i in self.levels)
         self.finetune_blocks = finetune_blocks
         for p in self.backbone.parameters():
@@ -223,10 +228,18 @@ class Encoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.contiguous(memory_format=torch.channels_last)
         maps = self.backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
-        grid = maps[0].shape[-2:]
-        maps = [maps[0]] + [F.interpolate(m, size=grid, mode="nearest") for m in maps[1:]]
+        grid = maps[self.levels.index(self.grid_level)].shape[-2:]
+        maps = [self._resize(m, grid) for m in maps]
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
         return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)
+
+    @staticmethod
+    def _resize(feature_map: torch.Tensor, grid) -> torch.Tensor:
+        if feature_map.shape[-2:] == grid:
+            return feature_map
+        if feature_map.shape[-2] > grid[0]:
+            return F.adaptive_avg_pool2d(feature_map, grid)
+        return F.interpolate(feature_map, size=grid, mode="nearest")
 
     @torch.no_grad()
     def grid_size(self, image_size: int) -> tuple[int, int]:
@@ -234,7 +247,7 @@ class Encoder(nn.Module):
         self.eval()
         device = next(self.backbone.parameters()).device
         maps = self.backbone.forward_intermediates(
-            torch.zeros(1, 3, image_size, image_size, device=device), indices=[self.levels[0]], intermediates_only=True, stop_early=True
+            torch.zeros(1, 3, image_size, image_size, device=device), indices=[self.grid_level], intermediates_only=True, stop_early=True
         )
         self.train(was_training)
         return tuple(maps[0].shape[-2:])
@@ -280,4 +293,4 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
         raise ValueError(f"unknown encoder {name!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
     if max(levels) >= len(channels):
         raise ValueError(f"feature_levels {levels} out of range for {name} ({len(channels)} levels)")
-    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks)
+    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level)

@@ -100,7 +100,10 @@ def extract_features(captioner, images: Sequence, out_file: str | Path | None = 
 
 def feature_cache_name(config: ModelConfig, paths: Sequence[Path]) -> str:
     """Cache file name that changes whenever the encoder setup or the image list does."""
-    key = json.dumps([config.encoder, config.encoder_weights, config.image_size, list(config.feature_levels), config.finetune_blocks])
+    key = [config.encoder, config.encoder_weights, config.image_size, list(config.feature_levels), config.finetune_blocks]
+    if config.grid_level is not None:  # (keeps the names of caches made before grid_level existed)
+        key.append(config.grid_level)
+    key = json.dumps(key)
     digest = hashlib.sha1(key.encode() + "\n".join(map(str, paths)).encode()).hexdigest()[:16]
     return f"features-{digest}.npy"
 

@@ -42,6 +42,23 @@ def test_encoder_uses_the_bundled_weights_and_gives_a_14x14_grid():
     assert not hasattr(enc.backbone, "conv_head") or enc.backbone.conv_head is None or isinstance(enc.backbone.conv_head, torch.nn.Identity)
 
 
+def test_a_finer_level_is_average_pooled_to_the_grid_level():
+    enc = build_encoder(ModelConfig(feature_levels=(2, 3, 4), grid_level=3))
+    assert enc.grid_size(224) == (14, 14) and enc.feature_dim == 40 + 112 + 320
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        feats = enc(x)
+        stride8, stride16, stride32 = enc.backbone.forward_intermediates(x, indices=[2, 3, 4], intermediates_only=True)
+    assert feats.shape == (2, 196, 472)
+    grid = feats.transpose(1, 2).reshape(2, 472, 14, 14)
+    pooled = (stride8[:, :, 0::2, 0::2] + stride8[:, :, 1::2, 0::2] + stride8[:, :, 0::2, 1::2] + stride8[:, :, 1::2, 1::2]) / 4
+    torch.testing.assert_close(grid[:, :40], pooled, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(grid[:, 40:152], stride16, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(grid[:, 152:], stride32.repeat_interleave(2, -1).repeat_interleave(2, -2), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="grid_level 1 is not one of feature_levels"):
+        build_encoder(ModelConfig(feature_levels=(2, 3), grid_level=1))
+
+
 def test_frozen_by_default_and_fine_tuning_opens_the_last_blocks():
     frozen = build_encoder(ModelConfig())
     assert not any(p.requires_grad for p in frozen.parameters())
