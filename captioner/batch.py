@@ -433,7 +433,7 @@ def run_batch(
     check_output(out, resume, overwrite)
     out = Path(out)
     output = RecordFile(out, options.columns)
-    sink = output if shard.world_size == 1 else RecordFile(_part_path(out, shard.rank), options.columns)
+    sink = output if not shard.enabled else RecordFile(_part_path(out, shard.rank), options.columns)
     mine = shard.take(items)
     with process_group(shard):
         done: dict[str, bool] = {}  # path -> failed, for what earlier runs wrote
@@ -441,10 +441,10 @@ def run_batch(
             for earlier in (output, *(RecordFile(p, options.columns) for p in _part_files(out))):
                 for record in earlier.read():
                     done.setdefault(record["path"], record["error"] is not None)
-        elif shard.rank == 0:
+        elif shard.is_main:
             # Replaced: the old output and parts of other ranks (each rank truncates its own), so a
             # later resume cannot bring their records back.
-            current = {_part_path(out, r) for r in range(shard.world_size)} if shard.world_size > 1 else set()
+            current = {_part_path(out, r) for r in range(shard.world_size)} if shard.enabled else set()
             for stale in [out, *_part_files(out)]:
                 if stale not in current:
                     stale.unlink(missing_ok=True)
@@ -458,7 +458,7 @@ def run_batch(
         skipped_failed = sum(done.get(item.path, False) for item in mine)
         summary = BatchSummary(len(todo) - failed, failed, len(mine) - len(todo), skipped_failed)
         summary = BatchSummary(*shard.sum_ints(dataclasses.astuple(summary)))  # every rank has closed its part file
-        if shard.rank == 0 and (parts := _part_files(out)):
+        if shard.is_main and (parts := _part_files(out)):
             _merge(output, [RecordFile(p, options.columns) for p in parts], items)
     return summary
 
@@ -492,6 +492,6 @@ def _progress_bar(total: int, shard: Distributed, enabled: bool) -> Iterator[Any
     from tqdm import tqdm
 
     # One bar, on rank 0, for its share: several processes drawing on one terminal garble it.
-    desc = "captioning" if shard.world_size == 1 else f"captioning (rank 0 of {shard.world_size})"
-    with tqdm(total=total, desc=desc, unit="img", disable=not enabled or shard.rank != 0) as bar:
+    desc = "captioning" if not shard.enabled else f"captioning (rank 0 of {shard.world_size})"
+    with tqdm(total=total, desc=desc, unit="img", disable=not enabled or not shard.is_main) as bar:
         yield bar

@@ -273,7 +273,7 @@ def _run_caption(args) -> int:
     summary = run_batch(
         captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
     )
-    if shard.rank != 0:
+    if not shard.is_main:
         # Only rank 0 reports: torchrun stops every process as soon as one exits non-zero, which
         # would kill rank 0 while it merges the parts.
         return 0

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from captioner.datasets import references
 from captioner.grounding import ground_caption, objects_named
 from captioner.images import load_image
 from captioner.metrics import attention_correctness_summary, caption_metrics, write_coco_results
@@ -67,13 +68,12 @@ def evaluate(
     started = time.perf_counter()
     results, sizes = caption_records(captioner, records, beam_size=beam_size, batch_size=batch_size, progress=progress)
     predictions = {r.image_id: res.text for r, res in zip(records, results)}
-    references = {r.image_id: [" ".join(c) for c in r.captions] for r in records}
     report = {
         "n_images": len(records),
         "beam_size": beam_size,
         "attention": captioner.config.attention,
         "hard_attention": captioner.config.hard_attention,
-        "metrics": caption_metrics(predictions, references, meteor=meteor),
+        "metrics": caption_metrics(predictions, references(records), meteor=meteor),
         "mean_length": float(np.mean([len(r.words) for r in results])),
         "unfinished": int(sum(not r.finished for r in results)),
     }

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from captioner.synth import COLORS, PLURALS, SHAPES, SIZE_WORDS
 
-_SINGULAR = {s: s for s in SHAPES}
 _PLURAL = {p: s for s, p in PLURALS.items()}
+_SHAPE_OF = {**{s: s for s in SHAPES}, **_PLURAL}  # shape word, singular or plural -> shape
 _SIZE = {word: size for size, words in SIZE_WORDS.items() for word in words}
 
 
@@ -29,7 +29,7 @@ class GroundedPhrase:
 def ground_caption(words: list[str], objects: list[dict]) -> list[GroundedPhrase]:
     phrases = []
     for j, word in enumerate(words):
-        shape = _SINGULAR.get(word) or _PLURAL.get(word)
+        shape = _SHAPE_OF.get(word)
         if shape is None:
             continue
         plural = word in _PLURAL
@@ -55,7 +55,7 @@ def objects_named(words: list[str], objects: list[dict]) -> bool:
     """True when every object's colour and shape appear together ("red circle(s)") in the caption."""
     pairs = set()
     for j, word in enumerate(words):
-        shape = _SINGULAR.get(word) or _PLURAL.get(word)
+        shape = _SHAPE_OF.get(word)
         if shape and j > 0 and words[j - 1] in COLORS:
             pairs.add((words[j - 1], shape))
     return all((obj["color"], obj["shape"]) in pairs for obj in objects)

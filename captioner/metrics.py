@@ -274,10 +274,10 @@ def attention_correctness(attention: np.ndarray, box, image_size: tuple[int, int
     height, width = up.shape
     region = np.zeros_like(up)
     centre_in = np.zeros(up.shape, dtype=bool)
+    centres_y = np.arange(height) + 0.5
+    centres_x = np.arange(width) + 0.5
     for x0, y0, x1, y1 in _as_boxes(box):
         region = np.maximum(region, np.outer(_coverage(y0, y1, height), _coverage(x0, x1, width)))
-        centres_y = np.arange(height) + 0.5
-        centres_x = np.arange(width) + 0.5
         centre_in |= np.outer((centres_y >= y0) & (centres_y < y1), (centres_x >= x0) & (centres_x < x1))
     if region.sum() <= 0:
         raise ValueError(f"box {box!r} does not overlap the {width}x{height} image")

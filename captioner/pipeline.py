@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from captioner.beam_search import Hypotheses, beam_search, greedy_decode
-from captioner.checkpoint import CheckpointError, load_model, save_model
+from captioner.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
 from captioner.config import ModelConfig
 from captioner.images import ImageInput, load_image
 from captioner.model import CaptionModel
@@ -66,7 +66,7 @@ def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
 
 def shipped_models() -> list[str]:
     """Names of the shipped models present in this installation (soft first)."""
-    return [n for n in SHIPPED_MODELS if (PRETRAINED_DIR / n / "model.safetensors").is_file()]
+    return [n for n in SHIPPED_MODELS if (PRETRAINED_DIR / n / WEIGHTS_FILE).is_file()]
 
 
 class Captioner:
@@ -89,7 +89,7 @@ class Captioner:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if path is None or (isinstance(path, str) and path in SHIPPED_MODELS and not Path(path).exists()):
             path = default_model_dir(path or DEFAULT_MODEL)
-            if not (path / "model.safetensors").is_file():
+            if not (path / WEIGHTS_FILE).is_file():
                 raise NoDefaultModelError(
                     f"no default model yet: {path} does not exist. Train one (captioner train) and pass its "
                     f"directory, e.g. Captioner.from_pretrained('runs/my-model') or --model runs/my-model"

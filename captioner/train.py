@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from captioner.checkpoint import _atomic_write, save_model
-from captioner.config import ModelConfig
+from captioner.config import CONFIG_FORMAT, ModelConfig
 from captioner.decoder import DecoderOutput
 from captioner.distributed import Distributed, process_group
 from captioner.images import load_image
@@ -351,7 +351,7 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 
 
 def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
-    from captioner.datasets import load_dataset
+    from captioner.datasets import load_dataset, references
     from captioner.metrics import caption_metrics
     from captioner.pipeline import Captioner
 
@@ -387,14 +387,13 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         paths = [r.image_path for r in recs]
         return extract_features(captioner, paths, cache / feature_cache_name(captioner.config, paths), config.encode_batch_size, progress)
 
-    # Rank 0 computes the cache; the other processes then open it.
-    if dist.is_main:
-        train_features = features_for(train_records)
-        val_features = features_for(val_records) if val_records else None
-    dist.barrier()
+    # Rank 0 computes the cache; the other processes wait for it, then open it.
     if not dist.is_main:
-        train_features = features_for(train_records)
-        val_features = features_for(val_records) if val_records else None
+        dist.barrier()
+    train_features = features_for(train_records)
+    val_features = features_for(val_records) if val_records else None
+    if dist.is_main:
+        dist.barrier()
     pairs = [(i, vocab.encode(c, max_len=config.max_caption_len)) for i, r in enumerate(train_records) for c in r.captions]
     log_file = run / "metrics.jsonl"
 
@@ -402,12 +401,14 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         with open(log_file, "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
+    val_references = references(val_records)
+
     def on_epoch_end(st: TrainState) -> bool:
         record = dict(st.history[-1])
         if val_features is not None:
-            predictions = {i: r.text for i, r in enumerate(decode_features(captioner, val_features))}
-            refs = {i: [" ".join(c) for c in r.captions] for i, r in enumerate(val_records)}
-            scores = caption_metrics(predictions, refs, meteor=False)
+            results = decode_features(captioner, val_features)
+            predictions = {r.image_id: res.text for r, res in zip(val_records, results)}
+            scores = caption_metrics(predictions, val_references, meteor=False)
             record["val"] = scores
             cider = scores["CIDEr-D"]
             if st.best_score is None or cider > st.best_score:
@@ -458,17 +459,9 @@ def load_configs(path: str | Path | None = None, overrides: Sequence[str] = ()) 
         except json.JSONDecodeError:
             value = raw
         sections[section][field_name] = value
-    sections["model"].pop("format", None)
-    sections["model"].pop("version", None)
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    for section, known in (("model", model_fields), ("train", train_fields)):
-        unknown = sorted(set(sections[section]) - known)
-        if unknown:
-            raise ValueError(f"unknown {section} settings: {unknown}")
-    model = sections["model"]
-    if "feature_levels" in model:
-        model["feature_levels"] = tuple(model["feature_levels"])
-    if "grid_size" in model:
-        model["grid_size"] = tuple(model["grid_size"])
-    return ModelConfig(**model), TrainConfig(**sections["train"])
+    unknown = sorted(set(sections["train"]) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"unknown train settings: {unknown}")
+    # The model section is a saved config.json's content (format/version optional): one parser for both.
+    model = ModelConfig.from_json({"format": CONFIG_FORMAT, **sections["model"]})
+    return model, TrainConfig(**sections["train"])

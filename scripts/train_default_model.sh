@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 kind=${1:?usage: train_default_model.sh soft|hard}
 captioner=./.venv/bin/captioner
 # The scenes of the shipped models: version 2 (objects named in a fixed order), 12000 training images.
-if ! ./.venv/bin/python -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d['version'] == 2 and sum(i['split'] == 'train' for i in d['images']) == 12000))" data/synth/dataset_synth.json 2>/dev/null; then
-    $captioner synth --out data/synth --n-train 12000 --n-val 500 --n-test 1000 --n-comp 1000 --seed 0
+n_train=12000
+if ! ./.venv/bin/python -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d['version'] == 2 and sum(i['split'] == 'train' for i in d['images']) == int(sys.argv[2])))" data/synth/dataset_synth.json $n_train 2>/dev/null; then
+    $captioner synth --out data/synth --n-train $n_train --n-val 500 --n-test 1000 --n-comp 1000 --seed 0
 fi
 start=$(date +%s)
 if [[ -f runs/default-$kind/latest ]]; then
