@@ -21,7 +21,9 @@ class ModelConfig:
     image_size: int = 224
     # Which backbone stages form the annotation grid; they are resized to the grid level's
     # resolution and concatenated. Indices follow timm's feature_info (for EfficientNet-Lite0:
-    # 3 -> stride 16, 112 channels; 4 -> stride 32, 320 channels).
+    # 2 -> stride 8, 40 channels; 3 -> stride 16, 112 channels; 4 -> stride 32, 320 channels;
+    # 5 -> its head conv after the last stage, stride 32, 1280 channels: what the ImageNet
+    # classifier reads, the counterpart of the paper's last conv layer).
     feature_levels: tuple[int, ...] = (3, 4)
     # The level whose resolution is the grid (None: the first of feature_levels). Finer levels
     # are average-pooled to it: they keep local detail such as an object's colour.

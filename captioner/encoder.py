@@ -190,16 +190,33 @@ def _load_timm(name: str, weights: str | None, levels: tuple[int, ...]) -> nn.Mo
         raise EncoderWeightsError(f"weights do not fit timm model {name!r}: {exc}") from exc
     if not hasattr(model, "forward_intermediates"):
         raise ValueError(f"timm model {name!r} does not support forward_intermediates; choose another backbone")
-    # Drop the blocks after the last level we use, and the classifier head: never computed.
-    model.prune_intermediate_layers(list(levels), prune_head=True)
+    _prune(model, levels)
     return model
+
+
+def _head_level(model: nn.Module) -> int | None:
+    """Index of the "head" level (the last conv after the final stage, e.g. Lite0's 1280-channel
+    conv_head: the features ImageNet's classifier reads), one past timm's feature_info; None when
+    the backbone has no such conv."""
+    return len(model.feature_info) if isinstance(getattr(model, "conv_head", None), nn.Conv2d) else None
+
+
+def _prune(model: nn.Module, levels: tuple[int, ...]) -> None:
+    """Drop the blocks after the last level we use, and the classifier: never computed. The head
+    conv stays only when the head level is used."""
+    head = _head_level(model)
+    if head is not None and head in levels:
+        model.prune_intermediate_layers([head - 1], prune_head=False)  # every stage, the head conv kept
+        model.reset_classifier(0, "")
+    else:
+        model.prune_intermediate_layers(list(levels), prune_head=True)
 
 
 class Encoder(nn.Module):
     """Normalised image batch (B, 3, S, S) -> annotations (B, L, D) on a (H, W) grid."""
 
     def __init__(self, backbone: nn.Module, levels: tuple[int, ...], channels: list[int], finetune_blocks: int = 0,
-                 grid_level: int | None = None):
+                 grid_level: int | None = None, head_channels: bool = False):
         super().__init__()
         self.backbone = backbone
         self.levels = tuple(levels)
@@ -207,6 +224,8 @@ class Encoder(nn.Module):
         if self.grid_level not in self.levels:
             raise ValueError(f"grid_level {grid_level} is not one of feature_levels {self.levels}")
         self.feature_dim = sum(channels[i] for i in self.levels)
+        # A level one past the backbone's stages is its head conv (see _head_level).
+        self.head_level = len(channels) - 1 if len(channels) - 1 in self.levels and head_channels else None
         self.finetune_blocks = finetune_blocks
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -227,11 +246,22 @@ class Encoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.contiguous(memory_format=torch.channels_last)
-        maps = self.backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
+        maps = self._levels(x)
         grid = maps[self.levels.index(self.grid_level)].shape[-2:]
         maps = [self._resize(m, grid) for m in maps]
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
         return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)
+
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps of self.levels, in order."""
+        if self.head_level is None:
+            return self.backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
+        stages = [level for level in self.levels if level != self.head_level]
+        last = self.head_level - 1  # running the last stage is what lets timm apply the head conv
+        head, maps = self.backbone.forward_intermediates(x, indices=sorted(set(stages + [last])), stop_early=True)
+        if last not in stages:
+            maps = maps[:-1]
+        return maps + [head]
 
     @staticmethod
     def _resize(feature_map: torch.Tensor, grid) -> torch.Tensor:
@@ -246,11 +276,9 @@ class Encoder(nn.Module):
         was_training = self.training
         self.eval()
         device = next(self.backbone.parameters()).device
-        maps = self.backbone.forward_intermediates(
-            torch.zeros(1, 3, image_size, image_size, device=device), indices=[self.grid_level], intermediates_only=True, stop_early=True
-        )
+        maps = self._levels(torch.zeros(1, 3, image_size, image_size, device=device))
         self.train(was_training)
-        return tuple(maps[0].shape[-2:])
+        return tuple(maps[self.levels.index(self.grid_level)].shape[-2:])
 
 
 def _blocks(backbone: nn.Module) -> list[nn.Module]:
@@ -273,6 +301,7 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
     name, weights, levels = config.encoder, config.encoder_weights, tuple(config.feature_levels)
     if not levels or list(levels) != sorted(set(levels)):
         raise ValueError(f"feature_levels must be increasing indices, got {levels}")
+    head_channels = False
     if name in TORCHVISION_RESNETS:
         if load_weights:
             backbone = _load_torchvision_resnet(name, weights)
@@ -287,10 +316,14 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
             import timm
 
             backbone = timm.create_model("tf_efficientnet_lite0" if name == DEFAULT_ENCODER else timm_name, pretrained=False)
-            backbone.prune_intermediate_layers(list(levels), prune_head=True)
+            _prune(backbone, levels)
         channels = [info["num_chs"] for info in backbone.feature_info]
+        if _head_level(backbone) is not None:
+            channels.append(backbone.conv_head.out_channels)
+            head_channels = True
     else:
         raise ValueError(f"unknown encoder {name!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
     if max(levels) >= len(channels):
         raise ValueError(f"feature_levels {levels} out of range for {name} ({len(channels)} levels)")
-    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level)
+    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level,
+                   head_channels=head_channels)
