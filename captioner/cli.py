@@ -39,6 +39,36 @@ def _run_synth(args) -> int:
     return 0
 
 
+def _add_objects(sub) -> None:
+    p = sub.add_parser("objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)")
+    p.add_argument("--tuxpaint", required=True,
+                   help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
+                        "(bash scripts/fetch_tuxpaint.sh DIR does it)")
+    p.add_argument("--table", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
+    p.add_argument("--out", required=True, help="output folder (images/ and dataset_objects.json)")
+    p.add_argument("--n-train", type=int, default=10000)
+    p.add_argument("--n-val", type=int, default=500)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
+    p.set_defaults(func=_run_objects)
+
+
+def _run_objects(args) -> int:
+    from captioner.data.objects import ObjectsDataError, generate_dataset
+
+    try:
+        path = generate_dataset(args.out, args.tuxpaint, args.table, n_train=args.n_train, n_val=args.n_val,
+                                n_test=args.n_test, n_heldout=args.n_heldout, seed=args.seed, progress=True,
+                                workers=args.workers)
+    except ObjectsDataError as exc:
+        return _usage_error("objects", exc)
+    print(f"wrote {path}")
+    return 0
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
@@ -327,7 +357,7 @@ def _usage_error(command: str, message) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captioner", description="Image captioning with visual attention (Show, Attend and Tell).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_demo, _add_train, _add_evaluate, _add_export, _add_caption, _add_inspect):
+    for add in (_add_synth, _add_objects, _add_demo, _add_train, _add_evaluate, _add_export, _add_caption, _add_inspect):
         add(sub)
     return parser
 
