@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up captioner in ./.venv: Python packages (and, with --test, what the test suite needs:
-# pytest, playwright, Java for METEOR / the PTB tokenizer, and Chromium for the web app's browser
-# test). Safe to run again.
+# pytest, playwright, Java for METEOR / the PTB tokenizer, Chromium for the web app's browser
+# test, and the Tux Paint stamps for the real-objects scenes). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,10 @@ if [[ $(id -u) == 0 ]]; then sudo=""; else sudo="sudo"; fi
 if [[ $with_tests == 1 ]] && ! command -v java >/dev/null 2>&1; then
     echo "installing Java (METEOR and the coco-caption tokenizer need it)"
     $sudo apt-get update -qq && $sudo apt-get install -y -qq default-jre-headless >/dev/null
+fi
+# The Tux Paint stamps (Debian packages): the tests generate scenes of real objects from them.
+if [[ $with_tests == 1 ]]; then
+    bash scripts/fetch_tuxpaint.sh .cache/tuxpaint
 fi
 # Debian's Chromium: Playwright's own browser download does not work on the project's machines.
 if [[ $with_tests == 1 ]] && [[ ! -x /usr/bin/chromium ]]; then
