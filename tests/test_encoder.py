@@ -99,3 +99,18 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path):
 def test_unknown_encoder():
     with pytest.raises(ValueError, match="unknown encoder 'vgg16'"):
         build_encoder(ModelConfig(encoder="vgg16"))
+
+
+def test_the_head_level_is_what_the_imagenet_classifier_reads(lite0_classifier):
+    enc = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3))
+    assert enc.feature_dim == 112 + 1280 and enc.grid_size(224) == (14, 14)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        grid = enc(x).transpose(1, 2).reshape(2, 1392, 14, 14)
+        head = lite0_classifier.forward_features(x)  # (2, 1280, 7, 7) after conv_head + bn2
+    torch.testing.assert_close(grid[:, 112:, ::2, ::2], head, rtol=1e-4, atol=1e-4)
+    # the classifier itself is not kept
+    assert isinstance(enc.backbone.classifier, torch.nn.Identity)
+    # a saved model rebuilds the same architecture without the ImageNet weights
+    bare = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3), load_weights=False)
+    assert set(bare.state_dict()) == set(enc.state_dict())
