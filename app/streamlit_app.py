@@ -9,7 +9,7 @@ Models offered: the shipped ones in captioner/pretrained/ and the saved model di
 under CAPTIONER_MODELS_DIR (default ./models). Visitors pick from that list; they never type a path,
 so nobody can make the server load files from anywhere else.
 
-All the work is done by the library (captioner.pipeline, captioner.images, captioner.heatmaps);
+All the work is done by the library (captioner.pipeline, captioner.images, captioner.viz.render);
 this file only lays out widgets and caches results.
 """
 
@@ -31,8 +31,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from captioner.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
-from captioner.heatmaps import HeatmapStyle, overlay, render_gif, render_grid
+from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.viz.render import HeatmapStyle, overlay, render_gif, render_grid
 from captioner.images import ImageLoadError, load_image
 from captioner.pipeline import CaptionResult, Captioner, default_model_dir, shipped_models
 

@@ -29,8 +29,8 @@ import torch
 
 from benchmarks.common import setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
-from captioner.batch import CaptionOptions, discover_inputs, run_batch
-from captioner.synth import generate_scene
+from captioner.cli.batch import CaptionOptions, discover_inputs, run_batch
+from captioner.data.synth import generate_scene
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.beam_search import Hypotheses, beam_search, greedy_decode
-from captioner.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
-from captioner.config import ModelConfig
+from captioner.model.beam_search import Hypotheses, beam_search, greedy_decode
+from captioner.model.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
+from captioner.model.config import ModelConfig
 from captioner.images import ImageInput, load_image
-from captioner.model import CaptionModel
-from captioner.preprocess import Preprocessor
+from captioner.model.model import CaptionModel
+from captioner.model.preprocess import Preprocessor
 from captioner.vocab import Vocabulary
 
 # Where the shipped default model lives (inside the installed package).

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import streamlit_app as webapp
 from captioner import Captioner, ModelConfig, pipeline
-from captioner.synth import generate_scene
+from captioner.data.synth import generate_scene
 
 APP = str(Path(webapp.__file__))
 
