@@ -2,8 +2,9 @@
 
 - `discover_inputs`: files, folders (searched recursively), glob patterns and list files become an
   ordered list of `BatchItem`s without duplicates.
-- `caption_items`: images are read, decoded and resized by background threads while the model
-  captions the previous batch; yields one record per input, in input order, failures included.
+- `caption_items`: one record per input, in input order, failures included, from the library's
+  one captioning path (Captioner.stream: images read by background threads while the model
+  captions the previous batch).
 - `run_batch`: writes those records to the output, flushed one by one, so a killed run loses
   nothing already written; `resume` skips what the output already holds and repairs a half-written
   last line. Under torchrun every process takes its share of the inputs (rank::world_size) into a
@@ -22,31 +23,28 @@ import glob
 import io
 import json
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from pathlib import Path, PurePath
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image
 
+from captioner import maps
 from captioner.distributed import Distributed, process_group
-from captioner.viz.export import export_result
+from captioner.files import atomic_write
+from captioner.model.beam_search import DecodingOptions
+from captioner.pipeline import Captioned
+from captioner.result import CaptionResult
+from captioner.viz.export import export_heatmaps
 from captioner.viz.render import HeatmapStyle
-from captioner.images import ImageLoadError, load_image
 
 # What a folder search picks up. A file named on the command line, by a glob or in a list file is
 # taken whatever its name: the user chose it, and a failed record tells them if it is no image.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
-
-T = TypeVar("T")
-
 
 class BatchError(ValueError):
     """A usage problem the user must fix: an input that matches nothing, an output that already
@@ -140,8 +138,8 @@ def record_columns(n_best: int = 1, peaks: bool = False) -> list[str]:
     return ["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks
 
 
-def result_record(path: str, result: Any, n_best: int = 1, peaks: bool = False) -> dict[str, Any]:
-    """The record of a captioned image (`result` is a CaptionResult)."""
+def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool = False) -> dict[str, Any]:
+    """The record of a captioned image: its path and fields of the result's JSON (CaptionResult.to_json)."""
     data = result.to_json()
     record = {"path": path, "caption": data["caption"], "score": data["score"], "error": None}
     if n_best > 1:
@@ -157,25 +155,22 @@ def error_record(path: str, error: str) -> dict[str, Any]:
 
 
 def attention_peaks(words: Sequence[str], attention: np.ndarray) -> list[dict[str, Any]]:
-    """For each word, the grid cell (row, col) where its attention map peaks and the weight there."""
-    n, height, width = attention.shape
-    flat = np.asarray(attention).reshape(n, height * width)
-    cells = flat.argmax(axis=1) if n else []
-    return [
-        {"word": w, "row": int(c // width), "col": int(c % width), "weight": round(float(flat[i, c]), 4)}
-        for i, (w, c) in enumerate(zip(words, cells))
-    ]
+    """For each word, the grid cell (row, col) where its attention peaks (captioner.maps.peak at
+    the grid's resolution: the cell holding the upsampled map's peak) and the weight there."""
+    peaks = []
+    for word, grid in zip(words, attention):
+        col, row = maps.peak(grid)
+        peaks.append({"word": word, "row": row, "col": col, "weight": round(float(grid[row, col]), 4)})
+    return peaks
 
 
 # ----------------------------------------------------------------------------------------------
-# Reading and captioning
+# Captioning
 
 
 @dataclass(frozen=True)
-class CaptionOptions:
-    beam_size: int = 3
-    max_len: int | None = None  # None: the model's own limit
-    n_best: int = 1  # > 1 adds the `alternatives` field
+class BatchOptions:
+    decoding: DecodingOptions = DecodingOptions()
     batch_size: int = 32
     peaks: bool = False  # adds the `peaks` field
     heatmaps: Path | None = None  # a folder: write each image's heatmaps there (export_heatmaps)
@@ -184,78 +179,32 @@ class CaptionOptions:
 
     @property
     def columns(self) -> list[str]:
-        return record_columns(self.n_best, self.peaks)
+        return record_columns(self.decoding.n_best, self.peaks)
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    item: BatchItem
-    pixels: Image.Image | None = None  # resized to the model's input size, so encode() resizes nothing
-    original: Image.Image | None = None  # kept only when heatmaps are drawn over it
-    error: str | None = None
-
-
-def caption_items(captioner: Any, items: Sequence[BatchItem], options: CaptionOptions = CaptionOptions()) -> Iterator[dict]:
+def caption_items(captioner: Any, items: Sequence[BatchItem], options: BatchOptions = BatchOptions()) -> Iterator[dict]:
     """Caption `items` with `captioner` (a Captioner) and yield one record per item, in order.
 
-    Background threads read, decode and resize the images (PIL releases the GIL while it does)
-    while the model works on the previous batch; they also draw the heatmaps when asked to.
-    An image that cannot be read gets an error record and the others go on.
+    Runs on Captioner.stream: background threads read the images while the model works on the
+    previous batch, and draw the heatmaps when asked to. An image that cannot be read gets an error
+    record and the others go on.
     """
-    keep_original = options.heatmaps is not None
-    with ThreadPoolExecutor(options.workers, thread_name_prefix="captioner-batch") as pool:
-        # One batch in flight ahead of the model is enough to keep it fed; more only costs memory.
-        read = partial(_read, preprocessor=captioner.preprocessor, keep_original=keep_original)
-        loads = _in_order(pool, (partial(read, item) for item in items), depth=options.batch_size + options.workers)
-        yield from _in_order(pool, _record_jobs(captioner, loads, options), depth=2 * options.workers)
+    by_path = {item.path: item for item in items}
+    finish = partial(_finish, by_path=by_path, options=options)
+    yield from captioner.stream(
+        [item.path for item in items], options.decoding, batch_size=options.batch_size, workers=options.workers,
+        keep_images=options.heatmaps is not None, finish=finish,
+    )
 
 
-def _read(item: BatchItem, preprocessor: Any, keep_original: bool) -> _Loaded:
-    try:
-        image = load_image(item.path, name=item.path)
-    except ImageLoadError as exc:
-        return _Loaded(item, error=exc.reason)  # the record names the path already
-    return _Loaded(item, Image.fromarray(preprocessor.resize(image)), image if keep_original else None)
-
-
-def _record_jobs(captioner: Any, loads: Iterator[_Loaded], options: CaptionOptions) -> Iterator[Callable[[], dict]]:
-    """For each input, a job that finishes its record (drawing its heatmaps first, if any)."""
-    while chunk := list(islice(loads, options.batch_size)):
-        readable = [loaded for loaded in chunk if loaded.error is None]
-        results = iter(
-            captioner.decode(
-                captioner.encode([loaded.pixels for loaded in readable]),
-                beam_size=options.beam_size,
-                max_len=options.max_len,
-                n_best=options.n_best,
-            )
-            if readable
-            else []
-        )
-        for loaded in chunk:
-            if loaded.error is not None:
-                yield partial(error_record, loaded.item.path, loaded.error)
-            else:
-                yield partial(_finish, loaded, next(results), options)
-
-
-def _finish(loaded: _Loaded, result: Any, options: CaptionOptions) -> dict:
+def _finish(captioned: Captioned, by_path: dict[str, BatchItem], options: BatchOptions) -> dict:
+    item = by_path[captioned.source]
+    if captioned.error is not None:
+        return error_record(item.path, captioned.error.reason)  # the record names the path already
     if options.heatmaps is not None:
         # Written before the record: a record in the output promises its heatmaps exist (--resume).
-        name = loaded.item.name
-        export_result(loaded.original, result, options.heatmaps / name.parent, name.name, style=options.style)
-    return result_record(loaded.item.path, result, options.n_best, options.peaks)
-
-
-def _in_order(pool: ThreadPoolExecutor, jobs: Iterable[Callable[[], T]], depth: int) -> Iterator[T]:
-    """Run `jobs` in `pool`, at most `depth` at a time, and yield their results in job order."""
-    pending: deque[Future] = deque()
-    for job in jobs:
-        pending.append(pool.submit(job))
-        while pending and (len(pending) >= depth or pending[0].done()):
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+        export_heatmaps(captioned.image, captioned.result, options.heatmaps / item.name.parent, item.name.name, style=options.style)
+    return result_record(item.path, captioned.result, options.decoding.n_best, options.peaks)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -357,11 +306,7 @@ class RecordFile:
     def rewrite(self, records: Iterable[dict]) -> None:
         """Replace the file's content with `records`, atomically: a reader sees the old file or the
         whole new one, never a mix."""
-        partial_path = self.path.with_name(self.path.name + ".merging")
-        with open(partial_path, "w", encoding="utf-8", newline="") as fh:
-            fh.write(self.format.header)
-            fh.writelines(self.format.line(record) for record in records)
-        os.replace(partial_path, self.path)
+        atomic_write(self.path, self.format.header + "".join(self.format.line(record) for record in records))
 
     def _complete(self) -> tuple[str, int]:
         """The file's text up to the end of its last complete line, and that length in bytes."""
@@ -418,7 +363,7 @@ def run_batch(
     captioner: Any,
     items: Sequence[BatchItem],
     out: str | os.PathLike,
-    options: CaptionOptions = CaptionOptions(),
+    options: BatchOptions = BatchOptions(),
     resume: bool = False,
     overwrite: bool = False,
     shard: Distributed = Distributed(),

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from captioner.model.config import ModelConfig
 from captioner.data.datasets import load_dataset
-from captioner.viz.export import export_result
-from captioner.images import load_image
+from captioner.viz.export import export_heatmaps
 from captioner.pipeline import Captioner
 from captioner.data.synth import generate_dataset
 from captioner.training.config import TrainConfig
@@ -38,10 +37,10 @@ def run_demo(out_dir: str | Path, n_train: int = 1500, epochs: int = 8, seed: in
     captioner.save_pretrained(out / "model")  # where the web app's instructions look for it
     test = [r for r in load_dataset(data) if r.split == "test"]
     print(f"3/3 captioning {len(test)} held-out scenes; heatmaps in {out / 'heatmaps'}")
-    results = captioner.caption([r.image_path for r in test], beam_size=3)
     report = []
-    for record, result in zip(test, results):
-        export_result(load_image(record.image_path), result, out / "heatmaps", stem=Path(record.image_path).stem)
+    for record, item in zip(test, captioner.stream([r.image_path for r in test], keep_images=True)):
+        result = item.result
+        export_heatmaps(item.image, result, out / "heatmaps", stem=Path(record.image_path).stem)
         reference = " ".join(record.captions[0])
         print(f"  {Path(record.image_path).name}: {result.text!r} (score {result.score:.3f}; a reference: {reference!r})")
         report.append({"path": str(record.image_path), "caption": result.text, "score": result.score, "reference": reference})

@@ -115,7 +115,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--data", required=True, help="data set (as for train)")
     p.add_argument("--image-root")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
-    p.add_argument("--beam-size", type=int, default=3)
+    _add_decoding_args(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
     p.add_argument("--limit", type=int, help="score only the first N images of the split")
@@ -133,10 +133,14 @@ def _run_evaluate(args) -> int:
     if not records:
         print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
         return 2
+    try:
+        options = _decoding(args)
+    except ValueError as exc:
+        return _usage_error("evaluate", exc)
     captioner = Captioner.from_pretrained(args.model, device=args.device)
-    out = Path(args.out or Path(args.model) / f"eval-{args.split}-beam{args.beam_size}.json")
+    out = Path(args.out or Path(args.model) / f"eval-{args.split}-beam{options.beam_size}.json")
     report = evaluate(
-        captioner, records, beam_size=args.beam_size, meteor=not args.no_meteor, batch_size=args.batch_size,
+        captioner, records, options, meteor=not args.no_meteor, batch_size=args.batch_size,
         progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
     )
     report.update(model=str(args.model), data=str(args.data), split=args.split)
@@ -180,8 +184,30 @@ def _positive(text: str) -> int:
 def _add_model_args(p) -> None:
     p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: soft, hard (default: soft)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
-    p.add_argument("--beam-size", type=_positive, default=3, help="beams per image; 1 is greedy decoding (default: %(default)s)")
-    p.add_argument("--max-len", type=_positive, help="most words per caption (default: the model's limit)")
+    _add_decoding_args(p)
+
+
+def _add_decoding_args(p) -> None:
+    from captioner.model.beam_search import DecodingOptions
+
+    default = DecodingOptions()
+    g = p.add_argument_group("decoding")
+    # default None: only the options given reach DecodingOptions, whose defaults are the one source.
+    g.add_argument("--beam-size", type=_positive, help=f"beams per image; 1 is greedy decoding (default: {default.beam_size})")
+    g.add_argument("--max-len", type=_positive, help="most words per caption (default: the model's limit)")
+    g.add_argument("--n-best", type=_positive, help=f"also give the N best captions as alternatives, N <= --beam-size (default: {default.n_best})")
+    g.add_argument("--length-penalty", type=float,
+                   help=f"scores are sum log p / length**P; 0 favours short captions (default: {default.length_penalty})")
+    g.add_argument("--block-repeats", action="store_true", default=None, help="never emit the same word twice in a row")
+    g.add_argument("--block-trigrams", action="store_true", default=None, help="never repeat a trigram within a caption")
+
+
+def _decoding(args):
+    """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
+    from captioner.model.beam_search import decoding_options
+
+    names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams")
+    return decoding_options(**{name: getattr(args, name) for name in names})
 
 
 def _add_style_args(p, title: str) -> None:
@@ -239,7 +265,6 @@ def _add_caption(sub) -> None:
     p.add_argument("--out", required=True, help="the output file: CSV if it ends in .csv, JSON lines otherwise")
     _add_model_args(p)
     p.add_argument("--batch-size", type=_positive, default=32, help="images captioned together (default: %(default)s)")
-    p.add_argument("--n-best", type=_positive, default=1, help="also record the N best captions as alternatives (N <= --beam-size)")
     p.add_argument("--peaks", action="store_true", help="also record, per word, the grid cell (row, col) of its attention peak and its weight")
     p.add_argument(
         "--workers", type=_positive, default=min(8, os.cpu_count() or 1),
@@ -255,20 +280,19 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.cli.batch import CaptionOptions, check_output, discover_inputs, run_batch
+    from captioner.cli.batch import BatchOptions, check_output, discover_inputs, run_batch
     from captioner.distributed import Distributed
 
-    if args.n_best > args.beam_size:
-        return _usage_error("caption", f"--n-best {args.n_best} is more than --beam-size {args.beam_size}")
     shard = Distributed.from_env()
     try:
+        decoding = _decoding(args)
         items = discover_inputs(args.inputs, args.list)
         check_output(args.out, args.resume, args.overwrite)
         captioner, style = _prepare(args, shard)
     except ValueError as exc:  # BatchError, CheckpointError (NoDefaultModelError), a bad style
         return _usage_error("caption", exc)
-    options = CaptionOptions(
-        beam_size=args.beam_size, max_len=args.max_len, n_best=args.n_best, batch_size=args.batch_size,
+    options = BatchOptions(
+        decoding=decoding, batch_size=args.batch_size,
         peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
     )
     summary = run_batch(
@@ -289,7 +313,7 @@ def _add_inspect(sub) -> None:
         description=(
             "For each image write <name>_grid.png (the image with its caption, then one panel per word "
             "labelled with the word and its gate beta), <name>.gif (one frame per word), "
-            "<name>_attention.npy and <name>.json (the raw maps, the caption and its score)."
+            "<name>_attention.npy and <name>.json (the caption's JSON with its attention maps)."
         ),
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
@@ -300,15 +324,16 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from captioner.cli.batch import CaptionOptions, caption_items, discover_inputs
+    from captioner.cli.batch import BatchOptions, caption_items, discover_inputs
     from captioner.distributed import Distributed
 
     try:
+        decoding = _decoding(args)
         items = discover_inputs(args.images)
         captioner, style = _prepare(args, Distributed())
     except ValueError as exc:
         return _usage_error("inspect", exc)
-    options = CaptionOptions(beam_size=args.beam_size, max_len=args.max_len, heatmaps=Path(args.out), style=style)
+    options = BatchOptions(decoding=decoding, heatmaps=Path(args.out), style=style)
     failed = 0
     for record in caption_items(captioner, items, options):
         if record["error"] is None:

@@ -8,10 +8,12 @@ from typing import Sequence
 
 import torch
 
+from captioner.model.beam_search import DecodingOptions
 from captioner.pipeline import Captioner
 
 
-def export_model(source: str | Path, target: str | Path, check_images: Sequence = (), beam_size: int = 3, half: bool = True) -> dict:
+def export_model(source: str | Path, target: str | Path, check_images: Sequence = (), options: DecodingOptions = DecodingOptions(),
+                 half: bool = True) -> dict:
     """Save the model in `source` to `target`. With `half`, store float16 weights if the captions
     of `check_images` are identical to the float32 model's; otherwise store float32."""
     model = Captioner.from_pretrained(source, device="cpu")
@@ -19,8 +21,8 @@ def export_model(source: str | Path, target: str | Path, check_images: Sequence 
     if half:
         model.save_pretrained(target, dtype=torch.float16)
         if check_images:
-            reference = [r.text for r in model.caption(list(check_images), beam_size=beam_size)]
-            halved = [r.text for r in Captioner.from_pretrained(target, device="cpu").caption(list(check_images), beam_size=beam_size)]
+            reference = [r.text for r in model.caption(list(check_images), options)]
+            halved = [r.text for r in Captioner.from_pretrained(target, device="cpu").caption(list(check_images), options)]
             report["changed_captions"] = sum(a != b for a, b in zip(reference, halved))
             if report["changed_captions"] == 0:
                 report["dtype"] = "float16"

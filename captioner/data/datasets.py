@@ -22,12 +22,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
-import torch
-from torch.utils.data import Dataset
-
-from captioner.vocab import pad_captions, tokenize  # noqa: F401  (tokenize is part of this module's API)
+from captioner.vocab import tokenize  # noqa: F401  (tokenize is part of this module's API)
 
 DEFAULT_SPLIT_FRACTIONS = (0.9, 0.05, 0.05)  # train / val / test for images the data gives no split
 CAPTION_FILES = ("captions.jsonl", "captions.csv")
@@ -56,6 +53,7 @@ class CaptionRecord:
     image_id: str | int
     objects: list[dict] | None = None
     groundings: list[list | None] | None = None
+    dataset: str | None = None  # the Karpathy file's top-level "dataset" ("coco", "synth", "objects", ...)
 
 
 def assign_split(name: str, fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> str:
@@ -133,6 +131,7 @@ def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = T
                       check_images: bool = True) -> list[CaptionRecord]:
     root = Path(image_root) if image_root is not None else source.parent
     images = _require(data, "images", source, "the top level", list)
+    dataset = data.get("dataset") if isinstance(data.get("dataset"), str) else None
     records, seen = [], {}
     for n, img in enumerate(images):
         where = f"images[{n}]"
@@ -166,6 +165,7 @@ def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = T
             image_id=image_id,
             objects=objects,
             groundings=groundings if any(g is not None for g in groundings) else None,
+            dataset=dataset,
         ))
     if check_images:
         _check_images(records, source, root)
@@ -422,62 +422,3 @@ def load_dataset(path, image_root=None, **options) -> list[CaptionRecord]:
 def references(records: Iterable[CaptionRecord]) -> dict:
     """{image_id: [caption text, ...]}: the references in the form metrics.caption_metrics takes."""
     return {r.image_id: [" ".join(c) for c in r.captions] for r in records}
-
-
-# ---------------------------------------------------------------------------------------------
-# training pairs
-
-
-class CaptionPairs(Dataset):
-    """One item per (image, reference caption): an image with five captions gives five items.
-
-    Independent of the model: `encode_caption(tokens) -> list[int]` (e.g. a vocabulary's encode,
-    adding start/end ids) and, optionally, `load_pixels(path)` (e.g. image loading + preprocessing)
-    are passed in. Without load_pixels, items carry the image index only, for cached features.
-    Item: {"image_index", "caption" (ids), "tokens", "image_path"[, "pixels"]}.
-    """
-
-    def __init__(self, records: Sequence[CaptionRecord], encode_caption: Callable[[list[str]], list[int]],
-                 load_pixels: Callable[[Path], object] | None = None):
-        self.records = list(records)
-        self.encode_caption = encode_caption
-        self.load_pixels = load_pixels
-        self.pairs = [(i, j) for i, r in enumerate(self.records) for j in range(len(r.captions))]
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict:
-        i, j = self.pairs[index]
-        record = self.records[i]
-        item = {
-            "image_index": i,
-            "caption": list(self.encode_caption(record.captions[j])),
-            "tokens": record.captions[j],
-            "image_path": record.image_path,
-        }
-        if self.load_pixels is not None:
-            item["pixels"] = self.load_pixels(record.image_path)
-        return item
-
-
-def collate_captions(batch: Sequence[dict], pad_id: int) -> dict:
-    """Batch CaptionPairs items: captions right-padded with pad_id to the longest, plus lengths.
-
-    Use with DataLoader(collate_fn=functools.partial(collate_captions, pad_id=vocab.pad_id)).
-    Returns {"image_index": (B,), "captions": (B, T), "lengths": (B,), "tokens", "image_paths"
-    [, "pixels": stacked (B, ...) when they are tensors, else a list]}.
-    """
-    lengths = torch.tensor([len(item["caption"]) for item in batch], dtype=torch.long)
-    captions = pad_captions([item["caption"] for item in batch], pad_id=pad_id)
-    out = {
-        "image_index": torch.tensor([item["image_index"] for item in batch], dtype=torch.long),
-        "captions": captions,
-        "lengths": lengths,
-        "tokens": [item["tokens"] for item in batch],
-        "image_paths": [item["image_path"] for item in batch],
-    }
-    if batch and "pixels" in batch[0]:
-        pixels = [item["pixels"] for item in batch]
-        out["pixels"] = torch.stack(pixels) if all(isinstance(p, torch.Tensor) for p in pixels) else pixels
-    return out

@@ -1,13 +1,15 @@
 """Evaluation: `captioner evaluate`.
 
 Captions every image of a split by real decoding, then scores them with the coco-caption metrics
-(BLEU-1..4, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap). On grounded data (the synthetic
-scenes, whose objects have boxes) it also measures attention correctness (Liu et al. 2017) for the
-generated words that name an object, and how often every object's colour and shape are named.
+(BLEU-1..4, METEOR, ROUGE-L, CIDEr-D through pycocoevalcap). On grounded data (generated
+scenes, whose objects have boxes and, for photographed objects, masks) it also measures attention
+correctness (Liu et al. 2017) for the generated words that name an object, and how often every
+object is named.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,32 +19,40 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from captioner.data.datasets import references
-from captioner.data.grounding import ground_caption, objects_named
-from captioner.images import load_image
+from captioner.data.grounding import grounding_for
+from captioner.model.beam_search import DecodingOptions, decoding_options
 from captioner.evaluation.attention_metrics import attention_correctness_summary
 from captioner.evaluation.caption_metrics import caption_metrics, write_coco_results
 
 
-def caption_records(captioner, records: Sequence, beam_size: int = 3, batch_size: int = 32, progress: bool = False) -> tuple[list, list]:
+def caption_records(captioner, records: Sequence, options: DecodingOptions | None = None, batch_size: int = 32,
+                    progress: bool = False, **decoding) -> tuple[list, list]:
     """Caption results and image sizes (W, H) for the records' images, in order."""
     results, sizes = [], []
-    for start in tqdm(range(0, len(records), batch_size), disable=not progress, desc="captioning", unit="batch"):
-        images = [load_image(r.image_path) for r in records[start : start + batch_size]]
-        sizes.extend(im.size for im in images)
-        results.extend(captioner.decode(captioner.encode(images), beam_size=beam_size))
+    stream = captioner.stream([r.image_path for r in records], decoding_options(options, **decoding), batch_size=batch_size)
+    for item in tqdm(stream, total=len(records), disable=not progress, desc="captioning", unit="img"):
+        if item.error is not None:
+            raise item.error
+        results.append(item.result)
+        sizes.append(item.size)
     return results, sizes
 
 
 def grounding_report(records: Sequence, results: Sequence, sizes: Sequence[tuple[int, int]]) -> dict:
-    """Attention correctness of the object-naming words, and the objects-named rate."""
+    """Attention correctness of the object-naming words, and the objects-named rate. Each record's
+    words are grounded by its data set's functions (captioner.data.grounding.grounding_for); the
+    mask figures come with objects that have masks."""
     items, by_kind = [], {"color": [], "shape": []}
     named = []
     for record, result, size in zip(records, results, sizes):
-        named.append(objects_named(result.words, record.objects))
-        for phrase in ground_caption(result.words, record.objects):
-            boxes = [record.objects[i]["box"] for i in phrase.objects]
+        grounding = grounding_for(record.dataset)
+        named.append(grounding.objects_named(result.words, record.objects))
+        for phrase in grounding.ground_caption(result.words, record.objects):
+            referents = [record.objects[i] for i in phrase.objects]
+            masks = [obj["mask"] for obj in referents if "mask" in obj]
+            mask = masks if masks and len(masks) == len(referents) else None
             for j in phrase.word_indices:
-                item = (result.attention[j], boxes, size)
+                item = (result.attention[j], [obj["box"] for obj in referents], size, mask)
                 items.append(item)
                 kind = "shape" if j == phrase.word_indices[-1] else ("color" if result.words[j] == phrase.color else None)
                 if kind:
@@ -57,21 +67,25 @@ def grounding_report(records: Sequence, results: Sequence, sizes: Sequence[tuple
 def evaluate(
     captioner,
     records: Sequence,
-    beam_size: int = 3,
+    options: DecodingOptions | None = None,
     meteor: bool = True,
     batch_size: int = 32,
     progress: bool = False,
     results_file: str | Path | None = None,
+    **decoding,
 ) -> dict:
-    """A JSON-ready report for the given records (one split of a data set)."""
+    """A JSON-ready report for the given records (one split of a data set), decoded as `options`
+    (with keyword overrides, e.g. beam_size=1) say."""
     if not records:
         raise ValueError("nothing to evaluate: no images in this split")
+    options = decoding_options(options, **decoding)
     started = time.perf_counter()
-    results, sizes = caption_records(captioner, records, beam_size=beam_size, batch_size=batch_size, progress=progress)
+    results, sizes = caption_records(captioner, records, options, batch_size=batch_size, progress=progress)
     predictions = {r.image_id: res.text for r, res in zip(records, results)}
     report = {
         "n_images": len(records),
-        "beam_size": beam_size,
+        "beam_size": options.beam_size,
+        "decoding": dataclasses.asdict(options),
         "attention": captioner.config.attention,
         "hard_attention": captioner.config.hard_attention,
         "metrics": caption_metrics(predictions, references(records), meteor=meteor),

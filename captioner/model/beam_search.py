@@ -5,19 +5,58 @@ call for the whole batch. A hypothesis that emits <end> stays in its beam with a
 competes with the longer ones on its length-normalised score (sum of log-probs / length^alpha),
 so search stops when every beam of every image has ended or at `max_len`, and always returns
 a result: an image whose beams never ended gets its best unfinished hypothesis.
-Back-pointers are kept per step and followed once at the end (no per-step copying of histories).
+Back-pointers are kept per step and followed once at the end (no per-step copying of histories,
+except when a repetition control is on: it needs each beam's own words).
 An image leaves the batch as soon as all its beams have ended, so a batch costs what its
 captions need, not what its longest caption needs for every image.
+
+Every decoding setting lives in `DecodingOptions`, with the one set of defaults that the library,
+the command line and the web app share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from captioner.model.decoder import Decoder
 from captioner.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How captions are searched for. beam_size 1 with n_best 1 is greedy decoding."""
+
+    beam_size: int = 3
+    max_len: int | None = None  # most words per caption; None: the model's own limit
+    n_best: int = 1  # hypotheses returned per image (<= beam_size); > 1 fills CaptionResult.alternatives
+    length_penalty: float = 1.0  # scores are sum log p / length ** length_penalty (0: no normalisation)
+    block_repeats: bool = False  # never emit the same word twice in a row
+    block_trigrams: bool = False  # never repeat a trigram within a caption
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if not 1 <= self.n_best <= self.beam_size:
+            raise ValueError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.beam_size == 1 and self.n_best == 1
+
+    def replace(self, **overrides) -> "DecodingOptions":
+        """A copy with the given fields changed; None leaves a field as it is (an option not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self
+
+
+def decoding_options(options: DecodingOptions | None = None, **overrides) -> DecodingOptions:
+    """`options` (default DecodingOptions()) with the non-None keyword overrides applied."""
+    return (options or DecodingOptions()).replace(**overrides)
 
 
 @dataclass
@@ -32,11 +71,28 @@ class Hypotheses:
     finished: torch.Tensor  # (B, n) True if the hypothesis emitted <end> within max_len
 
 
-def _masked(log_probs: torch.Tensor) -> torch.Tensor:
-    # <pad> and <start> are never valid outputs.
+def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: DecodingOptions) -> torch.Tensor:
+    """Log-probabilities of the next word with what may not follow set to -inf: <pad> and <start>
+    always; with the repetition controls, per hypothesis from its own words so far
+    (`history`, (N, t) token ids after <start>)."""
     log_probs = log_probs.clone()
     log_probs[:, [Vocabulary.pad_id, Vocabulary.start_id]] = float("-inf")
-    return log_probs
+    if history is None or history.shape[1] == 0:
+        return log_probs
+    blocked = torch.zeros(log_probs.shape[0], log_probs.shape[1] + 1, dtype=torch.bool, device=log_probs.device)
+    if options.block_repeats:
+        blocked.scatter_(1, history[:, -1:], True)
+    if options.block_trigrams and history.shape[1] >= 3:
+        # Earlier trigrams (a, b, c) whose (a, b) are the last two words: c would repeat one.
+        repeats = (history[:, :-2] == history[:, -2:-1]) & (history[:, 1:-1] == history[:, -1:])
+        spare = log_probs.shape[1]  # an extra column takes the non-matches, then is dropped
+        blocked.scatter_(1, history[:, 2:].masked_fill(~repeats, spare), True)
+    blocked[:, Vocabulary.end_id] = False  # ending is always allowed
+    return log_probs.masked_fill(blocked[:, :-1], float("-inf"))
+
+
+def _tracks_history(options: DecodingOptions) -> bool:
+    return options.block_repeats or options.block_trigrams
 
 
 def _normalised(sum_log_probs: torch.Tensor, lengths: torch.Tensor, length_penalty: float) -> torch.Tensor:
@@ -44,11 +100,12 @@ def _normalised(sum_log_probs: torch.Tensor, lengths: torch.Tensor, length_penal
 
 
 @torch.no_grad()
-def greedy_decode(decoder: Decoder, features: torch.Tensor, max_len: int = 20, length_penalty: float = 1.0) -> Hypotheses:
+def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
     """The most likely word at every step, for a batch of images (B, L, D)."""
+    options = decoding_options(options, **overrides)
+    max_len = options.max_len or decoder.max_len
     B, device = features.shape[0], features.device
-    keys = decoder.attention.keys(features)
-    state = decoder.init_state(features)
+    keys, state = decoder.start(features)
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     sum_lp = torch.zeros(B, device=device)
@@ -56,7 +113,8 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, max_len: int = 20, l
     out_tokens, out_alphas, out_betas = [], [], []
     for _ in range(max_len):
         log_probs, state, alpha, beta = decoder.step(tokens, state, features, keys)
-        log_probs = _masked(log_probs)
+        history = torch.stack(out_tokens, 1) if out_tokens and _tracks_history(options) else None
+        log_probs = _masked(log_probs, history, options)
         best_lp, tokens = log_probs.max(dim=-1)
         tokens = tokens.masked_fill(finished, Vocabulary.end_id)
         sum_lp = sum_lp + best_lp.masked_fill(finished, 0.0)
@@ -72,7 +130,7 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, max_len: int = 20, l
     return Hypotheses(
         tokens=toks[:, None],
         lengths=n_words[:, None],
-        scores=_normalised(sum_lp, lengths, length_penalty)[:, None],
+        scores=_normalised(sum_lp, lengths, options.length_penalty)[:, None],
         alphas=torch.stack(out_alphas, 1)[:, None],
         betas=torch.stack(out_betas, 1)[:, None],
         finished=finished[:, None],
@@ -80,23 +138,14 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, max_len: int = 20, l
 
 
 @torch.no_grad()
-def beam_search(
-    decoder: Decoder,
-    features: torch.Tensor,
-    beam_size: int = 3,
-    max_len: int = 20,
-    length_penalty: float = 1.0,
-    n_best: int = 1,
-) -> Hypotheses:
+def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
     """Beam search for a batch of images (B, L, D); returns the n_best hypotheses per image."""
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
+    options = decoding_options(options, **overrides)
+    max_len, length_penalty, n_best = options.max_len or decoder.max_len, options.length_penalty, options.n_best
     B, L, _ = features.shape
-    K, device = beam_size, features.device
-    keys = decoder.attention.keys(features).repeat_interleave(K, dim=0)
-    h, c = decoder.init_state(features)
+    K, device = options.beam_size, features.device
+    keys, (h, c) = decoder.start(features)
+    keys = keys.repeat_interleave(K, dim=0)
     state = (h.repeat_interleave(K, dim=0), c.repeat_interleave(K, dim=0))
     feats = features.repeat_interleave(K, dim=0)
 
@@ -110,13 +159,15 @@ def beam_search(
     active = torch.arange(B, device=device)
     stay = torch.arange(K, device=device).expand(B, K)  # back-pointer of an image that has ended
     frozen = None
+    # Each searching beam's own words so far, only when a repetition control needs them.
+    history = torch.empty(B * K, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
     steps_tokens, steps_parent, steps_alpha, steps_beta = [], [], [], []
 
     for _ in range(max_len):
         A = active.numel()
         log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys)
         V = log_probs.shape[-1]
-        log_probs = _masked(log_probs).view(A, K, V)
+        log_probs = _masked(log_probs, history, options).view(A, K, V)
         if frozen is None:
             # An ended hypothesis can only "emit" <end> again, at no cost: its score stays fixed.
             frozen = torch.full((V,), float("-inf"), device=device)
@@ -135,6 +186,8 @@ def beam_search(
         rows = (torch.arange(A, device=device).unsqueeze(1) * K + parent).view(-1)
         state = (state[0][rows], state[1][rows])
         tokens = word.view(-1)
+        if history is not None:
+            history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
         # This step's records for all B images (ended images: <end>, same beam, no attention).
         step_word = torch.full((B, K), Vocabulary.end_id, dtype=torch.long, device=device)
         step_parent = stay.clone()
@@ -152,6 +205,7 @@ def beam_search(
         if not bool(searching.all()):
             keep = searching.repeat_interleave(K)
             feats, keys, tokens = feats[keep], keys[keep], tokens[keep]
+            history = history[keep] if history is not None else None
             state = (state[0][keep], state[1][keep])
             active = active[searching]
 

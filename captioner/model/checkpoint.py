@@ -8,15 +8,13 @@ by its first bytes and refused before anything reads it further: unpickling runs
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import torch
 
-from captioner.model.config import ModelConfig
-from captioner.model.encoder import DEFAULT_ENCODER
+from captioner.files import atomic_write
+from captioner.model.config import DEFAULT_ENCODER, ModelConfig
 from captioner.model.model import CaptionModel
 from captioner.vocab import Vocabulary
 
@@ -74,22 +72,10 @@ def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dt
             value = value.to(dtype)
         tensors[name] = value.contiguous()
     metadata = {"format": "captioner", "encoder_included": str(include_encoder).lower()}
-    _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
-    _atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(model.config.to_json(), indent=2)))
-    _atomic_write(directory / VOCAB_FILE, lambda p: vocab.save(p))
+    atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
+    atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(model.config.to_json(), indent=2)))
+    atomic_write(directory / VOCAB_FILE, lambda p: vocab.save(p))
     return directory
-
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model is meant to be read by others too
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[CaptionModel, Vocabulary]:

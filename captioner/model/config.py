@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_FORMAT = "captioner-model"
 CONFIG_VERSION = 1
+DEFAULT_ENCODER = "efficientnet_lite0"
+TORCHVISION_RESNETS = ("resnet18", "resnet50", "resnet101")
+# Keys that configs written by earlier versions may hold and that mean nothing now: ignored on reading.
+RETIRED_KEYS = frozenset({"extra"})
 
 
 @dataclass
@@ -41,7 +45,6 @@ class ModelConfig:
     vocab_size: int = 0
     # Free-form description of what the model was trained on, shown to users.
     trained_on: str = ""
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -58,7 +61,7 @@ class ModelConfig:
                 f"config version {data.get('version')} is newer than this captioner understands ({CONFIG_VERSION}); upgrade captioner"
             )
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "version"})
+        unknown = sorted(set(data) - known - {"format", "version"} - RETIRED_KEYS)
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}

@@ -45,6 +45,7 @@ class Decoder(nn.Module):
         if min(V, E, H, D, L) <= 0:
             raise ValueError(f"decoder sizes must be positive (vocab {V}, embed {E}, hidden {H}, features {D}, locations {L})")
         self.hard = config.hard_attention
+        self.max_len = config.max_len  # the decoding limit when DecodingOptions.max_len is None
         self.embedding = nn.Embedding(V, E)
         self.attention = Attention(config.attention, D, H, config.attention_dim, L)
         self.init_h = nn.Linear(D, H)
@@ -64,6 +65,10 @@ class Decoder(nn.Module):
     def init_state(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = features.mean(dim=1)
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
+        return self.attention.keys(features), self.init_state(features)
 
     def _attend(self, features, keys, h, sample: bool):
         """Context z_t for one step. Returns z, alpha, beta, log-prob of the sample (or None)."""
@@ -106,8 +111,7 @@ class Decoder(nn.Module):
         inputs = captions[:, :-1]
         emb = self.embedding(inputs)  # (B, T, E)
         word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
-        keys = self.attention.keys(features)  # once per image
-        h, c = self.init_state(features)
+        keys, (h, c) = self.start(features)  # keys once per image
         sample = self.hard and self.training
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
         for t in range(inputs.shape[1]):

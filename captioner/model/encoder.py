@@ -23,13 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from captioner.model.config import ModelConfig
+from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
 
-DEFAULT_ENCODER = "efficientnet_lite0"
-TORCHVISION_RESNETS = ("resnet18", "resnet50", "resnet101")
-# Normalisation each backbone was trained with (on 0..1 pixels).
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127) / 128, TF-Lite style
 
 
 class EncoderWeightsError(RuntimeError):
@@ -84,20 +79,6 @@ def bundled_lite0_state_dict() -> dict[str, torch.Tensor]:
     return renamed
 
 
-def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) on 0..1 pixels for a backbone name."""
-    if encoder == DEFAULT_ENCODER:
-        return LITE0_MEAN, LITE0_STD
-    if encoder in TORCHVISION_RESNETS:
-        return IMAGENET_MEAN, IMAGENET_STD
-    if encoder.startswith("timm:"):
-        import timm
-
-        cfg = timm.create_model(encoder[5:], pretrained=False).pretrained_cfg
-        return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
-    raise ValueError(f"unknown encoder {encoder!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
-
-
 class _TorchvisionResNet(nn.Module):
     """torchvision ResNet trunk with timm-style intermediate outputs
     (index 0 = stem, 1..4 = layer1..layer4)."""
@@ -111,7 +92,6 @@ class _TorchvisionResNet(nn.Module):
         self.maxpool = net.maxpool
         self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
         self.channels = [64] + [_out_channels(layer) for layer in self.layers]
-        self.reductions = [2, 4, 8, 16, 32]
 
     def blocks(self) -> list[nn.Module]:
         return [block for layer in self.layers for block in layer]

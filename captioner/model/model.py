@@ -1,4 +1,5 @@
-"""The whole network: encoder + decoder, built from a ModelConfig."""
+"""The whole network: encoder + decoder, built from a ModelConfig. Training runs `forward` on
+annotations (the encoder's output, often cached); inference runs `encode`, then `generate`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import dataclasses
 import torch
 import torch.nn as nn
 
+from captioner.model.beam_search import DecodingOptions, Hypotheses, beam_search, greedy_decode
 from captioner.model.config import ModelConfig
-from captioner.model.decoder import Decoder
+from captioner.model.decoder import Decoder, DecoderOutput
 from captioner.model.encoder import build_encoder
 
 
@@ -32,8 +34,12 @@ class CaptionModel(nn.Module):
         """Normalised pixels (B, 3, S, S) -> annotations (B, L, D)."""
         return self.encoder(pixels)
 
-    def forward(self, pixels: torch.Tensor, captions: torch.Tensor):
-        return self.decoder(self.encode(pixels), captions)
+    def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
+        """Teacher forcing on annotations (B, L, D) and captions (B, T+1): what training optimises."""
+        return self.decoder(features, captions)
 
-    def encoder_is_trainable(self) -> bool:
-        return any(p.requires_grad for p in self.encoder.parameters())
+    @torch.no_grad()
+    def generate(self, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:
+        """Captions for annotations (B, L, D): greedy decoding or batched beam search."""
+        search = greedy_decode if options.greedy else beam_search
+        return search(self.decoder, features, options)

@@ -14,8 +14,26 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.model.config import ModelConfig
-from captioner.model.encoder import normalization
+from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
+
+# Normalisation each backbone was trained with (on 0..1 pixels).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5, TF-Lite style
+
+
+def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) on 0..1 pixels for a backbone name; for a timm model, from timm's pretrained
+    config (no network is built)."""
+    if encoder == DEFAULT_ENCODER:
+        return LITE0_MEAN, LITE0_STD
+    if encoder in TORCHVISION_RESNETS:
+        return IMAGENET_MEAN, IMAGENET_STD
+    if encoder.startswith("timm:"):
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(encoder[5:])
+        return (tuple(cfg.mean), tuple(cfg.std)) if cfg is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    raise ValueError(f"unknown encoder {encoder!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
 
 
 @dataclass(frozen=True)

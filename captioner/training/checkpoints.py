@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from captioner.model.checkpoint import _atomic_write, save_model
+from captioner.files import atomic_write
+from captioner.model.checkpoint import save_model
 from captioner.training.loop import TrainState
 
 LATEST = "latest"  # file in the run folder naming the newest complete checkpoint
@@ -46,7 +47,7 @@ def save_checkpoint(run: Path, captioner, state: TrainState, optimizer, schedule
     final = run / name
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _atomic_write(run / LATEST, lambda p: p.write_text(name))
+    atomic_write(run / LATEST, name)
     checkpoints = sorted(p for p in run.glob("checkpoint-*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in checkpoints[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)

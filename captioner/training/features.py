@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -13,33 +12,44 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from captioner.images import load_image
+from captioner.files import atomic_write
 from captioner.model.config import ModelConfig
 
 def extract_features(captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False) -> np.ndarray:
-    """Encoder annotations (N, L, D) as float16, computed once. With `out_file` they are written
-    to a memory-mapped .npy file (completed atomically) that later runs reopen."""
+    """Encoder annotations (N, L, D) as float16, computed once (images read by the captioning
+    path's background threads, Captioner.encoded). With `out_file` they are written to a
+    memory-mapped .npy file (completed atomically) that later runs reopen."""
     L = captioner.config.grid_size[0] * captioner.config.grid_size[1]
     shape = (len(images), L, captioner.config.feature_dim)
-    if out_file is not None:
-        out_file = Path(out_file)
-        if out_file.exists():
-            cached = np.load(out_file, mmap_mode="r")
-            if cached.shape == shape:
-                return cached
-        tmp = out_file.with_suffix(".tmp.npy")
-        out = np.lib.format.open_memmap(str(tmp), mode="w+", dtype=np.float16, shape=shape)
-    else:
+    if out_file is None:
         out = np.empty(shape, dtype=np.float16)
-    for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="encoding", unit="batch"):
-        batch = [load_image(im) for im in images[start : start + batch_size]]
-        out[start : start + len(batch)] = captioner.encode(batch).to(torch.float16).cpu().numpy()
-    if out_file is not None:
+        _fill(captioner, images, out, batch_size, progress)
+        return out
+    out_file = Path(out_file)
+    if out_file.exists():
+        cached = np.load(out_file, mmap_mode="r")
+        if cached.shape == shape:
+            return cached
+
+    def write(path: Path) -> None:
+        out = np.lib.format.open_memmap(str(path), mode="w+", dtype=np.float16, shape=shape)
+        _fill(captioner, images, out, batch_size, progress)
         out.flush()
-        del out
-        os.replace(tmp, out_file)
-        return np.load(out_file, mmap_mode="r")
-    return out
+
+    atomic_write(out_file, write)
+    return np.load(out_file, mmap_mode="r")
+
+
+def _fill(captioner, images: Sequence, out: np.ndarray, batch_size: int, progress: bool) -> None:
+    start = 0
+    with tqdm(total=len(images), disable=not progress, desc="encoding", unit="img") as bar:
+        for loaded, features in captioner.encoded(images, batch_size=batch_size):
+            for item in loaded:
+                if item.error is not None:
+                    raise item.error
+            out[start : start + len(loaded)] = features.to(torch.float16).cpu().numpy()
+            start += len(loaded)
+            bar.update(len(loaded))
 
 
 def feature_cache_name(config: ModelConfig, paths: Sequence[Path]) -> str:

@@ -89,7 +89,8 @@ def train_decoder(
     stop_after_steps: int | None = None,
     dist: Distributed = Distributed(),
 ) -> TrainState:
-    """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`.
+    """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`
+    (the encoder's annotations: it is frozen and never runs here).
 
     `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
     `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
@@ -102,11 +103,14 @@ def train_decoder(
     decoder = model.decoder.train()
     device = next(decoder.parameters()).device
     params = [p for p in decoder.parameters() if p.requires_grad]
-    forward = decoder
+    forward = model  # CaptionModel.forward: teacher forcing on annotations (the encoder, frozen, does not run)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        forward = DistributedDataParallel(decoder, device_ids=[device.index] if device.type == "cuda" else None)
+        # The frozen encoder has no trainable parameters; its buffers never change, so none are broadcast.
+        forward = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+        )
     optimizer = torch.optim.Adam(params, lr=config.lr)
     global_batch = config.batch_size * dist.world_size
     steps_per_epoch = math.ceil(len(pairs) / global_batch)

@@ -1,13 +1,8 @@
 """Training: `captioner train`.
 
 With a frozen encoder the annotations of an image never change, so they are computed once
-(`extract_features`, a memory-mapped .npy cache that later runs reopen) and every epoch trains
-the decoder alone. The objective (Xu et al. 2015):
-- cross-entropy of the reference words under teacher forcing,
-- + lambda * sum_i (1 - sum_t alpha_ti)^2, the doubly stochastic attention penalty,
-- hard attention: + REINFORCE on the sampled locations with a moving-average baseline
-  (b <- 0.9 b + 0.1 cost) and an entropy bonus (authors' code: 0.002).
-Validation decodes for real (greedy) and scores CIDEr-D; early stopping and the kept "best" model
+(training.features: a memory-mapped .npy cache that later runs reopen) and every epoch trains the
+decoder alone (training.loop: the paper's objective). Validation decodes for real (greedy) and scores CIDEr-D; early stopping and the kept "best" model
 follow it. Checkpoints (weights, optimizer, schedule, random state, position in the epoch) are
 written atomically; a resumed run reaches the same weights as an uninterrupted one.
 """
@@ -23,6 +18,7 @@ import numpy as np
 import torch
 
 from captioner.distributed import Distributed, process_group
+from captioner.model.beam_search import DecodingOptions
 from captioner.model.config import ModelConfig
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
 from captioner.training.config import TrainConfig
@@ -30,6 +26,8 @@ from captioner.training.features import extract_features, feature_cache_name
 from captioner.training.loop import TrainState, train_decoder
 from captioner.vocab import Vocabulary
 
+# Validation decodes greedily: the best-scoring epoch is picked on what the model writes alone.
+VALIDATION_DECODING = DecodingOptions(beam_size=1)
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -37,14 +35,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def decode_features(captioner, features: np.ndarray, beam_size: int = 1, batch_size: int = 128) -> list:
+def decode_features(captioner, features: np.ndarray, options: DecodingOptions = VALIDATION_DECODING, batch_size: int = 128) -> list:
     """Caption results for cached features (real decoding, with the model in eval mode)."""
     was_training = captioner.model.training
     captioner.model.eval()
     results = []
     for start in range(0, len(features), batch_size):
         feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(captioner.device)
-        results.extend(captioner.decode(feats, beam_size=beam_size))
+        results.extend(captioner.decode(feats, options))
     captioner.model.train(was_training)
     return results
 

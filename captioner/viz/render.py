@@ -3,14 +3,13 @@
 This is the one place where attention is drawn. `captioner inspect`, `captioner caption --heatmaps DIR`
 and the web app all call these functions; nothing here parses arguments or prints.
 
-Inputs are what the model returns for one image: the image (any PIL mode, original size), the
-caption's words, and `attention` of shape (len(words), H, W), one map over the H x W feature grid per
-word. Optional: `betas` (the gate value per word), the caption `text` and its `score`.
+Inputs are the image (any PIL mode, original size) and what captioning it gave: a CaptionResult
+(or any object with `.words`, `.attention` (len(words), H, W), and optionally `.betas`, `.text`
+and `.score`).
 
 Choices a reader of the pictures should know:
-- The model sees the whole image squashed to a square, so grid cell (i, j) covers rows i/H..(i+1)/H
-  and columns j/W..(j+1)/W of the image whatever its shape; maps are stretched over the image the
-  same way.
+- Maps are stretched over the image by captioner.maps.upsample, the same function that attention
+  correctness measures with (bilinear by default), so a picture shows the map the metrics score.
 - Each map is shown relative to its own peak (value / max): the hottest colour is where that word
   looked most and zero attention is the coldest colour. A near-uniform map therefore looks evenly
   warm instead of having its tiny ripples stretched into fake peaks, as min-max scaling would do.
@@ -27,7 +26,6 @@ import dataclasses
 import io
 import math
 import numbers
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,26 +34,10 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = [
-    "HeatmapStyle",
-    "upsample",
-    "overlay",
-    "render_grid",
-    "render_gif",
-    "attention_record",
-    "save_arrays",
-    "export_heatmaps",
-    "export_result",
-]
+from captioner import maps
+from captioner.maps import DEFAULT_SMOOTH
 
-# How a feature grid is stretched to pixels. Read-only: this module keeps no mutable global state.
-_RESAMPLE = types.MappingProxyType(
-    {
-        "nearest": Image.Resampling.NEAREST,  # blocky: shows the grid cells the model really scores
-        "bilinear": Image.Resampling.BILINEAR,
-        "bicubic": Image.Resampling.BICUBIC,
-    }
-)
+__all__ = ["HeatmapStyle", "upsample", "overlay", "render_grid", "render_gif", "render_heatmaps"]
 
 _PAPER = (255, 255, 255)  # background of label strips and header
 _LETTERBOX = (225, 225, 225)  # visible square around each image: ties a panel to the label under it
@@ -70,7 +52,7 @@ class HeatmapStyle:
 
     colormap: str = "jet"  # a name in matplotlib.colormaps
     opacity: float = 0.5  # weight of the heatmap colour: 0 shows the image only, 1 the colour only
-    smooth: str = "bicubic"  # grid upsampling: "nearest" (blocky cells), "bilinear" or "bicubic"
+    smooth: str = DEFAULT_SMOOTH  # grid upsampling (captioner.maps): "bilinear", "bicubic" or "nearest" (blocky cells)
     sigma: float = 0.0  # extra gaussian blur in grid cells, so it looks the same at any image size
     panel_size: int = 224  # side of each square panel of the grid and of the GIF, in pixels
     columns: int = 5  # panels per row of the grid
@@ -102,25 +84,19 @@ class HeatmapStyle:
 def upsample(
     attention_map: np.ndarray,
     size: tuple[int, int],
-    smooth: str = "bicubic",
+    smooth: str = DEFAULT_SMOOTH,
     sigma: float = 0.0,
 ) -> np.ndarray:
     """Stretch one (H, W) attention map to `size` = (width, height) pixels, for display.
 
-    `smooth` picks the interpolation ("nearest", "bilinear", "bicubic"); `sigma` > 0 adds a
-    gaussian blur measured in grid cells. Returns float32 (height, width) scaled so the peak is 1.0;
-    an all-zero map stays all zero.
+    `smooth` picks the interpolation (captioner.maps.upsample); `sigma` > 0 adds a gaussian blur
+    measured in grid cells. Returns float32 (height, width) scaled so the peak is 1.0; an all-zero
+    map stays all zero.
     """
-    grid = np.ascontiguousarray(attention_map, dtype=np.float32)
-    if grid.ndim != 2 or 0 in grid.shape:
-        raise ValueError(f"attention_map must be a non-empty 2-D (H, W) array, got shape {grid.shape}")
-    if not np.isfinite(grid).all():
-        raise ValueError("attention_map contains NaN or infinite values")
     _check_smooth(smooth, sigma)
     width, height = _check_size(size)
-    # PIL resizes float32 ("F") images directly, and its filters align pixel centres, so cell (i, j)
-    # lands on exactly the (i/H, j/W) fraction of the output in both axes.
-    up = np.array(Image.fromarray(grid).resize((width, height), _RESAMPLE[smooth]), dtype=np.float32)
+    grid = np.asarray(attention_map)
+    up = maps.upsample(grid, (width, height), smooth).astype(np.float32)
     if sigma > 0:
         # Imported here: it pulls in scipy.ndimage, most of a second the default (no blur) never needs.
         from skimage.filters import gaussian
@@ -129,8 +105,6 @@ def upsample(
         cell = (height / grid.shape[0], width / grid.shape[1])
         up = gaussian(up, sigma=(sigma * cell[0], sigma * cell[1]), mode="nearest", preserve_range=True)
         up = up.astype(np.float32, copy=False)
-    # Bicubic overshoots below zero beside sharp peaks; negative attention has no meaning.
-    np.clip(up, 0.0, None, out=up)
     peak = up.max()
     if peak > 0:
         up /= peak
@@ -167,44 +141,45 @@ def _blend(pixels: np.ndarray, attention_map: np.ndarray, style: HeatmapStyle) -
 # Grid and GIF
 
 
-def render_grid(
-    image: Image.Image,
-    words: Sequence[str],
-    attention: np.ndarray,
-    betas: np.ndarray | None = None,
-    text: str | None = None,
-    score: float | None = None,
-    style: HeatmapStyle | None = None,
-    **options: Any,
-) -> Image.Image:
+def render_grid(image: Image.Image, result: Any, style: HeatmapStyle | None = None, **options: Any) -> Image.Image:
     """A grid of panels: first the image, then each word's attention over it.
 
-    A header above the grid holds the caption (`text`, else the words joined) and the score. Each
-    panel is a `panel_size` square with a one-line label strip under it: "image W×H" for the first,
-    the word (and "β=0.73" when betas are given) for the others. `columns` panels per row; the
-    image is min(columns, len(words) + 1) * panel_size pixels wide.
+    A header above the grid holds the caption (`result.text`, else the words joined) and the score.
+    Each panel is a `panel_size` square with a one-line label strip under it: "image W×H" for the
+    first, the word (and "β=0.73" when the result has betas) for the others. `columns` panels per
+    row; the image is min(columns, len(words) + 1) * panel_size pixels wide.
     """
-    words, attention, betas = _check_inputs(words, attention, betas)
-    style = _resolve_style(style, options)
-    panel = _Panel(_to_rgb(image), style.panel_size)
-    return _draw_grid(panel, words, attention, betas, text, score, style)
+    return _Drawing(image, result, style, options).grid()
 
 
-def render_gif(
-    image: Image.Image,
-    words: Sequence[str],
-    attention: np.ndarray,
-    betas: np.ndarray | None = None,
-    style: HeatmapStyle | None = None,
-    **options: Any,
-) -> bytes:
+def render_gif(image: Image.Image, result: Any, style: HeatmapStyle | None = None, **options: Any) -> bytes:
     """An animated GIF (looping), one frame per word: the word's heatmap over the image, and under it
     the caption so far with the current word highlighted. No words gives one frame of the image.
     Returns the GIF file's bytes.
     """
-    words, attention, betas = _check_inputs(words, attention, betas)
-    style = _resolve_style(style, options)
-    return _draw_gif(_Panel(_to_rgb(image), style.panel_size), words, attention, betas, style)
+    return _Drawing(image, result, style, options).gif()
+
+
+def render_heatmaps(image: Image.Image, result: Any, style: HeatmapStyle | None = None, **options: Any) -> tuple[Image.Image, bytes]:
+    """render_grid and render_gif together, from one fitted panel (the image is resized once)."""
+    drawing = _Drawing(image, result, style, options)
+    return drawing.grid(), drawing.gif()
+
+
+class _Drawing:
+    """One image and its result, checked, with the image fitted once into a panel."""
+
+    def __init__(self, image: Image.Image, result: Any, style: HeatmapStyle | None, options: dict[str, Any]) -> None:
+        self.words, self.attention, self.betas = _check_inputs(result.words, result.attention, getattr(result, "betas", None))
+        self.text, self.score = getattr(result, "text", None), getattr(result, "score", None)
+        self.style = _resolve_style(style, options)
+        self.panel = _Panel(_to_rgb(image), self.style.panel_size)
+
+    def grid(self) -> Image.Image:
+        return _draw_grid(self.panel, self.words, self.attention, self.betas, self.text, self.score, self.style)
+
+    def gif(self) -> bytes:
+        return _draw_gif(self.panel, self.words, self.attention, self.betas, self.style)
 
 
 class _Panel:
@@ -412,8 +387,8 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
 
 
 def _check_smooth(smooth: str, sigma: float) -> None:
-    if smooth not in _RESAMPLE:
-        raise ValueError(f"unknown smooth {smooth!r}: use one of {', '.join(_RESAMPLE)}")
+    if smooth not in maps.SMOOTHING:
+        raise ValueError(f"unknown smooth {smooth!r}: use one of {', '.join(maps.SMOOTHING)}")
     if not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a finite number >= 0 (in grid cells), got {sigma!r}")
 

@@ -13,9 +13,10 @@ import torch
 from PIL import Image
 
 from captioner import Captioner, ModelConfig
+from captioner.model.beam_search import DecodingOptions
 from captioner.cli.batch import (
     BatchError,
-    CaptionOptions,
+    BatchOptions,
     RecordFile,
     attention_peaks,
     caption_items,
@@ -159,7 +160,7 @@ def test_broken_images_get_error_records_and_the_run_goes_on(tmp_path, tiny, pho
     for name, (data, _) in BROKEN.items():
         (folder / name).write_bytes(data)
     out = tmp_path / "out.jsonl"
-    summary = run_batch(tiny, discover_inputs([str(folder)]), out, CaptionOptions(batch_size=3), progress=False)
+    summary = run_batch(tiny, discover_inputs([str(folder)]), out, BatchOptions(batch_size=3), progress=False)
     records = {r["path"]: r for r in _read_jsonl(out)}
     assert len(records) == 2 + len(BROKEN)
     for name, (_, reason) in BROKEN.items():
@@ -176,7 +177,7 @@ def test_broken_images_get_error_records_and_the_run_goes_on(tmp_path, tiny, pho
 def test_records_match_the_captioner_and_options_add_fields(tmp_path, tiny, photos):
     paths = _save_photos(tmp_path, photos, ["chelsea.jpg", "coffee.jpg", "astronaut.jpg"])
     items = discover_inputs(paths)
-    options = CaptionOptions(beam_size=3, n_best=2, peaks=True, batch_size=2)
+    options = BatchOptions(decoding=DecodingOptions(beam_size=3, n_best=2), peaks=True, batch_size=2)
     records = list(caption_items(tiny, items, options))
     expected = tiny.caption(paths, beam_size=3, n_best=2)
     assert [r["path"] for r in records] == paths
@@ -200,7 +201,7 @@ def test_resume_after_a_cut_off_run(tmp_path, tiny, photos, suffix):
     _save_photos(tmp_path / "in", photos, ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"])
     (tmp_path / "in" / "broken.jpg").write_bytes(b"")
     items = discover_inputs([str(tmp_path / "in")])
-    options = CaptionOptions(batch_size=2)
+    options = BatchOptions(batch_size=2)
     fresh = tmp_path / f"fresh{suffix}"
     run_batch(tiny, items, fresh, options, progress=False)
     complete = RecordFile(fresh, options.columns).read()
@@ -234,7 +235,7 @@ def test_resume_after_a_cut_off_run(tmp_path, tiny, photos, suffix):
 def test_csv_output_has_a_header_and_json_cells(tmp_path, tiny, photos):
     items = discover_inputs(_save_photos(tmp_path, photos, ["coffee.jpg"]))
     out = tmp_path / "out.csv"
-    run_batch(tiny, items, out, CaptionOptions(beam_size=2, n_best=2, peaks=True), progress=False)
+    run_batch(tiny, items, out, BatchOptions(decoding=DecodingOptions(beam_size=2, n_best=2), peaks=True), progress=False)
     rows = list(csv.DictReader(out.open(newline="")))
     assert list(rows[0]) == ["path", "caption", "score", "error", "alternatives", "peaks"]
     assert rows[0]["error"] == "" and float(rows[0]["score"]) <= 0
@@ -263,7 +264,7 @@ def test_resume_merges_the_part_files_of_a_cut_off_torchrun(tmp_path, tiny, phot
     names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"]
     items = discover_inputs(_save_photos(tmp_path / "in", photos, names))
     out = tmp_path / "out.jsonl"
-    options = CaptionOptions(batch_size=4)
+    options = BatchOptions(batch_size=4)
     # Two ranks were killed: rank 0 had finished items[0], rank 1 was half-way through items[1].
     first = list(caption_items(tiny, items[:2], options))
     (tmp_path / "out.jsonl.part-0").write_text(json.dumps(first[0]) + "\n")
@@ -287,7 +288,7 @@ def test_heatmaps_written_per_input_with_a_frame_per_word(tmp_path, tiny, photos
     _save_photos(tmp_path / "in" / "sub", photos, ["chelsea.jpg"])  # same file name, other folder
     items = discover_inputs([str(tmp_path / "in")])
     heatmaps = tmp_path / "maps"
-    run_batch(tiny, items, tmp_path / "out.jsonl", CaptionOptions(heatmaps=heatmaps), progress=False)
+    run_batch(tiny, items, tmp_path / "out.jsonl", BatchOptions(heatmaps=heatmaps), progress=False)
     for record, stem in zip(_read_jsonl(tmp_path / "out.jsonl"), ["chelsea.jpg", "sub/chelsea.jpg"]):
         words = record["caption"].split()
         assert words, "the random model should say something here"
@@ -311,7 +312,7 @@ def silent(tiny, vocab):
 
 def test_caption_without_words_gets_one_frame_and_no_peaks(tmp_path, silent, photos):
     items = discover_inputs(_save_photos(tmp_path, photos, ["coffee.jpg"]))
-    options = CaptionOptions(peaks=True, heatmaps=tmp_path / "maps")
+    options = BatchOptions(peaks=True, heatmaps=tmp_path / "maps")
     (record,) = caption_items(silent, items, options)
     assert record["caption"] == "" and record["peaks"] == [] and record["error"] is None
     assert _gif_frames(tmp_path / "maps" / "coffee.jpg.gif") == 1  # the image alone

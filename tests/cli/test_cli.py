@@ -84,7 +84,7 @@ def test_resume_and_overwrite_flags(folder, model_dir, tmp_path, capsys):
     [
         (["caption", "missing/*.jpg", "--out", "x.jsonl"], "the pattern matches no files"),
         (["caption", "--out", "x.jsonl"], "no inputs"),
-        (["caption", "in", "--out", "x.jsonl", "--beam-size", "2", "--n-best", "3"], "--n-best 3 is more than --beam-size 2"),
+        (["caption", "in", "--out", "x.jsonl", "--beam-size", "2", "--n-best", "3"], "n_best must be between 1 and beam_size (2), got 3"),
         (["caption", "in", "--out", "x.jsonl", "--heatmaps", "maps", "--colormap", "nope"], "unknown colormap 'nope'"),
         (["caption", "in", "--out", "x.jsonl"], "no default model yet"),
         (["inspect", "in/a.jpg", "--out", "maps"], "no default model yet"),
@@ -121,7 +121,7 @@ def test_inspect_writes_grid_gif_and_arrays(folder, model_dir, tmp_path, capsys)
     assert main(argv + ["--beam-size", "2", "--smooth", "nearest", "--colormap", "viridis"]) == 0
     for stem in ["a.jpg", "sub/c.jpg"]:
         saved = json.loads((maps / f"{stem}.json").read_text())
-        assert saved["score"] <= 0 and saved["text"] == " ".join(saved["words"])
+        assert saved["score"] <= 0 and saved["caption"] == " ".join(saved["words"])
         with Image.open(maps / f"{stem}.gif") as gif:
             assert gif.n_frames == max(1, len(saved["words"]))
         assert (maps / f"{stem}_grid.png").is_file() and (maps / f"{stem}_attention.npy").is_file()

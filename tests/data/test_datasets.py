@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from captioner.data.datasets import (
-    CaptionPairs,
     CaptionRecord,
     DatasetError,
     assign_split,
-    collate_captions,
     load_caption_folder,
     load_coco,
     load_dataset,
@@ -392,51 +387,3 @@ def test_load_dataset_dispatches_on_path(tmp_path):
 def test_references_joins_tokens():
     records = [CaptionRecord(Path("a.png"), [["a", "dog"], ["one", "dog"]], "test", 5)]
     assert references(records) == {5: ["a dog", "one dog"]}
-
-
-# ---------------------------------------------------------------------------------------------
-# training pairs and collate
-
-
-WORD_IDS = {"<pad>": 0, "<start>": 1, "<end>": 2, "a": 3, "dog": 4, "cat": 5, "red": 6, "bus": 7}
-
-
-def encode(tokens):
-    return [1] + [WORD_IDS[t] for t in tokens] + [2]
-
-
-def pair_records():
-    return [
-        CaptionRecord(Path("x.png"), [["a", "dog"], ["a", "red", "dog"]], "train", "x"),
-        CaptionRecord(Path("y.png"), [], "train", "y"),  # no caption: no pair
-        CaptionRecord(Path("z.png"), [["bus"]], "train", "z"),
-    ]
-
-
-def test_caption_pairs_one_item_per_caption():
-    pairs = CaptionPairs(pair_records(), encode)
-    assert len(pairs) == 3
-    assert pairs[1] == {"image_index": 0, "caption": [1, 3, 6, 4, 2], "tokens": ["a", "red", "dog"],
-                        "image_path": Path("x.png")}
-    assert pairs[2]["image_index"] == 2 and pairs[2]["caption"] == [1, 7, 2]
-
-
-def test_collate_pads_and_returns_lengths():
-    pairs = CaptionPairs(pair_records(), encode, load_pixels=lambda p: torch.full((3, 4, 4), float(len(p.stem))))
-    batch = collate_captions([pairs[i] for i in range(3)], pad_id=0)
-    assert batch["captions"].tolist() == [[1, 3, 4, 2, 0], [1, 3, 6, 4, 2], [1, 7, 2, 0, 0]]
-    assert batch["captions"].dtype == torch.long
-    assert batch["lengths"].tolist() == [4, 5, 3]
-    assert batch["image_index"].tolist() == [0, 0, 2]
-    assert batch["pixels"].shape == (3, 3, 4, 4)
-    assert batch["image_paths"] == [Path("x.png"), Path("x.png"), Path("z.png")]
-    # a pad id other than 0 is honoured
-    assert collate_captions([pairs[2], pairs[0]], pad_id=-1)["captions"].tolist() == [[1, 7, 2, -1], [1, 3, 4, 2]]
-
-
-def test_collate_through_a_dataloader():
-    loader = DataLoader(CaptionPairs(pair_records(), encode), batch_size=2,
-                        collate_fn=functools.partial(collate_captions, pad_id=0))
-    shapes = [tuple(b["captions"].shape) for b in loader]
-    assert shapes == [(2, 5), (1, 3)]
-    assert all("pixels" not in b for b in loader)

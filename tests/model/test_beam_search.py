@@ -1,3 +1,4 @@
+import functools
 import itertools
 
 import pytest
@@ -132,12 +133,13 @@ class _CountdownDecoder:
     """A stand-in decoder whose image b says word 4 for b + 1 steps, then <end> (its state counts
     steps; feats[b, 0, 0] holds the budget)."""
 
+    max_len = 20
+
     def __init__(self):
-        self.attention = type("A", (), {"keys": staticmethod(lambda f: f)})()
         self.rows = []
 
-    def init_state(self, features):
-        return features[:, 0, :1].clone(), torch.zeros(features.shape[0], 1)
+    def start(self, features):
+        return features, (features[:, 0, :1].clone(), torch.zeros(features.shape[0], 1))
 
     def step(self, tokens, state, features, keys):
         self.rows.append(tokens.shape[0])
@@ -159,3 +161,74 @@ def test_images_leave_the_batch_when_all_their_beams_ended():
     assert hyps.tokens[1, 0, :2].tolist() == [4, Vocabulary.end_id]
     # Image 1 is done after step 2, image 3 after 3, image 0 after 4, image 2 after 6.
     assert dec.rows == [8, 8, 6, 4, 2, 2]
+
+
+class _Babbler:
+    """A stand-in decoder that prefers to repeat: after word w it likes w again best, then the
+    word two before (so "4 5 4 5 ..." cycles), and <end> least. V = 8; words 4..7."""
+
+    max_len = 12
+
+    def start(self, features):
+        n = features.shape[0]
+        return features, (torch.full((n,), 4, dtype=torch.long), torch.full((n,), 5, dtype=torch.long))
+
+    def step(self, tokens, state, features, keys):
+        before, _ = state
+        last = torch.where(tokens == Vocabulary.start_id, before, tokens)
+        logits = torch.full((tokens.shape[0], 8), -3.0)
+        logits[:, Vocabulary.end_id] = -8.0
+        rows = torch.arange(tokens.shape[0])
+        logits[rows, before] = 1.0
+        logits[rows, last] = 2.0
+        L = features.shape[1]
+        alpha = torch.full((tokens.shape[0], L), 1.0 / L)
+        return torch.log_softmax(logits, -1), (last, before), alpha, torch.ones(tokens.shape[0])
+
+
+def _words(hyps, b=0, k=0):
+    return hyps.tokens[b, k, : hyps.lengths[b, k]].tolist()
+
+
+def _trigrams(words):
+    return [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_repetition_controls_stop_a_decoder_that_prefers_to_repeat(search):
+    decode = greedy_decode if search == "greedy" else functools.partial(beam_search, beam_size=3, n_best=3)
+    feats = torch.zeros(2, 5, 3)
+    free = decode(_Babbler(), feats)
+    words = _words(free)
+    assert any(a == b for a, b in zip(words, words[1:]))  # off: it repeats itself
+
+    no_repeats = decode(_Babbler(), feats, block_repeats=True)
+    for b in range(2):
+        for k in range(no_repeats.tokens.shape[1]):
+            words = _words(no_repeats, b, k)
+            assert len(words) >= 4 and all(a != b_ for a, b_ in zip(words, words[1:])), words
+            assert len(set(_trigrams(words))) < len(_trigrams(words))  # "4 5 4 5 ..." still repeats trigrams
+
+    no_trigrams = decode(_Babbler(), feats, block_repeats=True, block_trigrams=True)
+    for b in range(2):
+        for k in range(no_trigrams.tokens.shape[1]):
+            words = _words(no_trigrams, b, k)
+            assert len(words) >= 3 and len(set(_trigrams(words))) == len(_trigrams(words)), words
+            assert all(a != b_ for a, b_ in zip(words, words[1:])), words
+
+
+def test_trigram_blocking_alone_allows_immediate_repeats_but_no_repeated_trigram():
+    hyps = greedy_decode(_Babbler(), torch.zeros(1, 5, 3), block_trigrams=True)
+    words = _words(hyps)
+    assert words[:3] == [4, 4, 4]  # repeats are allowed until they would repeat a trigram
+    assert len(set(_trigrams(words))) == len(_trigrams(words)), words
+
+
+def test_decoding_options_hold_the_defaults_and_check_them():
+    from captioner.model.beam_search import DecodingOptions, decoding_options
+
+    default = DecodingOptions()
+    assert (default.beam_size, default.n_best, default.block_repeats, default.block_trigrams) == (3, 1, False, False)
+    assert decoding_options(None, beam_size=None, block_trigrams=True) == DecodingOptions(block_trigrams=True)
+    with pytest.raises(ValueError, match="max_len"):
+        DecodingOptions(max_len=0)

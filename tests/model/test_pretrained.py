@@ -33,7 +33,7 @@ def scenes():
 def quality(model: str, scenes) -> dict:
     captioner = Captioner.from_pretrained(model, device="cpu")
     results = captioner.caption([s.image for s in scenes], beam_size=3)
-    records = [SimpleNamespace(objects=[o.to_json() for o in s.objects]) for s in scenes]
+    records = [SimpleNamespace(objects=[o.to_json() for o in s.objects], dataset="synth") for s in scenes]
     report = grounding_report(records, results, [s.image.size for s in scenes])
     return {"objects_named_rate": report["objects_named_rate"], **report["attention"]}
 

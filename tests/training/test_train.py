@@ -15,9 +15,14 @@ V = 10
 
 
 class _Model(torch.nn.Module):
+    """CaptionModel without its encoder: training runs on annotations."""
+
     def __init__(self, **kw):
         super().__init__()
         self.decoder = Decoder(small_decoder_config(V, **kw))
+
+    def forward(self, features, captions):
+        return self.decoder(features, captions)
 
 
 def _task(n=48, seed=0):
@@ -149,6 +154,7 @@ def test_existing_run_needs_resume(tiny_synth, tmp_path):
 
 def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
     from captioner import Captioner
+    from captioner import pipeline
     from captioner.training import features
     from captioner.training.run import run_training
 
@@ -156,7 +162,7 @@ def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
     cached = sorted((run / "cache").glob("features-*.npy"))
     assert len(cached) == 2  # train and val
     # Reopening the cache reads no image and runs no encoder.
-    monkeypatch.setattr(features, "load_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(pipeline, "load_image", lambda *a, **k: pytest.fail("an image was read"))
     cap = Captioner.from_pretrained(run / "best", device="cpu")
     n = np.load(cached[0], mmap_mode="r").shape[0]
     out = features.extract_features(cap, [f"img{i}.png" for i in range(n)], cached[0])

@@ -12,12 +12,18 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from captioner.result import CaptionResult
 from captioner.viz import export as hx
 from captioner.viz import render as hm
 from captioner.viz.render import HeatmapStyle
 
 P = 96  # small panels keep the tests fast
 M = 2  # the white margin around each panel at this size
+
+
+def result_of(words, attention, betas=None, text=None, score=None):
+    """What captioning gives, as the drawing functions read it (a CaptionResult's fields)."""
+    return SimpleNamespace(words=words, attention=attention, betas=betas, text=text, score=score)
 
 
 def peaked(n_words, grid=(14, 14), peaks=None):
@@ -115,7 +121,7 @@ def test_overlay_opacity_one_is_the_matplotlib_colormap(chelsea, name):
     grid = np.random.default_rng(1).random((14, 14)).astype(np.float32)
     grid /= grid.sum()
     out = np.asarray(hm.overlay(chelsea, grid, colormap=name, opacity=1.0))
-    values = hm.upsample(grid, chelsea.size, smooth="bicubic")
+    values = hm.upsample(grid, chelsea.size, smooth=HeatmapStyle().smooth)
     cmap = matplotlib.colormaps[name]
     coldest = np.unravel_index(values.argmin(), values.shape)
     for y, x in [(0, 0), (150, 225), (299, 450), hottest(values), coldest]:
@@ -146,7 +152,7 @@ def test_unknown_colormap_is_a_clear_error(chelsea):
 def test_non_rgb_images_are_converted(mode):
     image = Image.fromarray(skimage.data.astronaut()).resize((64, 48)).convert(mode)
     assert hm.overlay(image, peaked(1)[0]).mode == "RGB"
-    assert hm.render_grid(image, ["a"], peaked(1), panel_size=P).mode == "RGB"
+    assert hm.render_grid(image, result_of(["a"], peaked(1)), panel_size=P).mode == "RGB"
 
 
 def test_transparent_pixels_are_drawn_on_white():
@@ -162,7 +168,7 @@ def test_style_and_options_are_checked():
         with pytest.raises(ValueError):
             HeatmapStyle(**bad)
     style = HeatmapStyle(colormap="viridis", panel_size=P)
-    image = hm.render_grid(Image.new("RGB", (30, 20)), ["a"], peaked(1), style=style, columns=1)
+    image = hm.render_grid(Image.new("RGB", (30, 20)), result_of(["a"], peaked(1)), style=style, columns=1)
     assert image.width == P
 
 
@@ -173,20 +179,20 @@ def test_style_and_options_are_checked():
 def test_grid_size_follows_columns_and_word_count():
     image = Image.new("RGB", (40, 30), (10, 120, 10))
     # text="" and no score: no header, so the height is rows x one cell
-    cell = hm.render_grid(image, [], peaked(0), text="", panel_size=P).height
+    cell = hm.render_grid(image, result_of([], peaked(0), text=""), panel_size=P).height
     assert cell > P  # panel plus its label strip
     for n in range(13):
         words = [f"w{k}" for k in range(n)]
-        grid = hm.render_grid(image, words, peaked(n), text="", panel_size=P, columns=5)
+        grid = hm.render_grid(image, result_of(words, peaked(n), text=""), panel_size=P, columns=5)
         assert grid.size == (min(5, n + 1) * P, math.ceil((n + 1) / 5) * cell), n
-    grid = hm.render_grid(image, ["a"] * 7, peaked(7), text="", panel_size=P, columns=3)
+    grid = hm.render_grid(image, result_of(["a"] * 7, peaked(7), text=""), panel_size=P, columns=3)
     assert grid.size == (3 * P, 3 * cell)
 
 
 def test_grid_header_adds_height_for_caption_and_score():
     image = Image.new("RGB", (40, 30))
-    plain = hm.render_grid(image, ["a", "dog"], peaked(2), text="", panel_size=P)
-    captioned = hm.render_grid(image, ["a", "dog"], peaked(2), score=-0.5, panel_size=P)
+    plain = hm.render_grid(image, result_of(["a", "dog"], peaked(2), text=""), panel_size=P)
+    captioned = hm.render_grid(image, result_of(["a", "dog"], peaked(2), score=-0.5), panel_size=P)
     assert captioned.width == plain.width and captioned.height > plain.height
 
 
@@ -197,8 +203,7 @@ def test_grid_panels_show_each_word_in_order():
     words = ["top-left", "top-right", "bottom-left", "bottom-right"]
     image = Image.new("RGB", (300, 300), (0, 0, 0))
     grid = np.asarray(
-        hm.render_grid(image, words, peaked(4, peaks=corners), text="", panel_size=P, columns=5,
-                       colormap="gray", opacity=1.0, smooth="nearest")
+        hm.render_grid(image, result_of(words, peaked(4, peaks=corners), text=""), panel_size=P, columns=5, colormap="gray", opacity=1.0, smooth="nearest")
     ).sum(axis=2)
     inside = slice(M, P - M)  # the square image fills the panel inside its white margin
     assert grid[inside, inside].max() == 0  # the first panel is the plain (black) image
@@ -208,13 +213,13 @@ def test_grid_panels_show_each_word_in_order():
 
 
 def test_grid_of_no_words_is_the_image_panel(chelsea):
-    grid = hm.render_grid(chelsea, [], np.zeros((0, 14, 14), np.float32), panel_size=P)
+    grid = hm.render_grid(chelsea, result_of([], np.zeros((0, 14, 14), np.float32)), panel_size=P)
     assert grid.width == P
 
 
 def test_grid_labels_betas_and_a_real_photo(chelsea):
     words = ["a", "cat", "looking", "up"]
-    grid = hm.render_grid(chelsea, words, peaked(4), betas=np.array([0.9, 0.8, 0.1, 0.5]), score=-0.7)
+    grid = hm.render_grid(chelsea, result_of(words, peaked(4), betas=np.array([0.9, 0.8, 0.1, 0.5]), score=-0.7))
     assert grid.width == 5 * 224
     # the label strip under a panel is white with dark text
     strip = np.asarray(grid)[-20:, 224:448]
@@ -224,7 +229,7 @@ def test_grid_labels_betas_and_a_real_photo(chelsea):
 @pytest.mark.parametrize("size", [(20, 2000), (2000, 20), (1, 1)])
 def test_tall_and_wide_images_are_letterboxed(size):
     image = Image.new("RGB", size, (0, 0, 0))
-    grid = np.asarray(hm.render_grid(image, ["x"], peaked(1), text="", panel_size=P, opacity=1.0))
+    grid = np.asarray(hm.render_grid(image, result_of(["x"], peaked(1), text=""), panel_size=P, opacity=1.0))
     panel = grid[:P, P : 2 * P]
     letterbox = np.all(panel == 225, axis=2)
     heat = ~letterbox & ~np.all(panel == 255, axis=2)
@@ -248,7 +253,7 @@ def frames_of(gif_bytes):
 
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_gif_has_one_frame_per_word(chelsea, n):
-    gif = frames_of(hm.render_gif(chelsea, [f"w{k}" for k in range(n)], peaked(n), panel_size=P))
+    gif = frames_of(hm.render_gif(chelsea, result_of([f"w{k}" for k in range(n)], peaked(n)), panel_size=P))
     assert gif.n_frames == n
     assert gif.info.get("loop") == 0
 
@@ -256,19 +261,18 @@ def test_gif_has_one_frame_per_word(chelsea, n):
 def test_gif_keeps_a_frame_for_each_word_even_when_maps_repeat(chelsea):
     # identical frames would be merged by PIL; the status line keeps every word's frame
     attention = np.full((5, 7, 7), 1 / 49, np.float32)
-    gif = frames_of(hm.render_gif(chelsea, ["a", "a", "a", "a", "a"], attention, panel_size=P))
+    gif = frames_of(hm.render_gif(chelsea, result_of(["a", "a", "a", "a", "a"], attention), panel_size=P))
     assert gif.n_frames == 5
 
 
 def test_gif_of_no_words_is_one_frame(chelsea):
-    gif = frames_of(hm.render_gif(chelsea, [], np.zeros((0, 7, 7), np.float32), panel_size=P))
+    gif = frames_of(hm.render_gif(chelsea, result_of([], np.zeros((0, 7, 7), np.float32)), panel_size=P))
     assert gif.n_frames == 1
 
 
 def test_gif_frames_follow_the_words(chelsea):
     corners = [(0, 0), (13, 13), (0, 13)]
-    data = hm.render_gif(chelsea, ["a", "b", "c"], peaked(3, peaks=corners), betas=np.ones(3),
-                         panel_size=P, colormap="gray", opacity=1.0, smooth="nearest", duration_ms=250)
+    data = hm.render_gif(chelsea, result_of(["a", "b", "c"], peaked(3, peaks=corners), betas=np.ones(3)), panel_size=P, colormap="gray", opacity=1.0, smooth="nearest", duration_ms=250)
     gif = frames_of(data)
     sizes = set()
     for t, (i, j) in enumerate(corners):
@@ -291,8 +295,8 @@ def test_export_writes_all_files_and_arrays_round_trip(chelsea, tmp_path):
     attention = rng.random((5, 14, 14), dtype=np.float32)
     attention /= attention.sum(axis=(1, 2), keepdims=True)
     betas = np.array([0.9, 0.7, 0.3, 0.2, 0.6], np.float32)
-    paths = hx.export_heatmaps(chelsea, words, attention, tmp_path / "new" / "dir", "chelsea",
-                               betas=betas, text="a cat on a floor", score=-0.42, panel_size=P)
+    result = CaptionResult("a cat on a floor", words, attention, -0.42, betas, alternatives=[("a cat on a floor", -0.42), ("a cat", -0.9)])
+    paths = hx.export_heatmaps(chelsea, result, tmp_path / "new" / "dir", "chelsea", panel_size=P)
     assert {k: p.name for k, p in paths.items()} == {
         "grid": "chelsea_grid.png",
         "gif": "chelsea.gif",
@@ -300,35 +304,29 @@ def test_export_writes_all_files_and_arrays_round_trip(chelsea, tmp_path):
         "json": "chelsea.json",
     }
     assert all(p.is_file() for p in paths.values())
-    assert not list(paths["grid"].parent.glob("*.part"))
+    assert sorted(p.name for p in paths["grid"].parent.iterdir()) == sorted(p.name for p in paths.values())
 
     saved = np.load(paths["npy"])
     assert saved.dtype == np.float32 and np.array_equal(saved, attention)
 
+    # The one JSON form of a result (CaptionResult.to_json), with the maps.
     record = json.loads(paths["json"].read_text())
-    assert record["text"] == "a cat on a floor" and record["words"] == words
+    assert record == json.loads(json.dumps(result.to_json(include_attention=True)))
+    assert record["caption"] == "a cat on a floor" and record["words"] == words
     assert record["score"] == -0.42 and record["grid"] == [14, 14]
-    assert np.array_equal(np.array(record["betas"], np.float32), betas)
+    assert record["alternatives"][1] == {"caption": "a cat", "score": -0.9}
+    assert np.allclose(np.array(record["betas"], np.float32), betas)
     assert np.array_equal(np.array(record["attention"], np.float32), attention)
 
     assert Image.open(paths["grid"]).format == "PNG"
     assert Image.open(paths["gif"]).n_frames == 5
 
 
-def test_export_result_reads_a_result_like_object(tmp_path):
-    result = SimpleNamespace(
-        text="two words", words=["two", "words"], attention=peaked(2, (7, 7)), score=-1.0
-    )
-    paths = hx.export_result(Image.new("RGB", (64, 64)), result, tmp_path, stem="r", panel_size=P)
-    record = json.loads(paths["json"].read_text())
-    assert record["betas"] is None and record["words"] == ["two", "words"]
-    assert Image.open(paths["gif"]).n_frames == 2
-
-
-def test_attention_record_defaults_text_to_the_words():
-    record = hx.attention_record(["a", "dog"], peaked(2, (2, 3)))
-    assert record["text"] == "a dog" and record["score"] is None
-    assert np.array(record["attention"]).shape == (2, 2, 3)
+def test_render_heatmaps_is_the_grid_and_the_gif(chelsea):
+    result = result_of(["a", "cat"], peaked(2), text="a cat", score=-0.5)
+    grid, gif = hm.render_heatmaps(chelsea, result, panel_size=P)
+    assert np.array_equal(np.asarray(grid), np.asarray(hm.render_grid(chelsea, result, panel_size=P)))
+    assert gif == hm.render_gif(chelsea, result, panel_size=P)
 
 
 @pytest.mark.parametrize(
@@ -346,21 +344,33 @@ def test_attention_record_defaults_text_to_the_words():
 def test_bad_inputs_raise_clear_errors(words, attention, betas, match, tmp_path):
     image = Image.new("RGB", (20, 20))
     with pytest.raises(ValueError, match=match):
-        hm.render_grid(image, words, attention, betas=betas)
+        hm.render_grid(image, result_of(words, attention, betas=betas))
     with pytest.raises(ValueError, match=match):
-        hm.render_gif(image, words, attention, betas=betas)
+        hm.render_gif(image, result_of(words, attention, betas=betas))
     with pytest.raises(ValueError, match=match):
-        hx.export_heatmaps(image, words, attention, tmp_path, "x", betas=betas)
+        hx.export_heatmaps(image, result_of(words, attention, betas=betas, score=0.0), tmp_path, "x")
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
 def test_other_bad_arguments(tmp_path):
     image = Image.new("RGB", (20, 20))
     with pytest.raises(TypeError, match="words"):
-        hm.render_grid(image, "a dog", peaked(5))
+        hm.render_grid(image, result_of("a dog", peaked(5)))
     with pytest.raises(TypeError, match="PIL"):
         hm.overlay(np.zeros((20, 20, 3), np.uint8), peaked(1)[0])
     with pytest.raises(ValueError, match="stem"):
-        hx.export_heatmaps(image, ["a"], peaked(1), tmp_path, "../escape")
+        hx.export_heatmaps(image, result_of(["a"], peaked(1), score=0.0), tmp_path, "../escape")
     with pytest.raises(ValueError, match="score"):
-        hx.attention_record(["a"], peaked(1), score=float("nan"))
+        hx.save_arrays(result_of(["a"], peaked(1), score=float("nan")), tmp_path, "x")
+
+
+def test_pictures_show_the_map_that_attention_correctness_measures(chelsea):
+    from captioner.evaluation.attention_metrics import attention_correctness, upsample_attention
+
+    grid = np.random.default_rng(3).random((14, 14)).astype(np.float32)
+    grid /= grid.sum()
+    shown = hm.upsample(grid, chelsea.size)  # the default style's smoothing
+    measured = upsample_attention(grid, chelsea.size)  # the metrics' default
+    np.testing.assert_allclose(shown, measured / measured.max(), atol=1e-6)
+    peak_x, peak_y = attention_correctness(grid, (0, 0, 1, 1), chelsea.size)["peak_xy"]
+    assert hottest(shown) == (peak_y, peak_x)
