@@ -1,3 +1,5 @@
+import pytest
+
 from captioner.data.grounding import ground_caption, objects_named
 
 OBJECTS = [
@@ -28,3 +30,17 @@ def test_objects_named():
     assert objects_named("two red circles and a big blue square".split(), OBJECTS)
     assert not objects_named("two red circles and a square".split(), OBJECTS)
     assert not objects_named("a red square and a blue circle".split(), OBJECTS)
+
+
+def test_grounding_functions_are_picked_by_the_data_set_name():
+    import sys
+
+    from captioner.data import grounding
+
+    assert grounding.grounding_for("synth") is grounding
+    assert grounding.grounding_for(None) is grounding  # files written before the "dataset" field
+    with pytest.raises(ValueError, match="no grounding for data set 'coco'"):
+        grounding.grounding_for("coco")
+    # "objects" names its module lazily: nothing imports it until a data set asks for it.
+    assert grounding.GROUNDING_MODULES["objects"] == "captioner.data.objects"
+    assert "captioner.data.objects" not in sys.modules or grounding.grounding_for("objects").__name__ == "captioner.data.objects"

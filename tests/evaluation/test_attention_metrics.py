@@ -100,3 +100,57 @@ def test_summary_means_and_peak_rate():
     assert summary == pytest.approx({"count": 3, "mass_in_box": 0.5, "baseline": 1 / 3, "peak_in_box_rate": 2 / 3})
     empty = attention_correctness_summary([])
     assert empty["count"] == 0 and np.isnan(empty["mass_in_box"])
+
+
+# ---------------------------------------------------------------------------------------------
+# masks (scenes of photographed objects): the same figures inside the object's mask
+
+
+def _rle(mask):
+    from pycocotools import mask as coco_mask
+
+    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def test_l_shaped_mask_and_its_box_give_different_figures():
+    # An L in an 8x8 image: its box is the top-left 4x4 quarter, the L only 7 of those 16 pixels.
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[0:4, 0] = True
+    mask[3, 0:4] = True
+    att = np.zeros((8, 8))
+    att[0, 3] = 1.0  # inside the box, outside the L
+    r = attention_correctness(att, (0, 0, 4, 4), (8, 8), upsample="nearest", mask=_rle(mask))
+    assert r["mass_in_box"] == pytest.approx(1.0) and r["peak_in_box"]
+    assert r["mass_in_mask"] == pytest.approx(0.0) and not r["peak_in_mask"]
+    assert r["baseline"] == pytest.approx(16 / 64) and r["mask_baseline"] == pytest.approx(7 / 64)
+    att = np.zeros((8, 8))
+    att[3, 2] = 1.0  # on the L's foot
+    r = attention_correctness(att, (0, 0, 4, 4), (8, 8), upsample="nearest", mask=mask)
+    assert r["mass_in_mask"] == pytest.approx(1.0) and r["peak_in_mask"]
+
+
+def test_uniform_map_scores_the_mask_baseline_and_masks_of_several_objects_unite():
+    a, b = np.zeros((6, 10), dtype=bool), np.zeros((6, 10), dtype=bool)
+    a[1:3, 1:3], b[4:6, 6:9] = True, True
+    r = attention_correctness(np.ones((3, 5)), [(1, 1, 3, 3), (6, 4, 9, 6)], (10, 6), mask=[_rle(a), _rle(b)])
+    assert r["mass_in_mask"] == pytest.approx(10 / 60) and r["mask_baseline"] == pytest.approx(10 / 60)
+
+
+def test_summary_reports_masks_only_over_items_that_have_them():
+    mask = np.zeros((4, 4), dtype=bool)
+    mask[0, 0] = True
+    items = [
+        (one_hot((2, 2), (0, 0)), (0, 0, 2, 2), (4, 4), mask),
+        (one_hot((2, 2), (0, 0)), (0, 0, 2, 2), (4, 4)),  # a shapes scene: no mask
+    ]
+    summary = attention_correctness_summary(items, upsample="nearest")
+    assert summary["count"] == 2 and summary["mask_count"] == 1
+    assert summary["mass_in_mask"] == pytest.approx(0.25) and summary["mask_baseline"] == pytest.approx(1 / 16)
+    assert summary["peak_in_mask_rate"] == 1.0
+    assert "mass_in_mask" not in attention_correctness_summary(items[1:], upsample="nearest")
+
+
+def test_a_mask_of_another_size_is_refused():
+    with pytest.raises(ValueError, match="mask is"):
+        attention_correctness(np.ones((2, 2)), (0, 0, 2, 2), (4, 4), mask=np.ones((3, 4), dtype=bool))
