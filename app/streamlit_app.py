@@ -9,12 +9,13 @@ Models offered: the shipped ones in captioner/pretrained/ and the saved model di
 under CAPTIONER_MODELS_DIR (default ./models). Visitors pick from that list; they never type a path,
 so nobody can make the server load files from anywhere else.
 
-All the work is done by the library (captioner.pipeline, captioner.images, captioner.heatmaps);
+All the work is done by the library (captioner.pipeline, captioner.images, captioner.viz);
 this file only lays out widgets and caches results.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -31,10 +32,12 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from captioner.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
-from captioner.heatmaps import HeatmapStyle, overlay, render_gif, render_grid
 from captioner.images import ImageLoadError, load_image
-from captioner.pipeline import CaptionResult, Captioner, default_model_dir, shipped_models
+from captioner.model.beam_search import DecodingOptions
+from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.pipeline import Captioner, default_model_dir, shipped_models
+from captioner.result import CaptionResult
+from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -46,21 +49,18 @@ MAX_PIXELS = 40_000_000
 # The per-word overlay is redrawn whenever a word or a heatmap option changes: drawing it on a copy
 # this big at most keeps that instant for big photos (the browser shows it smaller anyway).
 DISPLAY_SIDE = 640
-DEFAULT_BEAM = 3  # as Captioner.caption's default
 COLORMAPS = ("jet", "turbo", "viridis", "inferno", "magma", "gray")
 SMOOTHING = types.MappingProxyType(
     {"bicubic": "smooth (bicubic)", "bilinear": "linear", "nearest": "none: show the grid cells"}
 )
 
 
-@dataclass(frozen=True)
-class Decoding:
-    beam_size: int  # 1 = greedy
-    max_len: int
-
-    def describe(self) -> str:
-        method = "greedy" if self.beam_size == 1 else f"beam search, beam {self.beam_size}"
-        return f"{method}, at most {self.max_len} words"
+def describe(decoding: DecodingOptions) -> str:
+    method = "greedy" if decoding.beam_size == 1 else f"beam search, beam {decoding.beam_size}"
+    extras = [name for name, on in (("no repeated words", decoding.block_repeats), ("no repeated trigrams", decoding.block_trigrams)) if on]
+    if decoding.length_penalty != DecodingOptions().length_penalty:
+        extras.append(f"length penalty {decoding.length_penalty:g}")
+    return ", ".join([method, f"at most {decoding.max_len} words", *extras])
 
 
 @dataclass(frozen=True)
@@ -103,25 +103,23 @@ def load_captioner(model_dir: str) -> Captioner:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def caption_image(model_dir: str, digest: str, _image: Image.Image, decoding: Decoding) -> tuple[CaptionResult, float]:
+def caption_image(model_dir: str, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
     """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
     for the image in the cache key, so picking another word or heatmap colour reuses the result."""
     captioner = load_captioner(model_dir)
     started = time.perf_counter()
-    (result,) = captioner.caption(
-        [_image], beam_size=decoding.beam_size, max_len=decoding.max_len, n_best=decoding.beam_size
-    )
+    (result,) = captioner.caption([_image], decoding)
     return result, time.perf_counter() - started
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_grid_and_gif(
-    model_dir: str, digest: str, decoding: Decoding, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
+    model_dir: str, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
 ) -> tuple[bytes, bytes]:
-    """The all-words grid (PNG bytes) and the animation (GIF bytes); the key names what `_result` came from."""
-    grid = render_grid(_image, _result.words, _result.attention, _result.betas, _result.text, _result.score, style=style)
-    png = _png_bytes(grid)
-    return png, render_gif(_image, _result.words, _result.attention, _result.betas, style=style)
+    """The all-words grid (PNG bytes) and the animation (GIF bytes), drawn from one fitted panel;
+    the key names what `_result` came from."""
+    grid, gif = render_heatmaps(_image, _result, style)
+    return _png_bytes(grid), gif
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -130,16 +128,10 @@ def _png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def result_json(name: str, model: ModelChoice, decoding: Decoding, result: CaptionResult) -> bytes:
-    """The download: caption, alternatives and every word's attention map (grid H x W floats)."""
-    record = {
-        "image": name,
-        "model": model.label,
-        "beam_size": decoding.beam_size,
-        "max_len": decoding.max_len,
-        "grid": list(result.attention.shape[1:]),
-        **result.to_json(include_attention=True),
-    }
+def result_json(name: str, model: ModelChoice, decoding: DecodingOptions, result: CaptionResult) -> bytes:
+    """The download: the result's JSON (CaptionResult.to_json, with every word's attention map),
+    with the image's name, the model and the decoding options."""
+    record = {"image": name, "model": model.label, "decoding": dataclasses.asdict(decoding), **result.to_json(include_attention=True)}
     return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
 
@@ -169,7 +161,7 @@ def colour_bar(colormap: str) -> np.ndarray:
     return np.repeat(strip[None], 14, axis=0)
 
 
-def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding, HeatmapStyle]:
+def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, DecodingOptions, HeatmapStyle]:
     st.header("Model")
     model = st.selectbox(
         "Model", models, format_func=lambda m: m.label, label_visibility="collapsed",
@@ -193,9 +185,21 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         help="Greedy takes the likeliest word at each step. Beam search keeps the best few partial "
         "captions at each step and usually finds a better whole caption; it also shows the runners-up.",
     )
-    beam_size = st.slider("Beam size", 2, 10, DEFAULT_BEAM, disabled=method == "Greedy")
+    default = DecodingOptions()
+    beam_size = st.slider("Beam size", 2, 10, max(2, default.beam_size), disabled=method == "Greedy")
     max_len = st.slider("Maximum length (words)", 1, max(40, config.max_len), config.max_len)
-    decoding = Decoding(beam_size=1 if method == "Greedy" else beam_size, max_len=max_len)
+    with st.expander("Decoding options"):
+        length_penalty = st.slider(
+            "Length penalty", 0.0, 2.0, float(default.length_penalty), 0.1,
+            help="Scores are divided by length to this power: 0 favours short captions, higher values longer ones.",
+        )
+        block_repeats = st.checkbox("No word twice in a row", default.block_repeats)
+        block_trigrams = st.checkbox("No repeated three-word sequence", default.block_trigrams)
+    beam_size = 1 if method == "Greedy" else beam_size
+    decoding = DecodingOptions(
+        beam_size=beam_size, max_len=max_len, n_best=beam_size, length_penalty=length_penalty,
+        block_repeats=block_repeats, block_trigrams=block_trigrams,
+    )
 
     st.header("Heatmaps")
     default = HeatmapStyle()
@@ -249,7 +253,7 @@ def choose_images() -> list[tuple[str, bytes]]:
     return list({(name, hashlib.sha256(data).hexdigest()): (name, data) for name, data in images}.values())
 
 
-def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner, decoding: Decoding, style: HeatmapStyle) -> None:
+def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner, decoding: DecodingOptions, style: HeatmapStyle) -> None:
     st.subheader(md(name), anchor=False)
     try:
         image = load_image(data, max_pixels=MAX_PIXELS, name=name)
@@ -277,7 +281,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
             st.caption("Greedy decoding gives one caption; choose beam search in the sidebar to see runners-up.")
         elif len(result.alternatives) > 1:
             st.markdown("**Other beams**\n\n" + "\n".join(f"- {md(t)} ({s:.3f})" for t, s in result.alternatives[1:]))
-        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({decoding.describe()}).")
+        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding)}).")
     with picture:
         shown = image.copy()
         shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))

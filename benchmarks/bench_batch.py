@@ -29,8 +29,9 @@ import torch
 
 from benchmarks.common import setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
-from captioner.batch import CaptionOptions, discover_inputs, run_batch
-from captioner.synth import generate_scene
+from captioner.model.beam_search import DecodingOptions
+from captioner.cli.batch import BatchOptions, discover_inputs, run_batch
+from captioner.data.synth import generate_scene
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:
@@ -54,7 +55,7 @@ def modes(captioner, out: Path, batch_size: int, beam_size: int, workers: int) -
     """Each way of captioning a list of BatchItems, by name."""
 
     def batched(size: int) -> Callable[[list], None]:
-        options = CaptionOptions(beam_size=beam_size, batch_size=size, workers=workers)
+        options = BatchOptions(decoding=DecodingOptions(beam_size=beam_size), batch_size=size, workers=workers)
 
         def run(items: list) -> None:
             summary = run_batch(captioner, items, out, options, overwrite=True, progress=False)

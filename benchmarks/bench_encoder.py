@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.common import best_of, setup_threads
 from captioner import ModelConfig
-from captioner.encoder import build_encoder
+from captioner.model.encoder import build_encoder
 
 OPTIONS = [
     ("stride 16 @224", 224, (3,)),

@@ -19,10 +19,11 @@ import torch
 
 from benchmarks.common import REFERENCE_SIZES, best_of, photos, setup_threads
 from captioner import ModelConfig
-from captioner.decoder import Decoder
-from captioner.encoder import build_encoder
-from captioner.preprocess import Preprocessor
-from captioner.train import TrainConfig, caption_loss
+from captioner.model.decoder import Decoder
+from captioner.model.encoder import build_encoder
+from captioner.model.preprocess import Preprocessor
+from captioner.training.config import TrainConfig
+from captioner.training.loop import caption_loss
 
 SIZES = {
     **REFERENCE_SIZES,

@@ -1,7 +1,7 @@
 """captioner: image captioning with visual attention (Show, Attend and Tell)."""
 
-from captioner.checkpoint import CheckpointError
-from captioner.config import ModelConfig
+from captioner.model.checkpoint import CheckpointError
+from captioner.model.config import ModelConfig
 from captioner.images import ImageLoadError, load_image
 from captioner.pipeline import CaptionResult, Captioner, NoDefaultModelError
 from captioner.vocab import Vocabulary, tokenize

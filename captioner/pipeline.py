@@ -9,21 +9,29 @@ The command line and the web app are thin layers over these calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 
-from captioner.beam_search import Hypotheses, beam_search, greedy_decode
-from captioner.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
-from captioner.config import ModelConfig
-from captioner.images import ImageInput, load_image
-from captioner.model import CaptionModel
-from captioner.preprocess import Preprocessor
+from captioner.images import ImageInput, ImageLoadError, load_image
+from captioner.model.beam_search import DecodingOptions, Hypotheses, decoding_options
+from captioner.model.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
+from captioner.model.config import ModelConfig
+from captioner.model.model import CaptionModel
+from captioner.model.preprocess import Preprocessor
+from captioner.result import CaptionResult
 from captioner.vocab import Vocabulary
+
+T = TypeVar("T")
 
 # Where the shipped default model lives (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -36,28 +44,23 @@ class NoDefaultModelError(CheckpointError):
 
 
 @dataclass
-class CaptionResult:
-    text: str
-    words: list[str]
-    attention: np.ndarray  # float32 (len(words), H, W); each map sums to 1
-    score: float  # length-normalised log-probability
-    betas: np.ndarray  # float32 (len(words),): the gate value beta_t for each word
-    finished: bool = True  # False if the caption hit max_len before <end>
-    alternatives: list[tuple[str, float]] = field(default_factory=list)  # n-best (text, score), best first
+class Captioned:
+    """One input of `Captioner.stream`: its caption, or why it has none."""
 
-    def to_json(self, include_attention: bool = False) -> dict:
-        data = {
-            "caption": self.text,
-            "words": self.words,
-            "score": round(float(self.score), 6),
-            "betas": [round(float(b), 4) for b in self.betas],
-            "finished": self.finished,
-        }
-        if self.alternatives:
-            data["alternatives"] = [{"caption": t, "score": round(float(s), 6)} for t, s in self.alternatives]
-        if include_attention:
-            data["attention"] = self.attention.tolist()
-        return data
+    source: Any  # the input as given
+    result: CaptionResult | None = None
+    error: ImageLoadError | None = None  # the input is not a readable image
+    size: tuple[int, int] | None = None  # (width, height) of the original image
+    image: Image.Image | None = None  # the original image, when the stream was asked to keep it
+
+
+@dataclass
+class _Loaded:
+    source: Any
+    pixels: np.ndarray | None = None  # (S, S, 3) uint8, resized to the model's input
+    image: Image.Image | None = None
+    size: tuple[int, int] | None = None
+    error: ImageLoadError | None = None
 
 
 def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
@@ -100,8 +103,6 @@ class Captioner:
     @classmethod
     def from_config(cls, config: ModelConfig, vocab: Vocabulary, device: str | torch.device = "cpu") -> "Captioner":
         """A new, untrained model (random decoder, pretrained encoder) for the given vocabulary."""
-        import dataclasses
-
         return cls(CaptionModel(dataclasses.replace(config, vocab_size=len(vocab))), vocab, device=device)
 
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
@@ -110,47 +111,87 @@ class Captioner:
 
     # -- inference ------------------------------------------------------------------------------
 
-    def load(self, images: Sequence[ImageInput]) -> list[Image.Image]:
-        return [load_image(im) for im in images]
+    def caption(
+        self,
+        images: Sequence[ImageInput] | ImageInput,
+        options: DecodingOptions | None = None,
+        batch_size: int = 32,
+        **decoding: Any,
+    ) -> list[CaptionResult]:
+        """Caption images given as paths, raw bytes or PIL images. Decoding follows `options`
+        (default DecodingOptions()) with keyword overrides, e.g. beam_size=1, block_trigrams=True.
+        Raises ImageLoadError (naming the image) for an input that is not a readable image."""
+        if isinstance(images, (str, Path, bytes, bytearray, Image.Image)):
+            images = [images]
+        results = []
+        for item in self.stream(images, decoding_options(options, **decoding), batch_size=batch_size):
+            if item.error is not None:
+                raise item.error
+            results.append(item.result)
+        return results
+
+    def stream(
+        self,
+        inputs: Iterable[ImageInput],
+        options: DecodingOptions = DecodingOptions(),
+        batch_size: int = 32,
+        workers: int = 2,
+        keep_images: bool = False,
+        finish: Callable[[Captioned], T] | None = None,
+    ) -> Iterator[Captioned] | Iterator[T]:
+        """Caption `inputs` and yield one `Captioned` per input, in input order; an unreadable
+        input gets its error and the others go on. This is the one captioning path: the library,
+        batch captioning, evaluation and the demo all run on it.
+
+        `workers` background threads read, decode and resize the images (PIL releases the GIL
+        while it does) while the model captions the previous batch. `keep_images` keeps each
+        original image in its Captioned; `finish`, if given, runs on each Captioned in those
+        threads (drawing heatmaps, say) and its return value is what is yielded."""
+        with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
+            # One batch read ahead of the model keeps it fed; more would only cost memory.
+            loads = _in_order(pool, (partial(self._read, src, keep_images) for src in inputs), depth=batch_size + workers)
+            jobs = (partial(finish or _same, item) for item in self._captioned(loads, options, batch_size))
+            yield from _in_order(pool, jobs, depth=2 * workers)
+
+    def encoded(self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+        """The encoder's annotations, batch by batch: (the batch's loaded inputs, annotations of its
+        readable ones (R, L, D) or None if none is readable). Images are read in background threads."""
+        with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
+            loads = _in_order(pool, (partial(self._read, src, False) for src in inputs), depth=batch_size + workers)
+            yield from self._encoded(loads, batch_size)
+
+    def _read(self, source: ImageInput, keep_image: bool) -> _Loaded:
+        try:
+            image = load_image(source)
+        except ImageLoadError as exc:
+            return _Loaded(source, error=exc)
+        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, image.size)
+
+    def _encoded(self, loads: Iterator[_Loaded], batch_size: int) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+        while chunk := list(islice(loads, batch_size)):
+            readable = [loaded.pixels for loaded in chunk if loaded.error is None]
+            yield chunk, self._encode_arrays(readable) if readable else None
+
+    def _captioned(self, loads: Iterator[_Loaded], options: DecodingOptions, batch_size: int) -> Iterator[Captioned]:
+        for chunk, features in self._encoded(loads, batch_size):
+            results = iter(self.decode(features, options) if features is not None else [])
+            for loaded in chunk:
+                result = next(results) if loaded.error is None else None
+                yield Captioned(loaded.source, result, loaded.error, loaded.size, loaded.image)
 
     @torch.inference_mode()
     def encode(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """RGB PIL images -> annotations (B, L, D)."""
-        pixels = self.preprocessor.normalize(self.preprocessor.stack([self.preprocessor.resize(im) for im in images]).to(self.device))
-        return self.model.encode(pixels)
+        return self._encode_arrays([self.preprocessor.resize(im) for im in images])
 
     @torch.inference_mode()
-    def decode(
-        self, features: torch.Tensor, beam_size: int = 3, max_len: int | None = None, n_best: int = 1, length_penalty: float = 1.0
-    ) -> list[CaptionResult]:
-        """Captions for a batch of annotations (B, L, D). beam_size=1 is greedy decoding."""
-        max_len = max_len or self.config.max_len
-        decoder = self.model.decoder
-        if beam_size == 1 and n_best == 1:
-            hyps = greedy_decode(decoder, features, max_len=max_len, length_penalty=length_penalty)
-        else:
-            hyps = beam_search(decoder, features, beam_size=beam_size, max_len=max_len, length_penalty=length_penalty, n_best=n_best)
-        return self._results(hyps)
+    def _encode_arrays(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        return self.model.encode(self.preprocessor.normalize(self.preprocessor.stack(arrays).to(self.device)))
 
-    def caption(
-        self,
-        images: Sequence[ImageInput] | ImageInput,
-        beam_size: int = 3,
-        max_len: int | None = None,
-        n_best: int = 1,
-        batch_size: int = 32,
-        length_penalty: float = 1.0,
-    ) -> list[CaptionResult]:
-        """Caption images given as paths, raw bytes or PIL images. Raises ImageLoadError (naming
-        the image) for an input that is not a readable image."""
-        if isinstance(images, (str, Path, bytes, bytearray, Image.Image)):
-            images = [images]
-        results: list[CaptionResult] = []
-        for start in range(0, len(images), batch_size):
-            batch = self.load(images[start : start + batch_size])
-            features = self.encode(batch)
-            results.extend(self.decode(features, beam_size=beam_size, max_len=max_len, n_best=n_best, length_penalty=length_penalty))
-        return results
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, **decoding: Any) -> list[CaptionResult]:
+        """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say."""
+        return self._results(self.model.generate(features, decoding_options(options, **decoding)))
 
     def _results(self, hyps: Hypotheses) -> list[CaptionResult]:
         H, W = self.config.grid_size
@@ -177,3 +218,18 @@ class Captioner:
                 )
             )
         return results
+
+
+def _same(item: T) -> T:
+    return item
+
+
+def _in_order(pool: ThreadPoolExecutor, jobs: Iterable[Callable[[], T]], depth: int) -> Iterator[T]:
+    """Run `jobs` in `pool`, at most `depth` at a time, and yield their results in job order."""
+    pending: deque[Future] = deque()
+    for job in jobs:
+        pending.append(pool.submit(job))
+        while pending and (len(pending) >= depth or pending[0].done()):
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

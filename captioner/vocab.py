@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from nltk.tokenize import TreebankWordTokenizer
 
@@ -93,8 +94,6 @@ class Vocabulary:
 
 def pad_captions(captions: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
     """Token id sequences -> (B, longest) long tensor, right-padded with `pad_id`."""
-    longest = max((len(c) for c in captions), default=0)
-    out = torch.full((len(captions), longest), pad_id, dtype=torch.long)
-    for i, c in enumerate(captions):
-        out[i, : len(c)] = torch.as_tensor(c, dtype=torch.long)
-    return out
+    if not captions:
+        return torch.zeros(0, 0, dtype=torch.long)
+    return pad_sequence([torch.as_tensor(c, dtype=torch.long) for c in captions], batch_first=True, padding_value=pad_id)

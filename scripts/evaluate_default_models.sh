@@ -18,4 +18,4 @@ evaluate_model soft & soft=$!
 evaluate_model hard & hard=$!
 wait $soft
 wait $hard
-./.venv/bin/python -m captioner.report results/*-beam[0-9].json
+./.venv/bin/python -m captioner.evaluation.report results/*-beam[0-9].json

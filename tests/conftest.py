@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.config import ModelConfig
+from captioner.model.config import ModelConfig
 from captioner.vocab import Vocabulary
 
 WORDS = ["a", "red", "blue", "green", "circle", "square", "triangle", "left", "of", "above", "the", "small", "large"]

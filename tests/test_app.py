@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from app import streamlit_app as webapp
 from captioner import Captioner, ModelConfig, pipeline
-from captioner.synth import generate_scene
+from captioner.data.synth import generate_scene
+from captioner.model.beam_search import DecodingOptions
 
 APP = str(Path(webapp.__file__))
 
@@ -215,8 +216,8 @@ def test_a_caption_with_no_words_is_shown_without_heatmaps(app, models_dir, tmp_
 def test_json_download_holds_caption_and_maps(small_captioner, photos):
     (result,) = small_captioner.caption([photos["rocket"]], beam_size=2, n_best=2)
     model = webapp.ModelChoice("tiny (saved)", Path("models/tiny"))
-    record = json.loads(webapp.result_json("rocket.jpg", model, webapp.Decoding(beam_size=2, max_len=10), result))
-    assert record["image"] == "rocket.jpg" and record["model"] == "tiny (saved)" and record["beam_size"] == 2
+    record = json.loads(webapp.result_json("rocket.jpg", model, DecodingOptions(beam_size=2, n_best=2, max_len=10), result))
+    assert record["image"] == "rocket.jpg" and record["model"] == "tiny (saved)" and record["decoding"]["beam_size"] == 2
     assert record["caption"] == result.text and record["words"] == result.words
     assert record["grid"] == list(result.attention.shape[1:])
     assert np.array_equal(np.asarray(record["attention"], dtype=np.float32), result.attention)

@@ -23,6 +23,7 @@ from test_app import save_tiny_model  # pytest puts tests/ on sys.path
 
 from app import streamlit_app as webapp
 from captioner import Captioner
+from captioner.model.beam_search import DecodingOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -111,11 +112,9 @@ def expected_results(models_dir: Path):
     decoded as its sidebar starts (beam search, the model's own maximum length)."""
     model = webapp.available_models(models_dir)[0]  # the page's default: shipped ones come first
     captioner = Captioner.from_pretrained(model.path)
-    decoding = webapp.Decoding(beam_size=webapp.DEFAULT_BEAM, max_len=captioner.config.max_len)
-    return [
-        captioner.caption([path], beam_size=decoding.beam_size, max_len=decoding.max_len, n_best=decoding.beam_size)[0]
-        for path in UPLOADS
-    ]
+    default = DecodingOptions()
+    decoding = DecodingOptions(beam_size=default.beam_size, n_best=default.beam_size, max_len=captioner.config.max_len)
+    return [captioner.caption([path], decoding)[0] for path in UPLOADS]
 
 
 def test_upload_a_photo_and_a_scene_and_see_captions_and_heatmaps(browser, server, models_dir):

@@ -86,7 +86,7 @@ def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
 def test_the_shipped_models_load_and_describe_a_scene():
     from pathlib import Path
 
-    from captioner.synth import COLORS, PLURALS, SHAPES
+    from captioner.data.synth import COLORS, PLURALS, SHAPES
 
     scene = Path(__file__).resolve().parents[1] / "data" / "samples" / "scene-1.png"
     shape_words = set(SHAPES) | set(PLURALS.values())

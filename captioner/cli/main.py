@@ -1,0 +1,397 @@
+"""Command line: `captioner <command>`. Thin: every command calls library functions.
+
+Each command has an `_add_<command>(subparsers)` function that declares its arguments and sets
+`func`, the function that runs it; `build_parser` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _add_synth(sub) -> None:
+    p = sub.add_parser("synth", help="generate grounded synthetic scenes (images + captions + boxes)")
+    p.add_argument("--out", required=True, help="output folder (images/ and dataset_synth.json)")
+    p.add_argument("--n-train", type=int, default=8000)
+    p.add_argument("--n-val", type=int, default=1000)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-comp", type=int, default=1000, help="compositional split: held-out colour-shape pairs")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
+    p.set_defaults(func=_run_synth)
+
+
+def _run_synth(args) -> int:
+    from captioner.data.synth import generate_dataset
+
+    path = generate_dataset(
+        args.out, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_comp=args.n_comp,
+        seed=args.seed, image_size=args.image_size, progress=True, workers=args.workers,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_objects(sub) -> None:
+    p = sub.add_parser("objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)")
+    p.add_argument("--tuxpaint", required=True,
+                   help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
+                        "(bash scripts/fetch_tuxpaint.sh DIR does it)")
+    p.add_argument("--table", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
+    p.add_argument("--out", required=True, help="output folder (images/ and dataset_objects.json)")
+    p.add_argument("--n-train", type=int, default=10000)
+    p.add_argument("--n-val", type=int, default=500)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
+                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
+    p.set_defaults(func=_run_objects)
+
+
+def _run_objects(args) -> int:
+    from captioner.data.objects import ObjectsDataError, generate_dataset
+
+    try:
+        path = generate_dataset(args.out, args.tuxpaint, args.table, n_train=args.n_train, n_val=args.n_val,
+                                n_test=args.n_test, n_heldout=args.n_heldout, seed=args.seed, progress=True,
+                                workers=args.workers)
+    except ObjectsDataError as exc:
+        return _usage_error("objects", exc)
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="train a small model on generated scenes (a few minutes on a CPU), then caption held-out scenes with heatmaps",
+    )
+    p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps")
+    p.add_argument("--n-train", type=int, default=1500)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from captioner.cli.demo import run_demo
+
+    run_demo(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed)
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (soft or hard attention) on a caption data set",
+        description="Train on a Karpathy split file (COCO/Flickr/synth), a COCO captions JSON or a caption folder. "
+        "Settings come from --config (JSON with 'model' and 'train' sections), then --set overrides, then the flags below.",
+    )
+    p.add_argument("--data", help="data set: dataset_*.json, COCO captions JSON, or a folder with captions.jsonl/csv")
+    p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
+    p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, best/ and final/ models)")
+    p.add_argument("--config", help="JSON configuration file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--attention", help="score function: additive, dot, scaled_dot, general, cosine, location")
+    p.add_argument("--hard", action="store_true", help="stochastic hard attention instead of soft")
+    p.add_argument("--encoder", help="efficientnet_lite0 (default), resnet18/50/101 or timm:<name>")
+    p.add_argument("--encoder-weights", help="local weights file for --encoder (no downloads happen)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from captioner.training.config import load_configs
+    from captioner.training.run import run_training
+
+    overrides = list(args.overrides)
+    flags = {
+        "train.data": args.data, "train.image_root": args.image_root, "train.out": args.out, "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device, "train.seed": args.seed,
+        "model.attention": args.attention, "model.encoder": args.encoder, "model.encoder_weights": args.encoder_weights,
+        "model.hard_attention": True if args.hard else None,
+    }
+    overrides += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    try:
+        model_config, train_config = load_configs(args.config, overrides)
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"captioner train: {exc}", file=sys.stderr)
+        return 2
+    if not args.resume and not train_config.data:
+        print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
+        return 2
+    run = run_training(model_config, train_config, resume=args.resume)
+    print(f"run folder: {run} (best model: {run / 'best'})")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)")
+    p.add_argument("--model", required=True, help="saved model directory")
+    p.add_argument("--data", required=True, help="data set (as for train)")
+    p.add_argument("--image-root")
+    p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
+    _add_decoding_args(p)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
+    p.add_argument("--limit", type=int, help="score only the first N images of the split")
+    p.add_argument("--out", help="report JSON path (default: <model>/eval-<split>-beam<k>.json)")
+    p.add_argument("--device")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from captioner.data.datasets import load_dataset
+    from captioner.evaluation.evaluate import evaluate, write_report
+    from captioner.pipeline import Captioner
+
+    records = [r for r in load_dataset(args.data, args.image_root) if r.split == args.split][: args.limit]
+    if not records:
+        print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
+        return 2
+    try:
+        options = _decoding(args)
+    except ValueError as exc:
+        return _usage_error("evaluate", exc)
+    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    out = Path(args.out or Path(args.model) / f"eval-{args.split}-beam{options.beam_size}.json")
+    report = evaluate(
+        captioner, records, options, meteor=not args.no_meteor, batch_size=args.batch_size,
+        progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
+    )
+    report.update(model=str(args.model), data=str(args.data), split=args.split)
+    write_report(report, out)
+    print(json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2))
+    print(f"report: {out}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="publish a trained model directory (half precision when captions stay the same)")
+    p.add_argument("--model", required=True, help="trained model directory, e.g. runs/x/best")
+    p.add_argument("--out", required=True, help="target model directory")
+    p.add_argument("--check-data", help="data set whose --check-split images must keep their captions in half precision")
+    p.add_argument("--check-split", default="test")
+    p.add_argument("--check-limit", type=int, default=200)
+    p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from captioner.cli.publish import export_model
+
+    images = []
+    if args.check_data:
+        from captioner.data.datasets import load_dataset
+
+        images = [r.image_path for r in load_dataset(args.check_data) if r.split == args.check_split][: args.check_limit]
+    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _add_model_args(p) -> None:
+    p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: soft, hard (default: soft)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
+    _add_decoding_args(p)
+
+
+def _add_decoding_args(p) -> None:
+    from captioner.model.beam_search import DecodingOptions
+
+    default = DecodingOptions()
+    g = p.add_argument_group("decoding")
+    # default None: only the options given reach DecodingOptions, whose defaults are the one source.
+    g.add_argument("--beam-size", type=_positive, help=f"beams per image; 1 is greedy decoding (default: {default.beam_size})")
+    g.add_argument("--max-len", type=_positive, help="most words per caption (default: the model's limit)")
+    g.add_argument("--n-best", type=_positive, help=f"also give the N best captions as alternatives, N <= --beam-size (default: {default.n_best})")
+    g.add_argument("--length-penalty", type=float,
+                   help=f"scores are sum log p / length**P; 0 favours short captions (default: {default.length_penalty})")
+    g.add_argument("--block-repeats", action="store_true", default=None, help="never emit the same word twice in a row")
+    g.add_argument("--block-trigrams", action="store_true", default=None, help="never repeat a trigram within a caption")
+
+
+def _decoding(args):
+    """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
+    from captioner.model.beam_search import decoding_options
+
+    names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams")
+    return decoding_options(**{name: getattr(args, name) for name in names})
+
+
+def _add_style_args(p, title: str) -> None:
+    from captioner.viz.render import HeatmapStyle
+
+    default = HeatmapStyle()
+    g = p.add_argument_group(title)
+    # SUPPRESS: only the options given reach HeatmapStyle, whose defaults are the one source.
+    g.add_argument("--colormap", default=argparse.SUPPRESS, help=f"a matplotlib colormap name (default: {default.colormap})")
+    g.add_argument("--opacity", type=float, default=argparse.SUPPRESS, help=f"weight of the heatmap colour, 0..1 (default: {default.opacity})")
+    g.add_argument(
+        "--smooth", choices=("nearest", "bilinear", "bicubic"), default=argparse.SUPPRESS,
+        help=f"how the attention grid is upsampled to the image: nearest shows the cells (default: {default.smooth})",
+    )
+    g.add_argument("--sigma", type=float, default=argparse.SUPPRESS, help=f"extra gaussian blur, in grid cells (default: {default.sigma})")
+    g.add_argument("--panel-size", type=int, default=argparse.SUPPRESS, help=f"side of each panel in pixels (default: {default.panel_size})")
+
+
+def _style(args):
+    from captioner.viz.render import HeatmapStyle
+
+    names = [f.name for f in dataclasses.fields(HeatmapStyle)]
+    return HeatmapStyle(**{name: getattr(args, name) for name in names if hasattr(args, name)})
+
+
+def _prepare(args, shard):
+    """The model and heatmap style the arguments ask for; raises ValueError (CheckpointError, a bad style)."""
+    from captioner.pipeline import Captioner
+
+    style = _style(args)  # checked before the model loads: a typo should not cost a model load
+    return Captioner.from_pretrained(args.model, device=args.device or shard.default_device()), style
+
+
+def _add_caption(sub) -> None:
+    p = sub.add_parser(
+        "caption",
+        help="caption many images into a JSONL or CSV file",
+        description=(
+            "Caption images into one record per image: "
+            '{"path": ..., "caption": ..., "score": ..., "error": null}. An unreadable image gets '
+            '"caption": null and the reason in "error", and the run goes on. Exit status: 0 all '
+            "captioned, 1 some failed, 2 usage error or no model. Under torchrun (python -m "
+            "torch.distributed.run --nproc_per_node N -m captioner caption ...) each process takes "
+            "every Nth image and the output is merged in input order."
+        ),
+    )
+    p.add_argument(
+        "inputs", nargs="*", metavar="INPUT",
+        help="an image file, a folder (searched recursively for image files) or a glob pattern (quote it: 'photos/**/*.jpg')",
+    )
+    p.add_argument(
+        "--list", action="append", default=[], metavar="FILE",
+        help="a text file with one image path a line (relative to the current folder; blank lines and # comments skipped); may be repeated",
+    )
+    p.add_argument("--out", required=True, help="the output file: CSV if it ends in .csv, JSON lines otherwise")
+    _add_model_args(p)
+    p.add_argument("--batch-size", type=_positive, default=32, help="images captioned together (default: %(default)s)")
+    p.add_argument("--peaks", action="store_true", help="also record, per word, the grid cell (row, col) of its attention peak and its weight")
+    p.add_argument(
+        "--workers", type=_positive, default=min(8, os.cpu_count() or 1),
+        help="threads reading images (and drawing heatmaps) beside the model (default: %(default)s)",
+    )
+    p.add_argument("--heatmaps", metavar="DIR", help="also write each image's heatmaps here, named after its path (as captioner inspect)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the output: skip images it holds, redo a half-written last line")
+    again.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _add_style_args(p, "heatmap style (with --heatmaps)")
+    p.set_defaults(func=_run_caption)
+
+
+def _run_caption(args) -> int:
+    from captioner.cli.batch import BatchOptions, check_output, discover_inputs, run_batch
+    from captioner.distributed import Distributed
+
+    shard = Distributed.from_env()
+    try:
+        decoding = _decoding(args)
+        items = discover_inputs(args.inputs, args.list)
+        check_output(args.out, args.resume, args.overwrite)
+        captioner, style = _prepare(args, shard)
+    except ValueError as exc:  # BatchError, CheckpointError (NoDefaultModelError), a bad style
+        return _usage_error("caption", exc)
+    options = BatchOptions(
+        decoding=decoding, batch_size=args.batch_size,
+        peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
+    )
+    summary = run_batch(
+        captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
+    )
+    if not shard.is_main:
+        # Only rank 0 reports: torchrun stops every process as soon as one exits non-zero, which
+        # would kill rank 0 while it merges the parts.
+        return 0
+    print(f"{summary} -> {args.out}")
+    return summary.exit_status
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="caption images and write their per-word attention heatmaps",
+        description=(
+            "For each image write <name>_grid.png (the image with its caption, then one panel per word "
+            "labelled with the word and its gate beta), <name>.gif (one frame per word), "
+            "<name>_attention.npy and <name>.json (the caption's JSON with its attention maps)."
+        ),
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the heatmap files")
+    _add_model_args(p)
+    _add_style_args(p, "heatmap style")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args) -> int:
+    from captioner.cli.batch import BatchOptions, caption_items, discover_inputs
+    from captioner.distributed import Distributed
+
+    try:
+        decoding = _decoding(args)
+        items = discover_inputs(args.images)
+        captioner, style = _prepare(args, Distributed())
+    except ValueError as exc:
+        return _usage_error("inspect", exc)
+    options = BatchOptions(decoding=decoding, heatmaps=Path(args.out), style=style)
+    failed = 0
+    for record in caption_items(captioner, items, options):
+        if record["error"] is None:
+            print(f"{record['path']}: {record['caption']} (score {record['score']:.3f})")
+        else:
+            failed += 1
+            print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
+    print(f"heatmaps of {len(items) - failed} images in {args.out}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _usage_error(command: str, message) -> int:
+    print(f"captioner {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="captioner", description="Image captioning with visual attention (Show, Attend and Tell).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_synth, _add_objects, _add_demo, _add_train, _add_evaluate, _add_export, _add_caption, _add_inspect):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

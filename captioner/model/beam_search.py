@@ -1,0 +1,235 @@
+"""Greedy decoding and beam search, batched across images.
+
+Beam search keeps, for every image, K hypotheses in one (B*K) batch, so a step is one decoder
+call for the whole batch. A hypothesis that emits <end> stays in its beam with a frozen score and
+competes with the longer ones on its length-normalised score (sum of log-probs / length^alpha),
+so search stops when every beam of every image has ended or at `max_len`, and always returns
+a result: an image whose beams never ended gets its best unfinished hypothesis.
+Back-pointers are kept per step and followed once at the end (no per-step copying of histories,
+except when a repetition control is on: it needs each beam's own words).
+An image leaves the batch as soon as all its beams have ended, so a batch costs what its
+captions need, not what its longest caption needs for every image.
+
+Every decoding setting lives in `DecodingOptions`, with the one set of defaults that the library,
+the command line and the web app share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from captioner.model.decoder import Decoder
+from captioner.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How captions are searched for. beam_size 1 with n_best 1 is greedy decoding."""
+
+    beam_size: int = 3
+    max_len: int | None = None  # most words per caption; None: the model's own limit
+    n_best: int = 1  # hypotheses returned per image (<= beam_size); > 1 fills CaptionResult.alternatives
+    length_penalty: float = 1.0  # scores are sum log p / length ** length_penalty (0: no normalisation)
+    block_repeats: bool = False  # never emit the same word twice in a row
+    block_trigrams: bool = False  # never repeat a trigram within a caption
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if not 1 <= self.n_best <= self.beam_size:
+            raise ValueError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {self.max_len}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.beam_size == 1 and self.n_best == 1
+
+    def replace(self, **overrides) -> "DecodingOptions":
+        """A copy with the given fields changed; None leaves a field as it is (an option not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self
+
+
+def decoding_options(options: DecodingOptions | None = None, **overrides) -> DecodingOptions:
+    """`options` (default DecodingOptions()) with the non-None keyword overrides applied."""
+    return (options or DecodingOptions()).replace(**overrides)
+
+
+@dataclass
+class Hypotheses:
+    """Decoded captions for B images, n best each, best first."""
+
+    tokens: torch.Tensor  # (B, n, T) token ids; after a hypothesis ends, filled with <end>
+    lengths: torch.Tensor  # (B, n) words before <end>
+    scores: torch.Tensor  # (B, n) length-normalised log-probability
+    alphas: torch.Tensor  # (B, n, T, L) attention for each emitted token
+    betas: torch.Tensor  # (B, n, T)
+    finished: torch.Tensor  # (B, n) True if the hypothesis emitted <end> within max_len
+
+
+def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: DecodingOptions) -> torch.Tensor:
+    """Log-probabilities of the next word with what may not follow set to -inf: <pad> and <start>
+    always; with the repetition controls, per hypothesis from its own words so far
+    (`history`, (N, t) token ids after <start>)."""
+    log_probs = log_probs.clone()
+    log_probs[:, [Vocabulary.pad_id, Vocabulary.start_id]] = float("-inf")
+    if history is None or history.shape[1] == 0:
+        return log_probs
+    blocked = torch.zeros(log_probs.shape[0], log_probs.shape[1] + 1, dtype=torch.bool, device=log_probs.device)
+    if options.block_repeats:
+        blocked.scatter_(1, history[:, -1:], True)
+    if options.block_trigrams and history.shape[1] >= 3:
+        # Earlier trigrams (a, b, c) whose (a, b) are the last two words: c would repeat one.
+        repeats = (history[:, :-2] == history[:, -2:-1]) & (history[:, 1:-1] == history[:, -1:])
+        spare = log_probs.shape[1]  # an extra column takes the non-matches, then is dropped
+        blocked.scatter_(1, history[:, 2:].masked_fill(~repeats, spare), True)
+    blocked[:, Vocabulary.end_id] = False  # ending is always allowed
+    return log_probs.masked_fill(blocked[:, :-1], float("-inf"))
+
+
+def _tracks_history(options: DecodingOptions) -> bool:
+    return options.block_repeats or options.block_trigrams
+
+
+def _normalised(sum_log_probs: torch.Tensor, lengths: torch.Tensor, length_penalty: float) -> torch.Tensor:
+    return sum_log_probs / lengths.clamp_min(1).to(sum_log_probs.dtype) ** length_penalty
+
+
+@torch.no_grad()
+def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
+    """The most likely word at every step, for a batch of images (B, L, D)."""
+    options = decoding_options(options, **overrides)
+    max_len = options.max_len or decoder.max_len
+    B, device = features.shape[0], features.device
+    keys, state = decoder.start(features)
+    tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    sum_lp = torch.zeros(B, device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)  # tokens emitted incl. <end>
+    out_tokens, out_alphas, out_betas = [], [], []
+    for _ in range(max_len):
+        log_probs, state, alpha, beta = decoder.step(tokens, state, features, keys)
+        history = torch.stack(out_tokens, 1) if out_tokens and _tracks_history(options) else None
+        log_probs = _masked(log_probs, history, options)
+        best_lp, tokens = log_probs.max(dim=-1)
+        tokens = tokens.masked_fill(finished, Vocabulary.end_id)
+        sum_lp = sum_lp + best_lp.masked_fill(finished, 0.0)
+        lengths = lengths + (~finished).long()
+        finished = finished | (tokens == Vocabulary.end_id)
+        out_tokens.append(tokens)
+        out_alphas.append(alpha)
+        out_betas.append(beta)
+        if bool(finished.all()):
+            break
+    toks = torch.stack(out_tokens, 1)
+    n_words = lengths - finished.long()
+    return Hypotheses(
+        tokens=toks[:, None],
+        lengths=n_words[:, None],
+        scores=_normalised(sum_lp, lengths, options.length_penalty)[:, None],
+        alphas=torch.stack(out_alphas, 1)[:, None],
+        betas=torch.stack(out_betas, 1)[:, None],
+        finished=finished[:, None],
+    )
+
+
+@torch.no_grad()
+def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
+    """Beam search for a batch of images (B, L, D); returns the n_best hypotheses per image."""
+    options = decoding_options(options, **overrides)
+    max_len, length_penalty, n_best = options.max_len or decoder.max_len, options.length_penalty, options.n_best
+    B, L, _ = features.shape
+    K, device = options.beam_size, features.device
+    keys, (h, c) = decoder.start(features)
+    keys = keys.repeat_interleave(K, dim=0)
+    state = (h.repeat_interleave(K, dim=0), c.repeat_interleave(K, dim=0))
+    feats = features.repeat_interleave(K, dim=0)
+
+    tokens = torch.full((B * K,), Vocabulary.start_id, dtype=torch.long, device=device)
+    sum_lp = torch.zeros(B, K, device=device)
+    sum_lp[:, 1:] = float("-inf")  # all beams start identical: expand only the first
+    lengths = torch.zeros(B, K, dtype=torch.long, device=device)
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    # Images whose beams have all ended leave the batch: `active` lists the images still searching,
+    # and feats/keys/state/tokens hold only their rows.
+    active = torch.arange(B, device=device)
+    stay = torch.arange(K, device=device).expand(B, K)  # back-pointer of an image that has ended
+    frozen = None
+    # Each searching beam's own words so far, only when a repetition control needs them.
+    history = torch.empty(B * K, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
+    steps_tokens, steps_parent, steps_alpha, steps_beta = [], [], [], []
+
+    for _ in range(max_len):
+        A = active.numel()
+        log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys)
+        V = log_probs.shape[-1]
+        log_probs = _masked(log_probs, history, options).view(A, K, V)
+        if frozen is None:
+            # An ended hypothesis can only "emit" <end> again, at no cost: its score stays fixed.
+            frozen = torch.full((V,), float("-inf"), device=device)
+            frozen[Vocabulary.end_id] = 0.0
+        done = finished[active]
+        log_probs = torch.where(done.unsqueeze(-1), frozen, log_probs)
+        cand_lp = sum_lp[active].unsqueeze(-1) + log_probs  # (A, K, V)
+        cand_len = lengths[active] + (~done).long()  # (A, K)
+        cand_score = _normalised(cand_lp, cand_len.unsqueeze(-1), length_penalty)
+        _, top = cand_score.view(A, K * V).topk(K, dim=1)  # (A, K)
+        parent, word = top // V, top % V
+        sum_lp[active] = cand_lp.view(A, K * V).gather(1, top)
+        lengths[active] = cand_len.gather(1, parent)
+        done = done.gather(1, parent) | (word == Vocabulary.end_id)
+        finished[active] = done
+        rows = (torch.arange(A, device=device).unsqueeze(1) * K + parent).view(-1)
+        state = (state[0][rows], state[1][rows])
+        tokens = word.view(-1)
+        if history is not None:
+            history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
+        # This step's records for all B images (ended images: <end>, same beam, no attention).
+        step_word = torch.full((B, K), Vocabulary.end_id, dtype=torch.long, device=device)
+        step_parent = stay.clone()
+        step_alpha = torch.zeros(B, K, L, device=device)
+        step_beta = torch.zeros(B, K, device=device)
+        step_word[active], step_parent[active] = word, parent
+        step_alpha[active], step_beta[active] = alpha.view(A, K, L), beta.view(A, K)
+        steps_tokens.append(step_word)
+        steps_parent.append(step_parent)
+        steps_alpha.append(step_alpha)
+        steps_beta.append(step_beta)
+        searching = ~done.all(dim=1)
+        if not bool(searching.any()):
+            break
+        if not bool(searching.all()):
+            keep = searching.repeat_interleave(K)
+            feats, keys, tokens = feats[keep], keys[keep], tokens[keep]
+            history = history[keep] if history is not None else None
+            state = (state[0][keep], state[1][keep])
+            active = active[searching]
+
+    # Rank the final beams and follow back-pointers from each kept beam to the first step.
+    scores = _normalised(sum_lp, lengths, length_penalty)
+    order = scores.argsort(dim=1, descending=True)[:, :n_best]  # (B, n)
+    T = len(steps_tokens)
+    out_tokens = torch.empty(B, n_best, T, dtype=torch.long, device=device)
+    out_alpha = torch.empty(B, n_best, T, L, device=device)
+    out_beta = torch.empty(B, n_best, T, device=device)
+    beam = order
+    for t in range(T - 1, -1, -1):
+        out_tokens[:, :, t] = steps_tokens[t].gather(1, beam)
+        parent = steps_parent[t].gather(1, beam)
+        # The attention that produced token t was computed by the parent beam at step t.
+        out_alpha[:, :, t] = steps_alpha[t].gather(1, parent.unsqueeze(-1).expand(-1, -1, L))
+        out_beta[:, :, t] = steps_beta[t].gather(1, parent)
+        beam = parent
+    ended = finished.gather(1, order)
+    return Hypotheses(
+        tokens=out_tokens,
+        lengths=lengths.gather(1, order) - ended.long(),
+        scores=scores.gather(1, order),
+        alphas=out_alpha,
+        betas=out_beta,
+        finished=ended,
+    )

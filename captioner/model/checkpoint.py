@@ -1,0 +1,134 @@
+"""Saving and loading models as a directory: config.json + vocab.json + model.safetensors.
+
+Nothing here ever unpickles: safetensors holds only raw tensors, and the config and vocabulary
+are JSON. A pickle (or a torch.save zip, which wraps one) offered as a checkpoint is recognised
+by its first bytes and refused before anything reads it further: unpickling runs arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+
+from captioner.files import atomic_write
+from captioner.model.config import DEFAULT_ENCODER, ModelConfig
+from captioner.model.model import CaptionModel
+from captioner.vocab import Vocabulary
+
+CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+ENCODER_PREFIX = "encoder."
+_PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".tar")
+
+
+class CheckpointError(ValueError):
+    """A model directory is missing, incomplete, unsafe or does not fit this version."""
+
+
+def _sniff(path: Path) -> str:
+    """'pickle', 'zip' (torch.save), 'safetensors' or 'unknown', from the first bytes only."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:  # pickle protocol 2..5 opcode
+        return "pickle"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if 0 < header_len < 100_000_000 and head[8:9] == b"{":
+            return "safetensors"
+    return "unknown"
+
+
+def _refuse_pickle(path: Path, kind: str) -> None:
+    raise CheckpointError(
+        f"{path}: refusing to load a {'pickle' if kind == 'pickle' else 'torch.save (pickle) archive'}. "
+        f"Unpickling can run arbitrary code, so captioner never does it. A captioner model is a "
+        f"directory with {CONFIG_FILE}, {VOCAB_FILE} and {WEIGHTS_FILE} (see save_pretrained)."
+    )
+
+
+def _includes_encoder(config: ModelConfig) -> bool:
+    # The frozen default encoder is rebuilt from the bundled ImageNet weights; any other encoder
+    # (fine-tuned, or from a user's file that may not exist elsewhere) travels with the model.
+    return not (config.encoder == DEFAULT_ENCODER and config.encoder_weights is None and config.finetune_blocks == 0)
+
+
+def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Write the model directory atomically (files are written to temporaries, then renamed)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    include_encoder = _includes_encoder(model.config)
+    tensors = {}
+    for name, value in model.state_dict().items():
+        if name.startswith(ENCODER_PREFIX) and not include_encoder:
+            continue
+        value = value.detach().to("cpu")
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[name] = value.contiguous()
+    metadata = {"format": "captioner", "encoder_included": str(include_encoder).lower()}
+    atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
+    atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(model.config.to_json(), indent=2)))
+    atomic_write(directory / VOCAB_FILE, lambda p: vocab.save(p))
+    return directory
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[CaptionModel, Vocabulary]:
+    """Load a model directory written by save_model. Never unpickles."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    if not directory.exists():
+        raise CheckpointError(f"{directory}: no such model directory")
+    if directory.is_file():
+        kind = _sniff(directory)
+        if kind in ("pickle", "zip") or directory.suffix in _PICKLE_SUFFIXES:
+            _refuse_pickle(directory, kind)
+        raise CheckpointError(f"{directory}: a captioner model is a directory with {CONFIG_FILE}, {VOCAB_FILE} and {WEIGHTS_FILE}")
+    missing = [f for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE) if not (directory / f).is_file()]
+    if missing:
+        pickles = sorted(p.name for p in directory.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+        hint = f"; found {pickles}, which captioner refuses to unpickle" if pickles else ""
+        raise CheckpointError(f"{directory}: not a captioner model directory, missing {missing}{hint}")
+    weights = directory / WEIGHTS_FILE
+    kind = _sniff(weights)
+    if kind in ("pickle", "zip"):
+        _refuse_pickle(weights, kind)
+    if kind != "safetensors":
+        raise CheckpointError(f"{weights}: not a safetensors file")
+    try:
+        config = ModelConfig.load(directory / CONFIG_FILE)
+        vocab = Vocabulary.load(directory / VOCAB_FILE)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{directory}: {exc}") from exc
+    if config.vocab_size != len(vocab):
+        raise CheckpointError(f"{directory}: config says {config.vocab_size} words, vocab.json has {len(vocab)}")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{weights}: cannot read safetensors ({exc})") from exc
+    has_encoder = any(k.startswith(ENCODER_PREFIX) for k in state)
+    model = CaptionModel(config, load_encoder_weights=not has_encoder)
+    if tuple(model.config.grid_size) != tuple(config.grid_size) or model.config.feature_dim != config.feature_dim:
+        raise CheckpointError(
+            f"{directory}: encoder now gives grid {model.config.grid_size} x {model.config.feature_dim}, "
+            f"the model was trained on {config.grid_size} x {config.feature_dim}"
+        )
+    expected = model.state_dict()
+    for name, value in state.items():
+        if name in expected and expected[name].is_floating_point():
+            state[name] = value.to(expected[name].dtype)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights}: weights do not fit the configured model ({exc})") from exc
+    missing_keys = [k for k in result.missing_keys if has_encoder or not k.startswith(ENCODER_PREFIX)]
+    if missing_keys or result.unexpected_keys:
+        raise CheckpointError(f"{weights}: missing tensors {missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    return model.to(device).eval(), vocab

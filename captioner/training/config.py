@@ -1,0 +1,68 @@
+"""Training settings: TrainConfig, and reading them (with the model's) from a JSON file and overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from captioner.model.config import CONFIG_FORMAT, ModelConfig
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # a data set path (see captioner.datasets.load_dataset)
+    image_root: str | None = None
+    out: str = "runs/train"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 4e-4
+    grad_clip: float = 5.0
+    doubly_stochastic: float = 1.0  # lambda of the attention penalty
+    baseline_decay: float = 0.9  # hard attention: b <- decay * b + (1 - decay) * cost
+    entropy_bonus: float = 0.002  # hard attention
+    max_caption_len: int = 20
+    min_word_freq: int = 5
+    seed: int = 0
+    checkpoint_every: int = 500  # steps; a checkpoint is also written at each epoch's end
+    keep_checkpoints: int = 2
+    val_images: int = 1000  # at most this many validation images are decoded each epoch
+    patience: int = 5  # epochs without a better validation CIDEr-D before stopping
+    device: str = "auto"
+    encode_batch_size: int = 32
+    amp: bool = True  # bfloat16 autocast on CUDA (never on the CPU)
+    cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
+    trained_on: str = ""  # shown to users of the model; defaults to the data path
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_configs(path: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[ModelConfig, TrainConfig]:
+    """Model and training configuration from an optional JSON file ({"model": {...}, "train":
+    {...}}) and `section.key=value` overrides (values parsed as JSON, else taken as strings)."""
+    sections: dict[str, dict] = {"model": {}, "train": {}}
+    if path is not None:
+        data = json.loads(Path(path).read_text())
+        for name in data:
+            if name not in sections:
+                raise ValueError(f"{path}: unknown section {name!r}; expected 'model' and 'train'")
+            sections[name].update(data[name])
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, field_name = key.partition(".")
+        if not sep or not dot or section not in sections:
+            raise ValueError(f"override {item!r} must look like model.hidden_dim=512 or train.epochs=10")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        sections[section][field_name] = value
+    unknown = sorted(set(sections["train"]) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise ValueError(f"unknown train settings: {unknown}")
+    # The model section is a saved config.json's content (format/version optional): one parser for both.
+    model = ModelConfig.from_json({"format": CONFIG_FORMAT, **sections["model"]})
+    return model, TrainConfig(**sections["train"])
+

@@ -1,0 +1,62 @@
+"""Encoder features computed once: with a frozen encoder the annotations of an image never change,
+so they are cached in a memory-mapped .npy file that later runs reopen."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from captioner.files import atomic_write
+from captioner.model.config import ModelConfig
+
+def extract_features(captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    """Encoder annotations (N, L, D) as float16, computed once (images read by the captioning
+    path's background threads, Captioner.encoded). With `out_file` they are written to a
+    memory-mapped .npy file (completed atomically) that later runs reopen."""
+    L = captioner.config.grid_size[0] * captioner.config.grid_size[1]
+    shape = (len(images), L, captioner.config.feature_dim)
+    if out_file is None:
+        out = np.empty(shape, dtype=np.float16)
+        _fill(captioner, images, out, batch_size, progress)
+        return out
+    out_file = Path(out_file)
+    if out_file.exists():
+        cached = np.load(out_file, mmap_mode="r")
+        if cached.shape == shape:
+            return cached
+
+    def write(path: Path) -> None:
+        out = np.lib.format.open_memmap(str(path), mode="w+", dtype=np.float16, shape=shape)
+        _fill(captioner, images, out, batch_size, progress)
+        out.flush()
+
+    atomic_write(out_file, write)
+    return np.load(out_file, mmap_mode="r")
+
+
+def _fill(captioner, images: Sequence, out: np.ndarray, batch_size: int, progress: bool) -> None:
+    start = 0
+    with tqdm(total=len(images), disable=not progress, desc="encoding", unit="img") as bar:
+        for loaded, features in captioner.encoded(images, batch_size=batch_size):
+            for item in loaded:
+                if item.error is not None:
+                    raise item.error
+            out[start : start + len(loaded)] = features.to(torch.float16).cpu().numpy()
+            start += len(loaded)
+            bar.update(len(loaded))
+
+
+def feature_cache_name(config: ModelConfig, paths: Sequence[Path]) -> str:
+    """Cache file name that changes whenever the encoder setup or the image list does."""
+    key = [config.encoder, config.encoder_weights, config.image_size, list(config.feature_levels), config.finetune_blocks]
+    if config.grid_level is not None:  # (keeps the names of caches made before grid_level existed)
+        key.append(config.grid_level)
+    key = json.dumps(key)
+    digest = hashlib.sha1(key.encode() + "\n".join(map(str, paths)).encode()).hexdigest()[:16]
+    return f"features-{digest}.npy"

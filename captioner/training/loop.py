@@ -1,0 +1,166 @@
+"""The training objective and the loop over cached features.
+
+The objective (Xu et al. 2015):
+- cross-entropy of the reference words under teacher forcing,
+- + lambda * sum_i (1 - sum_t alpha_ti)^2, the doubly stochastic attention penalty,
+- hard attention: + REINFORCE on the sampled locations with a moving-average baseline
+  (b <- 0.9 b + 0.1 cost) and an entropy bonus (authors' code: 0.002).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from captioner.distributed import Distributed
+from captioner.model.decoder import DecoderOutput
+from captioner.training.config import TrainConfig
+from captioner.vocab import Vocabulary, pad_captions
+
+def caption_loss(
+    out: DecoderOutput, targets: torch.Tensor, config: TrainConfig, baseline: float | None, mean: Callable[[float], float] = float
+) -> tuple[torch.Tensor, dict, float | None]:
+    """The training objective for one batch. Returns (loss, logged values, new baseline).
+    `mean` averages a number over processes, so all of them keep the same baseline."""
+    mask = targets != Vocabulary.pad_id  # (B, T)
+    token_ce = F.cross_entropy(out.logits.transpose(1, 2), targets, reduction="none") * mask  # (B, T)
+    ce = token_ce.sum() / mask.sum()
+    attention_mass = (out.alphas * mask.unsqueeze(-1)).sum(dim=1)  # (B, L): sum_t alpha_ti
+    penalty = ((1.0 - attention_mass) ** 2).sum(dim=1).mean()
+    # The paper adds the penalty to each caption's summed negative log-likelihood; `ce` is a mean
+    # per word, so the penalty is divided by the words per caption to keep the paper's balance.
+    # (Added to the mean as is, it is ~12x stronger and spreads attention: sum_i (1 - m_i)^2 =
+    # L - 2T + sum_i m_i^2 is smallest for uniform attention.)
+    words_per_caption = mask.sum() / mask.shape[0]
+    loss = ce + config.doubly_stochastic * penalty / words_per_caption
+    logs = {"ce": ce.item(), "attention_penalty": penalty.item()}
+    if out.sample_log_probs is not None:
+        cost = token_ce.sum(dim=1).detach()  # per caption: the negative log-likelihood
+        mean_cost = mean(cost.mean().item())
+        baseline = mean_cost if baseline is None else config.baseline_decay * baseline + (1 - config.baseline_decay) * mean_cost
+        log_prob = (out.sample_log_probs * mask).sum(dim=1)
+        reinforce = ((cost - baseline) * log_prob).mean()
+        entropy = (out.entropies * mask).sum() / mask.sum()
+        loss = loss + reinforce - config.entropy_bonus * entropy
+        logs.update(reinforce=reinforce.item(), entropy=entropy.item(), baseline=baseline)
+    logs["loss"] = loss.item()
+    return loss, logs, baseline
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """Where a run is; saved with every checkpoint."""
+
+    epoch: int = 0  # current epoch (0-based)
+    step_in_epoch: int = 0  # batches of the current epoch already done
+    global_step: int = 0
+    baseline: float | None = None
+    best_score: float | None = None
+    epochs_without_improvement: int = 0
+    history: list = field(default_factory=list)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The order of the training pairs in an epoch: a function of (seed, epoch) alone, so a
+    resumed run sees exactly the batches the interrupted one would have."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+
+
+def train_decoder(
+    model,
+    features: np.ndarray,
+    pairs: Sequence[tuple[int, Sequence[int]]],
+    config: TrainConfig,
+    progress: bool = True,
+    state: TrainState | None = None,
+    optimizer_state: dict | None = None,
+    on_checkpoint: Callable[[TrainState, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler], None] | None = None,
+    on_epoch_end: Callable[[TrainState], bool] | None = None,
+    stop_after_steps: int | None = None,
+    dist: Distributed = Distributed(),
+) -> TrainState:
+    """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`
+    (the encoder's annotations: it is frozen and never runs here).
+
+    `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
+    `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
+    early. `stop_after_steps` ends the run after that many steps in this call (tests use it to
+    simulate a killed run). Under torchrun (`dist`), every step takes `batch_size` pairs on each
+    process and gradients are averaged; the callbacks run on rank 0 only."""
+    state = state or TrainState()
+    if state.global_step == 0:
+        torch.manual_seed(config.seed + dist.rank)  # dropout and sampling differ between processes
+    decoder = model.decoder.train()
+    device = next(decoder.parameters()).device
+    params = [p for p in decoder.parameters() if p.requires_grad]
+    forward = model  # CaptionModel.forward: teacher forcing on annotations (the encoder, frozen, does not run)
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # The frozen encoder has no trainable parameters; its buffers never change, so none are broadcast.
+        forward = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+        )
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    global_batch = config.batch_size * dist.world_size
+    steps_per_epoch = math.ceil(len(pairs) / global_batch)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch))
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state["optimizer"])
+        scheduler.load_state_dict(optimizer_state["scheduler"])
+    steps_this_call = 0
+    while state.epoch < config.epochs:
+        order = epoch_order(len(pairs), config.seed, state.epoch)
+        totals: dict[str, float] = {}
+        started, seen = time.perf_counter(), 0
+        bar = tqdm(
+            range(state.step_in_epoch, steps_per_epoch), disable=not progress, desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="step"
+        )
+        for step in bar:
+            chunk = order[step * global_batch : (step + 1) * global_batch][dist.rank :: dist.world_size]
+            batch = [pairs[i] for i in chunk]
+            feats = torch.from_numpy(np.array(features[[i for i, _ in batch]], dtype=np.float32)).to(device)
+            captions = pad_captions([c for _, c in batch]).to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
+                out = forward(feats, captions)
+            loss, logs, state.baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            state.step_in_epoch, state.global_step = step + 1, state.global_step + 1
+            seen += len(batch) * dist.world_size
+            for k, v in logs.items():
+                totals[k] = totals.get(k, 0.0) + v
+            bar.set_postfix(ce=f"{logs['ce']:.3f}", img_per_s=f"{seen / (time.perf_counter() - started):.0f}")
+            steps_this_call += 1
+            last_step = state.step_in_epoch == steps_per_epoch
+            if on_checkpoint and dist.is_main and not last_step and config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
+                on_checkpoint(state, optimizer, scheduler)
+            if stop_after_steps is not None and steps_this_call >= stop_after_steps and not last_step:
+                return state
+        summary = {k: v / max(1, len(bar)) for k, v in totals.items()}
+        summary.update(epoch=state.epoch + 1, seconds=round(time.perf_counter() - started, 2), pairs_per_s=round(seen / max(1e-9, time.perf_counter() - started), 1))
+        state.history.append(summary)
+        state.epoch, state.step_in_epoch = state.epoch + 1, 0
+        stop = bool(on_epoch_end(state)) if on_epoch_end and dist.is_main else False
+        stop = dist.broadcast_flag(stop)
+        decoder.train()
+        if on_checkpoint and dist.is_main:
+            on_checkpoint(state, optimizer, scheduler)
+        dist.barrier()
+        if stop or (stop_after_steps is not None and steps_this_call >= stop_after_steps):
+            break
+    decoder.eval()
+    return state

@@ -1,0 +1,145 @@
+"""Training: `captioner train`.
+
+With a frozen encoder the annotations of an image never change, so they are computed once
+(training.features: a memory-mapped .npy cache that later runs reopen) and every epoch trains the
+decoder alone (training.loop: the paper's objective). Validation decodes for real (greedy) and scores CIDEr-D; early stopping and the kept "best" model
+follow it. Checkpoints (weights, optimizer, schedule, random state, position in the epoch) are
+written atomically; a resumed run reaches the same weights as an uninterrupted one.
+"""
+
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from captioner.distributed import Distributed, process_group
+from captioner.model.beam_search import DecodingOptions
+from captioner.model.config import ModelConfig
+from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
+from captioner.training.config import TrainConfig
+from captioner.training.features import extract_features, feature_cache_name
+from captioner.training.loop import TrainState, train_decoder
+from captioner.vocab import Vocabulary
+
+# Validation decodes greedily: the best-scoring epoch is picked on what the model writes alone.
+VALIDATION_DECODING = DecodingOptions(beam_size=1)
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def decode_features(captioner, features: np.ndarray, options: DecodingOptions = VALIDATION_DECODING, batch_size: int = 128) -> list:
+    """Caption results for cached features (real decoding, with the model in eval mode)."""
+    was_training = captioner.model.training
+    captioner.model.eval()
+    results = []
+    for start in range(0, len(features), batch_size):
+        feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(captioner.device)
+        results.extend(captioner.decode(feats, options))
+    captioner.model.train(was_training)
+    return results
+
+
+def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Path:
+    """Train a model as configured; returns the run folder. The best model by validation
+    CIDEr-D is in run/best (run/final holds the last weights). Under torchrun every process
+    trains on its share of each batch; rank 0 caches features, validates and checkpoints."""
+    dist = Distributed.from_env()
+    device = resolve_device(config.device)
+    if device.type == "cuda" and dist.enabled:
+        device = torch.device("cuda", dist.local_rank)
+    with process_group(dist, "nccl" if device.type == "cuda" else "gloo"):
+        return _run_training(model_config, config, device, dist, resume, progress, stop_after_steps)
+
+
+def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
+    from captioner.data.datasets import load_dataset, references
+    from captioner.evaluation.caption_metrics import caption_metrics
+    from captioner.pipeline import Captioner
+
+    run = Path(config.out)
+    progress = progress and dist.is_main
+    if resume:
+        saved = json.loads((run / "train_config.json").read_text())
+        config = dataclasses.replace(TrainConfig(**saved["train"]), out=str(run), device=config.device)
+        captioner, state, optimizer_state = load_checkpoint(run, device)
+    else:
+        if (run / LATEST).exists() and dist.is_main:
+            raise FileExistsError(f"{run} already holds a training run: use --resume to continue it, or another --out")
+        state, optimizer_state = None, None
+    records = load_dataset(config.data, config.image_root)
+    train_records = [r for r in records if r.split == "train"]
+    val_records = [r for r in records if r.split == "val"][: config.val_images]
+    if not train_records:
+        raise ValueError(f"{config.data}: no images in the train split")
+    if not resume:
+        vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
+        model_config = dataclasses.replace(model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images")
+        torch.manual_seed(config.seed)
+        captioner = Captioner.from_config(model_config, vocab, device=device)
+        run.mkdir(parents=True, exist_ok=True)
+        if dist.is_main:
+            (run / "train_config.json").write_text(json.dumps({"model": captioner.config.to_json(), "train": config.to_json()}, indent=2))
+    vocab = captioner.vocab
+
+    cache = Path(config.cache_dir) if config.cache_dir else run / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def features_for(recs):
+        paths = [r.image_path for r in recs]
+        return extract_features(captioner, paths, cache / feature_cache_name(captioner.config, paths), config.encode_batch_size, progress)
+
+    # Rank 0 computes the cache; the other processes wait for it, then open it.
+    if not dist.is_main:
+        dist.barrier()
+    train_features = features_for(train_records)
+    val_features = features_for(val_records) if val_records else None
+    if dist.is_main:
+        dist.barrier()
+    pairs = [(i, vocab.encode(c, max_len=config.max_caption_len)) for i, r in enumerate(train_records) for c in r.captions]
+    log_file = run / "metrics.jsonl"
+
+    def log(record: dict) -> None:
+        with open(log_file, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    val_references = references(val_records)
+
+    def on_epoch_end(st: TrainState) -> bool:
+        record = dict(st.history[-1])
+        if val_features is not None:
+            results = decode_features(captioner, val_features)
+            predictions = {r.image_id: res.text for r, res in zip(val_records, results)}
+            scores = caption_metrics(predictions, val_references, meteor=False)
+            record["val"] = scores
+            cider = scores["CIDEr-D"]
+            if st.best_score is None or cider > st.best_score:
+                st.best_score, st.epochs_without_improvement = cider, 0
+                captioner.save_pretrained(run / "best")
+            else:
+                st.epochs_without_improvement += 1
+        log(record)
+        st.history[-1] = record
+        if progress:
+            print(json.dumps(record))
+        return val_features is not None and st.epochs_without_improvement >= config.patience
+
+    def on_checkpoint(st, optimizer, scheduler) -> None:
+        save_checkpoint(run, captioner, st, optimizer, scheduler, keep=config.keep_checkpoints)
+
+    state = train_decoder(
+        captioner.model, train_features, pairs, config, progress=progress, state=state, optimizer_state=optimizer_state,
+        on_checkpoint=on_checkpoint, on_epoch_end=on_epoch_end, stop_after_steps=stop_after_steps, dist=dist,
+    )
+    if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
+        captioner.save_pretrained(run / "final")
+        if val_features is None:
+            captioner.save_pretrained(run / "best")
+    return run

@@ -1,0 +1,319 @@
+"""captioner.cli.batch: input discovery, error records, output formats, resume, part-file merging, heatmaps."""
+
+import csv
+import io
+import json
+import re
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from captioner import Captioner, ModelConfig
+from captioner.model.beam_search import DecodingOptions
+from captioner.cli.batch import (
+    BatchError,
+    BatchOptions,
+    RecordFile,
+    attention_peaks,
+    caption_items,
+    check_output,
+    discover_inputs,
+    record_columns,
+    run_batch,
+)
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny(vocab):
+    torch.manual_seed(0)
+    return Captioner.from_config(ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6), vocab)
+
+
+def _save_photos(folder, photos, names):
+    """Small copies of the sample photos (small: reading them is not what these tests check)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in names:
+        path = folder / name
+        photos[path.stem].resize((96, 72)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+def _tree(tmp_path):
+    for rel in ["a.jpg", "b.PNG", "notes.txt", "sub/c.jpeg", "sub/deeper/d.webp", ".hidden/e.jpg", "sub/._f.jpg"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    return tmp_path
+
+
+def test_folder_is_searched_recursively_for_image_files(tmp_path):
+    root = _tree(tmp_path / "photos")
+    items = discover_inputs([str(root)])
+    assert [i.path for i in items] == [str(root / p) for p in ["a.jpg", "b.PNG", "sub/c.jpeg", "sub/deeper/d.webp"]]
+    assert [str(i.name) for i in items] == ["a.jpg", "b.PNG", "sub/c.jpeg", "sub/deeper/d.webp"]
+
+
+def test_file_glob_and_list_file(tmp_path, monkeypatch):
+    root = _tree(tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# my picks\nphotos/sub/c.jpeg\n\n  photos/missing.jpg  \nphotos/a.jpg\n")
+    items = discover_inputs(["photos/notes.txt", "photos/**/*.jp*g"], [str(listing)])
+    # an explicit file is taken whatever its suffix; the glob reaches every depth; a file reached
+    # twice keeps its first place; a listed path that does not exist is kept (it fails as a record)
+    assert [i.path for i in items] == [
+        "photos/notes.txt", "photos/a.jpg", "photos/sub/c.jpeg", "photos/missing.jpg",
+    ]
+    assert [str(i.name) for i in items] == ["notes.txt", "a.jpg", "sub/c.jpeg", "missing.jpg"]
+    assert root.exists()
+
+
+def test_heatmap_names_stay_unique_across_folders(tmp_path):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same.jpg").write_bytes(b"x")
+    items = discover_inputs([str(tmp_path / "x"), str(tmp_path / "y" / "same.jpg")])
+    assert [str(i.name) for i in items] == ["x/same.jpg", "y/same.jpg"]
+
+
+@pytest.mark.parametrize(
+    "make, pattern, message",
+    [
+        (lambda d: None, "nope.jpg", "no such file"),
+        (lambda d: None, "*.jpg", "matches no files"),
+        (lambda d: (d / "empty").mkdir(), "empty", "holds no image files"),
+    ],
+)
+def test_input_that_matches_nothing_is_a_usage_error(tmp_path, monkeypatch, make, pattern, message):
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path)
+    with pytest.raises(BatchError, match=message):
+        discover_inputs([pattern])
+    with pytest.raises(BatchError, match="no inputs"):
+        discover_inputs([])
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def test_attention_peaks_give_cell_and_weight():
+    attention = np.full((2, 3, 4), 1 / 12, dtype=np.float32)
+    attention[0, 2, 1] = 0.5
+    attention[1, 0, 3] = 0.25
+    assert attention_peaks(["red", "circle"], attention) == [
+        {"word": "red", "row": 2, "col": 1, "weight": 0.5},
+        {"word": "circle", "row": 0, "col": 3, "weight": 0.25},
+    ]
+    assert attention_peaks([], np.zeros((0, 3, 4), dtype=np.float32)) == []
+
+
+def _chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _bomb_png():
+    """A valid PNG header declaring 100000 x 100000 pixels (the pixel data is missing)."""
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+
+
+def _encoded(fmt, **options):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _unsupported_tiff():
+    """A TIFF whose compression tag names a codec PIL cannot decode (JPEG 2000 in TIFF)."""
+    data = _encoded("TIFF", compression="tiff_lzw")
+    tag = data.index(b"\x03\x01\x03\x00\x01\x00\x00\x00")  # tag 259 (compression), SHORT, count 1
+    return data[: tag + 8] + (34712).to_bytes(2, "little") + data[tag + 10 :]
+
+
+BROKEN = {
+    "empty.jpg": (b"", "empty file"),
+    "text.jpg": (b"hello, I am not a picture\n", "not a recognised image format"),
+    "truncated.jpg": (_encoded("JPEG")[:300], "truncated"),
+    "bomb.png": (_bomb_png(), "decompression bomb"),
+    "odd.tiff": (_unsupported_tiff(), "not a recognised image format|cannot decode"),
+}
+
+
+def test_broken_images_get_error_records_and_the_run_goes_on(tmp_path, tiny, photos):
+    folder = tmp_path / "in"
+    good = _save_photos(folder, photos, ["chelsea.jpg", "rocket.png"])
+    for name, (data, _) in BROKEN.items():
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(tiny, discover_inputs([str(folder)]), out, BatchOptions(batch_size=3), progress=False)
+    records = {r["path"]: r for r in _read_jsonl(out)}
+    assert len(records) == 2 + len(BROKEN)
+    for name, (_, reason) in BROKEN.items():
+        record = records[str(folder / name)]
+        assert record["caption"] is None and record["score"] is None
+        assert re.search(reason, record["error"]), record["error"]
+    for path in good:
+        assert records[path]["error"] is None and isinstance(records[path]["caption"], str)
+        assert records[path]["score"] <= 0
+    assert (summary.captioned, summary.failed, summary.exit_status) == (2, len(BROKEN), 1)
+    assert str(summary) == f"captioned 2, failed {len(BROKEN)}"
+
+
+def test_records_match_the_captioner_and_options_add_fields(tmp_path, tiny, photos):
+    paths = _save_photos(tmp_path, photos, ["chelsea.jpg", "coffee.jpg", "astronaut.jpg"])
+    items = discover_inputs(paths)
+    options = BatchOptions(decoding=DecodingOptions(beam_size=3, n_best=2), peaks=True, batch_size=2)
+    records = list(caption_items(tiny, items, options))
+    expected = tiny.caption(paths, beam_size=3, n_best=2)
+    assert [r["path"] for r in records] == paths
+    for record, result in zip(records, expected):
+        assert list(record) == record_columns(n_best=2, peaks=True)
+        assert record["caption"] == result.text
+        assert record["score"] == pytest.approx(result.score, abs=1e-5)
+        assert [a["caption"] for a in record["alternatives"]] == [t for t, _ in result.alternatives]
+        assert [p["word"] for p in record["peaks"]] == result.words
+
+
+# -- output files -----------------------------------------------------------------------------
+
+
+def _without_scores(records):
+    return {r["path"]: (r["caption"], r["error"]) for r in records}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_resume_after_a_cut_off_run(tmp_path, tiny, photos, suffix):
+    _save_photos(tmp_path / "in", photos, ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"])
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"")
+    items = discover_inputs([str(tmp_path / "in")])
+    options = BatchOptions(batch_size=2)
+    fresh = tmp_path / f"fresh{suffix}"
+    run_batch(tiny, items, fresh, options, progress=False)
+    complete = RecordFile(fresh, options.columns).read()
+    assert [r["path"] for r in complete] == [i.path for i in items]
+
+    # A run killed while writing its third record: the header (CSV), two records and half a line.
+    lines = fresh.read_text().splitlines(keepends=True)
+    head = 1 if suffix == ".csv" else 0
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_text("".join(lines[: head + 2]) + lines[head + 2][:15])
+    summary = run_batch(tiny, items, cut, options, resume=True, progress=False)
+    resumed = RecordFile(cut, options.columns).read()
+    paths = [r["path"] for r in resumed]
+    assert len(paths) == len(set(paths)) == len(items)  # no duplicate, nothing lost
+    assert _without_scores(resumed) == _without_scores(complete)
+    scores = {r["path"]: r["score"] for r in complete}
+    for record in resumed:
+        assert (record["score"] is None) == (scores[record["path"]] is None)
+        if record["score"] is not None:
+            assert float(record["score"]) == pytest.approx(float(scores[record["path"]]), abs=1e-5)
+    assert (summary.skipped, summary.captioned + summary.failed) == (2, len(items) - 2)
+    assert cut.read_text().endswith("\n") and "\n\n" not in cut.read_text()
+
+    # Resuming a finished output changes nothing, and still reports the earlier failure.
+    before = cut.read_bytes()
+    again = run_batch(tiny, items, cut, options, resume=True, progress=False)
+    assert cut.read_bytes() == before
+    assert (again.captioned, again.skipped, again.skipped_failed, again.exit_status) == (0, len(items), 1, 1)
+
+
+def test_csv_output_has_a_header_and_json_cells(tmp_path, tiny, photos):
+    items = discover_inputs(_save_photos(tmp_path, photos, ["coffee.jpg"]))
+    out = tmp_path / "out.csv"
+    run_batch(tiny, items, out, BatchOptions(decoding=DecodingOptions(beam_size=2, n_best=2), peaks=True), progress=False)
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert list(rows[0]) == ["path", "caption", "score", "error", "alternatives", "peaks"]
+    assert rows[0]["error"] == "" and float(rows[0]["score"]) <= 0
+    assert len(json.loads(rows[0]["alternatives"])) == 2
+    assert [p["word"] for p in json.loads(rows[0]["peaks"])] == rows[0]["caption"].split()
+
+
+def test_existing_output_needs_resume_or_overwrite(tmp_path, tiny, photos):
+    items = discover_inputs(_save_photos(tmp_path, photos, ["rocket.png"]))
+    out = tmp_path / "out.csv"
+    out.write_text("stale\n")
+    with pytest.raises(BatchError, match="--resume.*--overwrite"):
+        run_batch(tiny, items, out, progress=False)
+    with pytest.raises(BatchError, match="columns"):
+        run_batch(tiny, items, out, resume=True, progress=False)
+    summary = run_batch(tiny, items, out, overwrite=True, progress=False)
+    assert summary.captioned == 1 and "stale" not in out.read_text()
+    with pytest.raises(BatchError, match="exclude"):
+        check_output(out, resume=True, overwrite=True)
+    (tmp_path / "out.jsonl.part-0").write_text("")
+    with pytest.raises(BatchError, match="part files"):
+        check_output(tmp_path / "out.jsonl")
+
+
+def test_resume_merges_the_part_files_of_a_cut_off_torchrun(tmp_path, tiny, photos):
+    names = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"]
+    items = discover_inputs(_save_photos(tmp_path / "in", photos, names))
+    out = tmp_path / "out.jsonl"
+    options = BatchOptions(batch_size=4)
+    # Two ranks were killed: rank 0 had finished items[0], rank 1 was half-way through items[1].
+    first = list(caption_items(tiny, items[:2], options))
+    (tmp_path / "out.jsonl.part-0").write_text(json.dumps(first[0]) + "\n")
+    (tmp_path / "out.jsonl.part-1").write_text(json.dumps(first[1])[:20])
+    summary = run_batch(tiny, items, out, options, resume=True, progress=False)
+    assert [r["path"] for r in _read_jsonl(out)] == [i.path for i in items]  # merged in input order
+    assert not list(tmp_path.glob("out.jsonl.part-*"))
+    assert (summary.skipped, summary.captioned) == (1, 3)
+
+
+# -- heatmaps ---------------------------------------------------------------------------------
+
+
+def _gif_frames(path):
+    with Image.open(path) as gif:
+        return gif.n_frames
+
+
+def test_heatmaps_written_per_input_with_a_frame_per_word(tmp_path, tiny, photos):
+    _save_photos(tmp_path / "in", photos, ["chelsea.jpg"])
+    _save_photos(tmp_path / "in" / "sub", photos, ["chelsea.jpg"])  # same file name, other folder
+    items = discover_inputs([str(tmp_path / "in")])
+    heatmaps = tmp_path / "maps"
+    run_batch(tiny, items, tmp_path / "out.jsonl", BatchOptions(heatmaps=heatmaps), progress=False)
+    for record, stem in zip(_read_jsonl(tmp_path / "out.jsonl"), ["chelsea.jpg", "sub/chelsea.jpg"]):
+        words = record["caption"].split()
+        assert words, "the random model should say something here"
+        assert _gif_frames(heatmaps / f"{stem}.gif") == len(words)
+        assert (heatmaps / f"{stem}_grid.png").is_file()
+        assert np.load(heatmaps / f"{stem}_attention.npy").shape == (len(words), 14, 14)
+        assert json.loads((heatmaps / f"{stem}.json").read_text())["words"] == words
+
+
+@pytest.fixture
+def silent(tiny, vocab):
+    """`tiny` made to say <end> first: a caption of no words."""
+    bias = tiny.model.decoder.out.bias
+    saved = bias.detach().clone()
+    with torch.no_grad():
+        bias[vocab.end_id] = 1e4
+    yield tiny
+    with torch.no_grad():
+        bias.copy_(saved)
+
+
+def test_caption_without_words_gets_one_frame_and_no_peaks(tmp_path, silent, photos):
+    items = discover_inputs(_save_photos(tmp_path, photos, ["coffee.jpg"]))
+    options = BatchOptions(peaks=True, heatmaps=tmp_path / "maps")
+    (record,) = caption_items(silent, items, options)
+    assert record["caption"] == "" and record["peaks"] == [] and record["error"] is None
+    assert _gif_frames(tmp_path / "maps" / "coffee.jpg.gif") == 1  # the image alone
+    assert np.load(tmp_path / "maps" / "coffee.jpg_attention.npy").shape == (0, 14, 14)

@@ -1,0 +1,148 @@
+"""`captioner caption` and `captioner inspect`: wiring, exit statuses, messages, and the torchrun path."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from captioner import Captioner, ModelConfig, pipeline
+from captioner.cli.main import _style, build_parser, main
+from captioner.viz.render import HeatmapStyle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, vocab):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model")
+    Captioner.from_config(ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6), vocab).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture
+def folder(tmp_path, photos):
+    """Three small photos, one in a sub-folder."""
+    for rel, name in [("a.jpg", "chelsea"), ("b.png", "coffee"), ("sub/c.jpg", "rocket")]:
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        photos[name].resize((80, 60)).save(tmp_path / "in" / rel)
+    return tmp_path / "in"
+
+
+def _records(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_caption_folder_exit_0_and_summary(folder, model_dir, tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    assert main(["caption", str(folder), "--out", str(out), "--model", model_dir, "--no-progress"]) == 0
+    records = _records(out)
+    assert [r["path"] for r in records] == [str(folder / p) for p in ("a.jpg", "b.png", "sub/c.jpg")]
+    assert all(r["error"] is None and r["caption"] for r in records)
+    assert capsys.readouterr().out.strip() == f"captioned 3, failed 0 -> {out}"
+
+
+def test_caption_list_file_and_glob_to_csv_with_a_failure(folder, model_dir, tmp_path, capsys):
+    (folder / "broken.jpg").write_text("not an image")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{folder / 'broken.jpg'}\n{folder / 'a.jpg'}\n")
+    out = tmp_path / "r.csv"
+    argv = ["caption", str(folder / "sub" / "*.jpg"), "--list", str(listing), "--out", str(out), "--model", model_dir]
+    assert main(argv + ["--beam-size", "2", "--n-best", "2", "--peaks", "--batch-size", "2"]) == 1
+    lines = out.read_text().splitlines()
+    assert lines[0] == "path,caption,score,error,alternatives,peaks"
+    assert [line.split(",")[0] for line in lines[1:]] == [str(folder / p) for p in ("sub/c.jpg", "broken.jpg", "a.jpg")]
+    assert lines[2].endswith(",,,not a recognised image format,,")
+    assert capsys.readouterr().out.startswith("captioned 2, failed 1 ->")
+
+
+def test_resume_and_overwrite_flags(folder, model_dir, tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    base = ["caption", str(folder), "--out", str(out), "--model", model_dir]
+    assert main(base) == 0
+    assert main(base) == 2
+    assert "exists: pass --resume to continue it or --overwrite to replace it" in capsys.readouterr().err
+    assert main(base + ["--resume"]) == 0
+    assert capsys.readouterr().out.startswith("captioned 0, failed 0; 3 already in the output (0 of them failed) ->")
+    assert main(base + ["--overwrite"]) == 0
+    assert len(_records(out)) == 3
+    with pytest.raises(SystemExit) as exit_info:
+        main(base + ["--resume", "--overwrite"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["caption", "missing/*.jpg", "--out", "x.jsonl"], "the pattern matches no files"),
+        (["caption", "--out", "x.jsonl"], "no inputs"),
+        (["caption", "in", "--out", "x.jsonl", "--beam-size", "2", "--n-best", "3"], "n_best must be between 1 and beam_size (2), got 3"),
+        (["caption", "in", "--out", "x.jsonl", "--heatmaps", "maps", "--colormap", "nope"], "unknown colormap 'nope'"),
+        (["caption", "in", "--out", "x.jsonl"], "no default model yet"),
+        (["inspect", "in/a.jpg", "--out", "maps"], "no default model yet"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(folder, tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "no-pretrained-here")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_help_documents_inputs_and_record(capsys):
+    with pytest.raises(SystemExit):
+        main(["caption", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ["--list FILE", "glob pattern", "--resume", "--heatmaps DIR", '"error": null', "torchrun"]:
+        assert phrase in text
+
+
+def test_style_options_map_onto_heatmap_style():
+    args = build_parser().parse_args(
+        ["inspect", "x.jpg", "--out", "d", "--colormap", "viridis", "--opacity", "0.3", "--smooth", "nearest", "--sigma", "1.5"]
+    )
+    assert _style(args) == HeatmapStyle(colormap="viridis", opacity=0.3, smooth="nearest", sigma=1.5)
+    assert _style(build_parser().parse_args(["inspect", "x.jpg", "--out", "d"])) == HeatmapStyle()
+
+
+def test_inspect_writes_grid_gif_and_arrays(folder, model_dir, tmp_path, capsys):
+    maps = tmp_path / "maps"
+    argv = ["inspect", str(folder / "a.jpg"), str(folder / "sub"), "--out", str(maps), "--model", model_dir]
+    assert main(argv + ["--beam-size", "2", "--smooth", "nearest", "--colormap", "viridis"]) == 0
+    for stem in ["a.jpg", "sub/c.jpg"]:
+        saved = json.loads((maps / f"{stem}.json").read_text())
+        assert saved["score"] <= 0 and saved["caption"] == " ".join(saved["words"])
+        with Image.open(maps / f"{stem}.gif") as gif:
+            assert gif.n_frames == max(1, len(saved["words"]))
+        assert (maps / f"{stem}_grid.png").is_file() and (maps / f"{stem}_attention.npy").is_file()
+    assert f"heatmaps of 2 images in {maps}" in capsys.readouterr().out
+
+
+def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path):
+    (folder / "bad.jpg").write_bytes(b"")
+    (folder / "sub" / "d.png").write_bytes((folder / "b.png").read_bytes())
+    out = tmp_path / "r.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "captioner", "caption", str(folder), "--out", str(out), "--model", model_dir, "--batch-size", "2",
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1, done.stderr[-3000:]  # one image failed
+    expected = [str(folder / p) for p in ("a.jpg", "b.png", "bad.jpg", "sub/c.jpg", "sub/d.png")]
+    records = _records(out)
+    assert [r["path"] for r in records] == expected
+    assert records[2]["error"] == "empty file (0 bytes)"
+    assert records[1]["caption"] == records[4]["caption"]  # same pixels, one on each rank
+    assert not list(tmp_path.glob("r.jsonl.part-*"))
+    assert "captioned 4, failed 1" in done.stdout  # rank 0 lived to merge and report

@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from captioner import Captioner, ModelConfig
+from captioner.data.datasets import load_dataset
+from captioner.evaluation.evaluate import evaluate, grounding_report
+from captioner.pipeline import CaptionResult
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from captioner.data.synth import generate_dataset
+    from captioner.vocab import Vocabulary
+
+    path = generate_dataset(tmp_path_factory.mktemp("synth"), n_train=4, n_val=0, n_test=5, n_comp=3, seed=1, image_size=64)
+    records = load_dataset(path)
+    vocab = Vocabulary.build((c for r in records for c in r.captions), min_freq=1)
+    torch.manual_seed(0)
+    cap = Captioner.from_config(ModelConfig(image_size=64, embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6), vocab)
+    return path, records, cap
+
+
+def test_report_has_metrics_grounding_and_results_file(tiny, tmp_path):
+    _, records, cap = tiny
+    test = [r for r in records if r.split == "test"]
+    report = evaluate(cap, test, beam_size=2, meteor=False, results_file=tmp_path / "res.json")
+    assert report["n_images"] == 5
+    assert set(report["metrics"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr-D"}
+    assert 0 <= report["grounding"]["objects_named_rate"] <= 1
+    results = json.loads((tmp_path / "res.json").read_text())
+    assert sorted(r["image_id"] for r in results) == sorted(r.image_id for r in test)
+
+
+def _result(words, maps):
+    att = np.asarray(maps, dtype=np.float32)
+    return CaptionResult(text=" ".join(words), words=words, attention=att, score=-1.0, betas=np.ones(len(words), np.float32))
+
+
+def test_grounding_report_scores_the_naming_words():
+    from captioner.data.datasets import CaptionRecord
+
+    objects = [{"shape": "circle", "color": "red", "size": "small", "box": [0, 0, 32, 32]}]
+    record = CaptionRecord(image_path="x.png", captions=[["a", "red", "circle"]], split="test", image_id=0, objects=objects)
+    inside = np.zeros((2, 2)); inside[0, 0] = 1.0  # all mass on the top-left cell = the box
+    outside = np.zeros((2, 2)); outside[1, 1] = 1.0
+    good = grounding_report([record], [_result(["a", "red", "circle"], [outside, inside, inside])], [(64, 64)])
+    bad = grounding_report([record], [_result(["a", "red", "circle"], [inside, outside, outside])], [(64, 64)])
+    assert good["objects_named_rate"] == 1.0
+    assert good["attention"]["count"] == 2  # "red" and "circle"; "a" names nothing
+    assert good["attention"]["peak_in_box_rate"] == 1.0 and bad["attention"]["peak_in_box_rate"] == 0.0
+    assert good["attention"]["mass_in_box"] > 0.5 > bad["attention"]["mass_in_box"]
+    assert good["attention"]["baseline"] == pytest.approx(0.25)
+
+
+def test_evaluate_and_export_commands(tiny, tmp_path):
+    from captioner.cli.main import main
+
+    path, _, cap = tiny
+    cap.save_pretrained(tmp_path / "model")
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(path), "--split", "comp", "--no-meteor", "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["split"] == "comp" and report["n_images"] == 3
+    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]) == 0
+    a = Captioner.from_pretrained(tmp_path / "model", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
+    b = Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
+    assert [r.text for r in a] == [r.text for r in b]
+    from captioner.evaluation.report import results_table
+
+    table = results_table([report])
+    assert table.splitlines()[2].startswith("| soft | comp | 3 |")

@@ -1,0 +1,123 @@
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from captioner import Captioner, CheckpointError
+from captioner.model.checkpoint import load_model
+
+
+class _Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_the_payload_really_runs_when_unpickled(tmp_path):
+    marker = tmp_path / "ran"
+    pickle.loads(pickle.dumps(_Payload(marker)))
+    assert marker.exists()  # so the tests below would notice if we ever unpickled
+
+
+def test_pickle_file_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError, match="refusing to load a pickle"):
+        Captioner.from_pretrained(path, device="cpu")
+    assert not marker.exists()
+
+
+def test_pickle_disguised_as_safetensors_is_refused(tmp_path, small_captioner):
+    marker = tmp_path / "ran"
+    small_captioner.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_model(tmp_path / "m")
+    assert not marker.exists()
+
+
+def test_torch_save_archive_is_refused(tmp_path, small_captioner):
+    marker = tmp_path / "ran"
+    torch.save({"weights": small_captioner.model.state_dict(), "evil": _Payload(marker)}, tmp_path / "ckpt.pth")
+    with pytest.raises(CheckpointError, match="torch.save"):
+        Captioner.from_pretrained(tmp_path / "ckpt.pth", device="cpu")
+    assert not marker.exists()
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "BEST_checkpoint.pth.tar").write_bytes((tmp_path / "ckpt.pth").read_bytes())
+    with pytest.raises(CheckpointError, match="refuses to unpickle"):
+        load_model(tmp_path / "legacy")
+    assert not marker.exists()
+
+
+def test_saved_directory_layout_and_json(tmp_path, small_captioner):
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["format"] == "captioner-model" and config["grid_size"] == [14, 14] and config["feature_dim"] == 432
+    # The frozen default encoder is rebuilt from the bundled weights, not stored again.
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert not any(k.startswith("encoder.") for k in f.keys())
+        assert f.metadata()["encoder_included"] == "false"
+
+
+def test_reload_gives_identical_captions(tmp_path, small_captioner, photos):
+    images = [photos["chelsea"], photos["rocket"]]
+    before = small_captioner.caption(images, beam_size=3)
+    small_captioner.save_pretrained(tmp_path / "m")
+    after = Captioner.from_pretrained(tmp_path / "m", device="cpu").caption(images, beam_size=3)
+    assert [r.words for r in after] == [r.words for r in before]
+    assert [r.score for r in after] == pytest.approx([r.score for r in before], abs=1e-6)
+
+
+def test_fine_tuned_encoder_travels_with_the_model(tmp_path, vocab, photos):
+    from captioner import ModelConfig
+
+    torch.manual_seed(0)
+    cap = Captioner.from_config(ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, finetune_blocks=1), vocab)
+    with torch.no_grad():
+        cap.model.encoder.backbone.blocks[6][0].conv_pwl.weight.mul_(1.5)  # as if trained
+    cap.save_pretrained(tmp_path / "m")
+    loaded = Captioner.from_pretrained(tmp_path / "m", device="cpu")
+    assert torch.equal(loaded.model.encoder.backbone.blocks[6][0].conv_pwl.weight, cap.model.encoder.backbone.blocks[6][0].conv_pwl.weight)
+
+
+def test_half_precision_storage(tmp_path, small_captioner, photos):
+    small_captioner.save_pretrained(tmp_path / "m16", dtype=torch.float16)
+    small_captioner.save_pretrained(tmp_path / "m32")
+    size16 = (tmp_path / "m16" / "model.safetensors").stat().st_size
+    size32 = (tmp_path / "m32" / "model.safetensors").stat().st_size
+    assert size16 < 0.6 * size32
+    loaded = Captioner.from_pretrained(tmp_path / "m16", device="cpu")
+    assert next(loaded.model.decoder.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("broken", ["missing", "vocab_mismatch", "not_safetensors", "bad_config"])
+def test_incomplete_or_wrong_directories(tmp_path, small_captioner, broken):
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    if broken == "missing":
+        (out / "vocab.json").unlink()
+        match = "missing \\['vocab.json'\\]"
+    elif broken == "vocab_mismatch":
+        words = json.loads((out / "vocab.json").read_text())
+        words["words"].append("extra")
+        (out / "vocab.json").write_text(json.dumps(words))
+        match = "vocab.json has"
+    elif broken == "not_safetensors":
+        (out / "model.safetensors").write_bytes(b"garbage" * 10)
+        match = "not a safetensors file"
+    else:
+        (out / "config.json").write_text(json.dumps({"format": "something-else"}))
+        match = "not a captioner model config"
+    with pytest.raises(CheckpointError, match=match):
+        load_model(out)
+    with pytest.raises(CheckpointError, match="no such model directory"):
+        load_model(tmp_path / "nowhere")

@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from captioner.model.attention import SCORE_FUNCTIONS
+from captioner.model.decoder import Decoder
+from tests.conftest import small_decoder_config
+
+V = 17
+
+
+def _batch(B=3, T=6, L=12, D=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(B, L, D, generator=g)
+    captions = torch.randint(4, V, (B, T + 1), generator=g)
+    captions[:, 0] = 1  # <start>
+    return feats, captions
+
+
+def test_output_shapes_and_distributions():
+    dec = Decoder(small_decoder_config(V))
+    feats, caps = _batch()
+    out = dec(feats, caps)
+    assert out.logits.shape == (3, 6, V)
+    assert out.alphas.shape == (3, 6, 12)
+    assert out.betas.shape == (3, 6)
+    assert torch.allclose(out.alphas.sum(-1), torch.ones(3, 6), atol=1e-5)
+    assert torch.all((out.betas > 0) & (out.betas < 1))
+    assert out.sample_log_probs is None  # soft attention samples nothing
+
+
+def test_padding_does_not_change_earlier_steps():
+    # A step only sees the words before it: padding appended at the end leaves earlier scores alone.
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    padded = torch.cat([caps, torch.zeros(3, 4, dtype=torch.long)], dim=1)
+    a, b = dec(feats, caps), dec(feats, padded)
+    assert torch.allclose(a.logits, b.logits[:, : caps.shape[1] - 1], atol=1e-5)
+
+
+def _all_grads_nonzero(module):
+    missing = [n for n, p in module.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not missing, f"no gradient reached {missing}"
+
+
+@pytest.mark.parametrize("kind", SCORE_FUNCTIONS)
+def test_gradients_reach_every_parameter_soft(kind):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, attention=kind)).train()
+    feats, caps = _batch()
+    out = dec(feats, caps)
+    loss = torch.nn.functional.cross_entropy(out.logits.reshape(-1, V), caps[:, 1:].reshape(-1))
+    loss = loss + ((1 - out.alphas.sum(1)) ** 2).mean()  # doubly stochastic penalty
+    loss.backward()
+    _all_grads_nonzero(dec)
+
+
+def test_gradients_reach_every_parameter_hard():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, hard_attention=True)).train()
+    feats, caps = _batch(B=8)
+    out = dec(feats, caps)
+    assert out.sample_log_probs.shape == (8, 6) and out.entropies.shape == (8, 6)
+    assert torch.all(out.sample_log_probs <= 0)
+    # About half the steps use the expected context instead of a sample: their log-prob is 0.
+    replaced = (out.sample_log_probs == 0).float().mean().item()
+    assert 0.2 < replaced < 0.8
+    ce = torch.nn.functional.cross_entropy(out.logits.reshape(-1, V), caps[:, 1:].reshape(-1), reduction="none").view(8, 6).sum(1)
+    reinforce = ((ce.detach() - ce.detach().mean()) * out.sample_log_probs.sum(1)).mean()
+    loss = ce.mean() + reinforce - 0.002 * out.entropies.mean()
+    loss.backward()
+    _all_grads_nonzero(dec)
+
+
+def test_hard_attention_inference_uses_the_most_likely_location():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, hard_attention=True)).eval()
+    feats, _ = _batch()
+    keys = dec.attention.keys(feats)
+    h, c = dec.init_state(feats)
+    z, alpha, beta, _ = dec._attend(feats, keys, h, sample=False)
+    picked = feats[torch.arange(3), alpha.argmax(-1)]
+    assert torch.allclose(z, beta.unsqueeze(1) * picked)
+
+
+def test_step_matches_teacher_forcing():
+    # Decoding step by step with the true previous words gives the same scores as forward().
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    full = torch.log_softmax(dec(feats, caps).logits, -1)
+    keys, state = dec.attention.keys(feats), dec.init_state(feats)
+    for t in range(caps.shape[1] - 1):
+        log_probs, state, alpha, _ = dec.step(caps[:, t], state, feats, keys)
+        assert torch.allclose(log_probs, full[:, t], atol=1e-5)

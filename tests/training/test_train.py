@@ -1,0 +1,206 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from captioner.model.decoder import Decoder
+from captioner.training.config import TrainConfig
+from captioner.training.loop import caption_loss, train_decoder
+from captioner.vocab import pad_captions
+from captioner.vocab import Vocabulary
+from tests.conftest import small_decoder_config
+
+V = 10
+
+
+class _Model(torch.nn.Module):
+    """CaptionModel without its encoder: training runs on annotations."""
+
+    def __init__(self, **kw):
+        super().__init__()
+        self.decoder = Decoder(small_decoder_config(V, **kw))
+
+    def forward(self, features, captions):
+        return self.decoder(features, captions)
+
+
+def _task(n=48, seed=0):
+    """Each image holds one object (a distinct feature pattern per class) at a random grid cell;
+    its caption names the class."""
+    rng = np.random.default_rng(seed)
+    feats = rng.normal(0, 0.1, size=(n, 12, 16)).astype(np.float16)
+    pairs = []
+    for i in range(n):
+        cls = i % 3
+        feats[i, rng.integers(12), cls * 5 : cls * 5 + 5] += 3.0
+        words = [4 + cls, 7 + cls, 4 + cls]
+        pairs.append((i, [Vocabulary.start_id] + words + [Vocabulary.end_id]))
+    return feats, pairs
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_training_learns_an_image_dependent_caption(hard):
+    torch.manual_seed(0)
+    model = _Model(hard_attention=hard)
+    feats, pairs = _task()
+    history = train_decoder(model, feats, pairs, TrainConfig(epochs=25, batch_size=16, lr=1e-2, doubly_stochastic=0.0), progress=False).history
+    assert history[-1]["ce"] < 0.25 * history[0]["ce"]
+    if hard:
+        assert "reinforce" in history[-1] and "baseline" in history[-1]
+    from captioner.model.beam_search import greedy_decode
+
+    hyps = greedy_decode(model.decoder, torch.from_numpy(feats[:3].astype(np.float32)), max_len=5)
+    assert [hyps.tokens[i, 0, :3].tolist() for i in range(3)] == [[4, 7, 4], [5, 8, 5], [6, 9, 6]]
+
+
+def test_doubly_stochastic_penalty_matches_the_formula():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V))
+    feats = torch.randn(2, 12, 16)
+    captions = pad_captions([[1, 4, 5, 2], [1, 6, 2]])
+    out = dec(feats, captions)
+    loss, logs, _ = caption_loss(out, captions[:, 1:], TrainConfig(doubly_stochastic=1.0), None)
+    mass0 = out.alphas[0, :3].sum(0)  # 3 real targets
+    mass1 = out.alphas[1, :2].sum(0)  # 2 real targets, then padding (ignored)
+    expected = (((1 - mass0) ** 2).sum() + ((1 - mass1) ** 2).sum()) / 2
+    assert logs["attention_penalty"] == pytest.approx(expected.item(), rel=1e-5)
+    # Balanced as in the paper: the penalty per caption against the summed word losses (5 words in 2 captions).
+    assert loss.item() == pytest.approx(logs["ce"] + expected.item() / 2.5, rel=1e-5)
+
+
+def test_training_is_reproducible_with_a_seed():
+    feats, pairs = _task(n=24)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = _Model()
+        train_decoder(model, feats, pairs, TrainConfig(epochs=2, batch_size=8, seed=5), progress=False)
+        runs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(runs[0], runs[1])
+
+
+# -- whole runs on a tiny generated data set ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory):
+    from captioner.data.synth import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("synth"), n_train=16, n_val=4, n_test=4, n_comp=2, seed=3, image_size=64)
+
+
+def _configs(data, out, **train):
+    from captioner import ModelConfig
+    from captioner.training.config import TrainConfig
+
+    model = ModelConfig(image_size=64, embed_dim=16, hidden_dim=24, attention_dim=16, dropout=0.3, max_len=8)
+    base = dict(data=str(data), out=str(out), epochs=2, batch_size=16, lr=3e-3, min_word_freq=1, checkpoint_every=3, seed=11, device="cpu")
+    base.update(train)
+    return model, TrainConfig(**base)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
+    from captioner import Captioner
+    from captioner.training.run import run_training
+
+    run = run_training(*_configs(tiny_synth, tmp_path / "run"), progress=False)
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2]
+    assert "CIDEr-D" in lines[0]["val"]  # validation decodes and scores for real
+    assert (run / "latest").read_text().startswith("checkpoint-")
+    assert len(list(run.glob("checkpoint-*"))) <= 2  # older checkpoints pruned
+    assert not list(run.glob("*.tmp"))
+    cap = Captioner.from_pretrained(run / "best", device="cpu")
+    assert "tiny" not in cap.config.trained_on and "16 training images" in cap.config.trained_on
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["train"]["epochs"] == 2 and saved["model"]["hidden_dim"] == 24
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard):
+    from captioner.training.run import run_training
+
+    model, config = _configs(tiny_synth, tmp_path / "full")
+    model.hard_attention = hard
+    full = run_training(model, config, progress=False)
+    # 16 images x 5 captions = 80 pairs = 5 steps an epoch; checkpoints at steps 3, 5, 6, 9, 10.
+    model2, config2 = _configs(tiny_synth, tmp_path / "cut")
+    model2.hard_attention = hard
+    run_training(model2, config2, progress=False, stop_after_steps=7)  # "killed" after step 7
+    assert (tmp_path / "cut" / "latest").read_text() == "checkpoint-00000006"
+    assert not (tmp_path / "cut" / "final").exists()
+    resumed = run_training(model2, config2, resume=True, progress=False)
+    a, b = _weights(full / "final"), _weights(resumed / "final")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lines = [json.loads(l) for l in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2]
+
+
+def test_existing_run_needs_resume(tiny_synth, tmp_path):
+    from captioner.training.run import run_training
+
+    run_training(*_configs(tiny_synth, tmp_path / "run", epochs=1), progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_training(*_configs(tiny_synth, tmp_path / "run", epochs=1), progress=False)
+
+
+def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
+    from captioner import Captioner
+    from captioner import pipeline
+    from captioner.training import features
+    from captioner.training.run import run_training
+
+    run = run_training(*_configs(tiny_synth, tmp_path / "run", epochs=1), progress=False)
+    cached = sorted((run / "cache").glob("features-*.npy"))
+    assert len(cached) == 2  # train and val
+    # Reopening the cache reads no image and runs no encoder.
+    monkeypatch.setattr(pipeline, "load_image", lambda *a, **k: pytest.fail("an image was read"))
+    cap = Captioner.from_pretrained(run / "best", device="cpu")
+    n = np.load(cached[0], mmap_mode="r").shape[0]
+    out = features.extract_features(cap, [f"img{i}.png" for i in range(n)], cached[0])
+    assert isinstance(out, np.memmap) and out.shape[0] == n
+
+
+def test_load_configs_file_and_overrides(tmp_path):
+    from captioner.training.config import load_configs
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": {"hidden_dim": 64, "feature_levels": [3]}, "train": {"epochs": 3}}))
+    model, train = load_configs(path, ["train.lr=0.01", "model.attention=dot", "train.data=some/path.json"])
+    assert (model.hidden_dim, model.feature_levels, model.attention) == (64, (3,), "dot")
+    assert (train.epochs, train.lr, train.data) == (3, 0.01, "some/path.json")
+    with pytest.raises(ValueError, match="unknown train settings"):
+        load_configs(None, ["train.epoch=3"])
+    with pytest.raises(ValueError, match="must look like"):
+        load_configs(None, ["epochs=3"])
+
+
+def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "captioner", "train",
+        "--data", str(tiny_synth), "--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "8", "--device", "cpu",
+        "--set", "model.image_size=64", "--set", "model.hidden_dim=16", "--set", "model.embed_dim=16",
+        "--set", "model.attention_dim=16", "--set", "train.min_word_freq=1",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(l) for l in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2]  # logged once, by rank 0
+    # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
+    assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
+    assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
