@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captioner.config import ModelConfig
+from captioner.model.config import ModelConfig
 from captioner.data.objects import CATEGORY_WORDS, World, mention_order, split_scene
-from captioner.encoder import build_encoder
+from captioner.model.encoder import build_encoder
 from captioner.images import load_image
-from captioner.preprocess import Preprocessor
+from captioner.model.preprocess import Preprocessor
 
 LEVELS = (3, 4, 5)
 SLICES = {"stride16": slice(0, 112), "stride32": slice(112, 432), "head": slice(432, 1712)}

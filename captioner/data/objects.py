@@ -1,6 +1,6 @@
 """Grounded scenes of real photographed objects: Tux Paint stamps pasted on background photographs.
 
-The shapes scenes (captioner.synth) measure attention exactly but teach nothing about photographs.
+The shapes scenes (captioner.data.synth) measure attention exactly but teach nothing about photographs.
 These scenes teach object names: one to three cut-out photographs of everyday objects and animals
 (the Tux Paint stamps, Debian package tuxpaint-stamps-default, GPL-2) are scaled, flipped, lightly
 rotated and colour-jittered, and pasted without overlap on a background: a random crop of a real
@@ -31,18 +31,16 @@ Everything is deterministic by seed, image by image, as in the shapes scenes.
 from __future__ import annotations
 
 import csv
-import json
-import multiprocessing
 import zlib
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from captioner.grounding import GroundedPhrase
-from captioner.synth import RELATIONS, Sentence, _as_generator, _join, _pick, make_background, relations
+from captioner.data.grounding import GroundedPhrase
+from captioner.data.scenes import write_dataset
+from captioner.data.synth import RELATIONS, Sentence, _as_generator, _join, _pick, make_background, relations
 
 VERSION = 1
 SPLITS = ("train", "val", "test", "heldout")
@@ -215,6 +213,9 @@ class World:
         for folder in (stamps_dir, templates_dir):
             if not folder.is_dir():
                 raise ObjectsDataError(f"{folder} not found: {TUXPAINT_HINT}")
+        missing = [name for name in TEMPLATES if not (templates_dir / name).is_file()]
+        if missing:
+            raise ObjectsDataError(f"background photos missing from {templates_dir}: {missing}; {TUXPAINT_HINT}")
         self.stamps = read_table(self.table)
         missing = [s.file for s in self.stamps if not (stamps_dir / s.file).is_file()]
         if missing:
@@ -495,8 +496,9 @@ def _write_scene(job):
     scene = split_scene(_WORKER_WORLD, split, i, seed)
     filename = f"{split}_{i:06d}.jpg"
     scene.image.save(Path(images_dir) / filename, format="JPEG", quality=JPEG_QUALITY)
-    return (split, filename, [s.to_json() for s in scene.sentences], [o.to_json() for o in scene.objects],
-            scene.background, list(scene.image.size))
+    return {"split": split, "filename": filename, "sentences": [s.to_json() for s in scene.sentences],
+            "objects": [o.to_json() for o in scene.objects], "background": scene.background,
+            "image_size": list(scene.image.size)}
 
 
 def generate_dataset(out_dir, root, table=None, n_train=10000, n_val=500, n_test=1000, n_heldout=1000, seed=0,
@@ -508,28 +510,7 @@ def generate_dataset(out_dir, root, table=None, n_train=10000, n_val=500, n_test
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     counts = {"train": n_train, "val": n_val, "test": n_test, "heldout": n_heldout}
     jobs = [(split, i, seed, str(out_dir / "images")) for split in SPLITS for i in range(counts[split])]
-    with ExitStack() as stack:
-        if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
-                workers, initializer=_init_worker, initargs=(str(world.root), world.table)))
-            scenes = pool.imap(_write_scene, jobs, chunksize=16)
-        else:
-            _init_worker(world.root, world.table)
-            scenes = map(_write_scene, jobs)
-        if progress:
-            from tqdm import tqdm
-            scenes = tqdm(scenes, total=len(jobs), desc="objects", unit="img")
-        images, sentid = [], 0
-        for imgid, (split, filename, scene_sentences, objects, background, size) in enumerate(scenes):
-            sentences = []
-            for s in scene_sentences:
-                sentences.append({**s, "imgid": imgid, "sentid": sentid})
-                sentid += 1
-            images.append({"imgid": imgid, "filename": filename, "filepath": "images", "split": split,
-                           "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
-                           "objects": objects, "background": background, "image_size": size})
-    data = {"dataset": "objects", "version": VERSION, "seed": seed, "names": world.names,
-            "backgrounds": world.background_names, "held_out_percent": HELD_OUT_PERCENT, "images": images}
-    path = out_dir / "dataset_objects.json"
-    path.write_text(json.dumps(data) + "\n")
-    return path
+    header = {"dataset": "objects", "version": VERSION, "seed": seed, "names": world.names,
+              "backgrounds": world.background_names, "held_out_percent": HELD_OUT_PERCENT}
+    return write_dataset(out_dir / "dataset_objects.json", header, jobs, _write_scene, workers, progress,
+                         desc="objects", initializer=_init_worker, initargs=(str(world.root), world.table))

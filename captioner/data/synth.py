@@ -43,15 +43,14 @@ Everything is deterministic by seed: each image draws from its own generator see
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import random
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from captioner.data.scenes import write_dataset
 
 # -----------------------------------------------------------------------------
 # vocabulary pieces
@@ -457,7 +456,8 @@ def _write_scene(job):
     scene = split_scene(split, i, seed, size)
     filename = f"{split}_{i:06d}.png"
     scene.image.save(Path(images_dir) / filename, format="PNG")
-    return split, filename, [s.to_json() for s in scene.sentences], [o.to_json() for o in scene.objects]
+    return {"split": split, "filename": filename, "sentences": [s.to_json() for s in scene.sentences],
+            "objects": [o.to_json() for o in scene.objects]}
 
 
 def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000, seed=0,
@@ -469,27 +469,6 @@ def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000
     width, height = _size_tuple(image_size)
     counts = {"train": n_train, "val": n_val, "test": n_test, "comp": n_comp}
     jobs = [(split, i, seed, (width, height), str(out_dir / "images")) for split in SPLITS for i in range(counts[split])]
-    with ExitStack() as stack:
-        if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
-            scenes = pool.imap(_write_scene, jobs, chunksize=16)  # in job order
-        else:
-            scenes = map(_write_scene, jobs)
-        if progress:
-            from tqdm import tqdm
-            scenes = tqdm(scenes, total=len(jobs), desc="synth", unit="img")
-        images, sentid = [], 0
-        for imgid, (split, filename, scene_sentences, objects) in enumerate(scenes):
-            sentences = []
-            for s in scene_sentences:
-                sentences.append({**s, "imgid": imgid, "sentid": sentid})
-                sentid += 1
-            images.append({
-                "imgid": imgid, "filename": filename, "filepath": "images", "split": split,
-                "sentids": [s["sentid"] for s in sentences], "sentences": sentences, "objects": objects,
-            })
-    data = {"dataset": "synth", "version": VERSION, "seed": seed, "image_size": [width, height],
-            "held_out_pairs": [list(p) for p in HELD_OUT_PAIRS], "images": images}
-    path = out_dir / "dataset_synth.json"
-    path.write_text(json.dumps(data) + "\n")
-    return path
+    header = {"dataset": "synth", "version": VERSION, "seed": seed, "image_size": [width, height],
+              "held_out_pairs": [list(p) for p in HELD_OUT_PAIRS]}
+    return write_dataset(out_dir / "dataset_synth.json", header, jobs, _write_scene, workers, progress, desc="synth")

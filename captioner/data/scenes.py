@@ -1,0 +1,45 @@
+"""What the generated worlds (shapes in captioner.data.synth, photographed objects in
+captioner.data.objects) share: drawing scenes in worker processes and writing them as one file in
+the Karpathy split format, images and sentences numbered in order."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+def write_dataset(path: str | Path, header: dict, jobs: Sequence, write_scene: Callable[..., dict], workers: int = 1,
+                  progress: bool = False, desc: str = "scenes", initializer: Callable | None = None,
+                  initargs: tuple = ()) -> Path:
+    """Run `write_scene(job)` for every job (in `workers` spawned processes, each set up by
+    `initializer(*initargs)`), then write {**header, "images": [...]} to `path`.
+
+    write_scene saves one image and returns {"split", "filename", "sentences", ...}: its other keys
+    (objects, boxes, ...) are kept in the image's entry. The output does not depend on `workers`:
+    results come back in job order."""
+    with ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers, initializer, initargs))
+            scenes = pool.imap(write_scene, jobs, chunksize=16)
+        else:
+            if initializer is not None:
+                initializer(*initargs)
+            scenes = map(write_scene, jobs)
+        if progress:
+            from tqdm import tqdm
+            scenes = tqdm(scenes, total=len(jobs), desc=desc, unit="img")
+        images, sentid = [], 0
+        for imgid, scene in enumerate(scenes):
+            sentences = []
+            for s in scene.pop("sentences"):
+                sentences.append({**s, "imgid": imgid, "sentid": sentid})
+                sentid += 1
+            images.append({"imgid": imgid, "filename": scene.pop("filename"), "filepath": "images",
+                           "split": scene.pop("split"), "sentids": [s["sentid"] for s in sentences],
+                           "sentences": sentences, **scene})
+    path = Path(path)
+    path.write_text(json.dumps({**header, "images": images}) + "\n")
+    return path
