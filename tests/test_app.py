@@ -88,7 +88,7 @@ def test_no_model_says_how_to_get_one(tmp_path, no_shipped_models, monkeypatch):
 
 
 def test_lists_shipped_models_first_then_saved_model_directories(tmp_path, models_dir, no_shipped_models, monkeypatch):
-    for name in ("hard", "soft"):
+    for name in ("hard", "objects", "shapes"):
         shutil.copytree(models_dir / "tiny", no_shipped_models / name)
     folder = tmp_path / "models"
     shutil.copytree(models_dir / "tiny", folder / "mine")
@@ -98,16 +98,33 @@ def test_lists_shipped_models_first_then_saved_model_directories(tmp_path, model
     monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
 
     choices = webapp.available_models(folder)
-    assert [c.label for c in choices] == ["soft (shipped)", "hard (shipped)", "mine (saved)"]
+    assert [c.label for c in choices] == ["objects (shipped)", "shapes (shipped)", "hard (shipped)", "mine (saved)"]
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert at.sidebar.selectbox[0].options == [c.label for c in choices]
-    assert at.sidebar.selectbox[0].value.path == no_shipped_models / "soft"  # the default model comes first
+    assert at.sidebar.selectbox[0].value.path == no_shipped_models / "objects"  # the default model comes first
 
 
 def test_page_says_what_the_model_was_trained_on(app):
     notice = texts(app.info)
     assert "not recorded" in notice  # the tiny test model has no trained_on
-    assert "COCO or Flickr" in notice and "generated scenes" in notice
+    assert "COCO or Flickr" in notice and "photographed objects" in notice
+    assert not app.expander or all("objects this model knows" not in e.label for e in app.expander)
+
+
+def test_page_lists_the_objects_a_model_knows(tmp_path, models_dir, no_shipped_models, monkeypatch):
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny", folder / "objects-model")
+    (folder / "objects-model" / "objects.json").write_text(json.dumps({"objects": [
+        {"name": "tiger", "category": "animal", "synonyms": []},
+        {"name": "garbage truck", "category": "vehicle", "synonyms": ["truck"]}]}))
+    (folder / "objects-model" / "README.md").write_text("# A model card\n\nTrained on stamps.")
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert "It knows 2 kinds of objects" in texts(at.info)
+    labels = [e.label for e in at.expander]
+    assert "The 2 objects this model knows" in labels and "About this model (its model card)" in labels
+    listed = texts(at.markdown)
+    assert "**animal**: tiger" in listed and "**vehicle**: garbage truck" in listed and "Trained on stamps." in listed
 
 
 def test_captions_an_uploaded_photo_and_a_generated_scene(app, models_dir, photos):

@@ -90,8 +90,8 @@ def test_the_shipped_models_load_and_describe_a_scene():
 
     scene = Path(__file__).resolve().parents[1] / "data" / "samples" / "scene-1.png"
     shape_words = set(SHAPES) | set(PLURALS.values())
-    for name in ("soft", "hard"):
-        cap = Captioner.from_pretrained(None if name == "soft" else name, device="cpu")
+    for name in ("shapes", "hard"):
+        cap = Captioner.from_pretrained(name, device="cpu")
         assert cap.config.hard_attention == (name == "hard")
         assert "synthetic scenes" in cap.config.trained_on
         (r,) = cap.caption([scene], beam_size=3)
