@@ -70,4 +70,34 @@ def test_evaluate_and_export_commands(tiny, tmp_path):
     from captioner.evaluation.report import results_table
 
     table = results_table([report])
-    assert table.splitlines()[2].startswith("| soft | comp | 3 |")
+    assert table.splitlines()[2].startswith("| model | comp | 3 |")  # the model folder's name
+    assert "mask" not in table.splitlines()[0]  # shapes scenes have no masks
+
+
+def test_photo_evaluation_says_which_captions_name_the_main_object(tiny, tmp_path, photos, capsys):
+    import csv
+
+    from captioner.cli.main import main
+    from captioner.evaluation.photos import names_object
+
+    _, _, cap = tiny
+    cap.save_pretrained(tmp_path / "model")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photos["chelsea"].save(folder / "cat.jpg")
+    photos["coffee"].save(folder / "coffee.jpg")
+    with (folder / "photos.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerows([["file", "main_object", "known", "accepted"], ["cat.jpg", "cat", "no", "cat|animal"],
+                          ["coffee.jpg", "mug", "yes", "mug|cup|tea cup"]])
+    out = tmp_path / "photos.json"
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--photos", str(folder), "--beam-size", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [p["file"] for p in report["photos"]] == ["cat.jpg", "coffee.jpg"] and report["beam_size"] == 1
+    assert report["named_rate"] == sum(p["named"] for p in report["photos"]) / 2
+    assert "| cat.jpg | cat | no |" in capsys.readouterr().out
+    # whole words and phrases only
+    assert names_object("a red tea cup".split(), "mug|tea cup") == "tea cup"
+    assert names_object("a cupboard".split(), "cup") is None and names_object("a cat".split(), "dog|animal") is None
+    # a bad photo set is a usage error
+    assert main(["evaluate", "--model", str(tmp_path / "model"), "--photos", str(tmp_path / "nowhere")]) == 2
