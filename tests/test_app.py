@@ -208,7 +208,7 @@ def test_heatmap_options_redraw_the_pictures(app, photos):
 
 def test_bundled_samples_hold_photos_and_scenes_and_caption(app):
     samples = app.multiselect[0].options
-    assert any(s.startswith("photo-") for s in samples) and any(s.startswith("scene-") for s in samples)
+    assert all(any(s.startswith(kind) for s in samples) for kind in ("photo-", "objects-", "scene-"))
     for name in samples:  # every bundled sample is a readable image
         webapp.load_image(webapp.SAMPLES_DIR / name, max_pixels=webapp.MAX_PIXELS)
     app.multiselect[0].set_value([samples[0], samples[-1]]).run()
