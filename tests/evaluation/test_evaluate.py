@@ -90,7 +90,7 @@ def test_grounding_report_scores_the_naming_words():
     assert good["attention"]["baseline"] == pytest.approx(0.25)
 
 
-def test_evaluate_and_export_commands(tiny, tmp_path):
+def test_evaluate_and_export_commands(tiny, tmp_path, capsys):
     from captioner.cli.main import main
 
     path, _, cap = tiny
@@ -98,7 +98,14 @@ def test_evaluate_and_export_commands(tiny, tmp_path):
     assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(path), "--split", "comp", "--no-meteor", "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["split"] == "comp" and report["n_images"] == 3
+    capsys.readouterr()
     assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]) == 0
+    exported = json.loads(capsys.readouterr().out)  # which dtype is chosen when: tests/cli/test_publish.py
+    assert exported["checked_images"] == 3
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "pub" / "model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch." + exported["dtype"]}
     a = Captioner.from_pretrained(tmp_path / "model", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
     b = Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
     assert [r.text for r in a] == [r.text for r in b]
