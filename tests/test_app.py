@@ -241,6 +241,43 @@ def test_json_download_holds_caption_and_maps(small_captioner, photos):
     assert [a["caption"] for a in record["alternatives"]] == [t for t, _ in result.alternatives]
 
 
-def test_the_model_is_loaded_once_per_process(models_dir):
-    path = str(models_dir / "tiny")
-    assert webapp.load_captioner(path) is webapp.load_captioner(path)
+def test_each_model_is_loaded_once_and_reruns_do_not_caption_again(tmp_path, models_dir, no_shipped_models, monkeypatch, photos):
+    """What the app promises: a model is loaded from disk once per process and shared by all
+    visitors, and re-running the page (a word picked, a heatmap colour changed, another model and
+    back) captions an image again only when the image or the decoding options change."""
+    import streamlit as st
+
+    folder = tmp_path / "models"
+    for name in ("tiny", "other"):
+        shutil.copytree(models_dir / "tiny", folder / name)
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    loads, captioned = [], []
+    from_pretrained, caption = Captioner.from_pretrained.__func__, Captioner.caption
+
+    def counted_load(cls, path=None, *args, **kwargs):
+        loads.append(Path(path).name)
+        return from_pretrained(cls, path, *args, **kwargs)
+
+    def counted_caption(self, images, *args, **kwargs):
+        captioned.append(len(images))
+        return caption(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Captioner, "from_pretrained", classmethod(counted_load))
+    monkeypatch.setattr(Captioner, "caption", counted_caption)
+
+    visitor = AppTest.from_file(APP, default_timeout=60).run()
+    assert visitor.sidebar.selectbox[0].options == ["other (saved)", "tiny (saved)"]
+    upload(visitor, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    assert loads == ["other"] and captioned == [1]
+    visitor.pills[0].set_value(1).run()  # another word
+    visitor.sidebar.selectbox[1].set_value("viridis").run()  # another colour map
+    assert loads == ["other"] and captioned == [1]
+    visitor.sidebar.slider[0].set_value(2).run()  # other decoding options: captioned again, same model
+    assert loads == ["other"] and captioned == [1, 1]
+    visitor.sidebar.selectbox[0].select_index(1).run()  # the other model: loaded once
+    visitor.sidebar.selectbox[0].select_index(0).run()  # and back: nothing loaded or captioned again
+    assert not visitor.exception and loads == ["other", "tiny"] and captioned == [1, 1, 1]
+    second = AppTest.from_file(APP, default_timeout=60).run()  # another visitor shares the loaded models
+    assert not second.exception and loads == ["other", "tiny"]

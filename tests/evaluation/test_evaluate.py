@@ -29,7 +29,7 @@ def test_report_has_metrics_grounding_and_results_file(tiny, tmp_path):
     report = evaluate(cap, test, beam_size=2, meteor=False, results_file=tmp_path / "res.json")
     assert report["n_images"] == 5
     assert set(report["metrics"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr-D"}
-    assert 0 <= report["grounding"]["objects_named_rate"] <= 1
+    assert set(report["grounding"]) == {"objects_named_rate", "attention", "attention_by_word"}
     results = json.loads((tmp_path / "res.json").read_text())
     assert sorted(r["image_id"] for r in results) == sorted(r.image_id for r in test)
 
@@ -37,6 +37,41 @@ def test_report_has_metrics_grounding_and_results_file(tiny, tmp_path):
 def _result(words, maps):
     att = np.asarray(maps, dtype=np.float32)
     return CaptionResult(text=" ".join(words), words=words, attention=att, score=-1.0, betas=np.ones(len(words), np.float32))
+
+
+def test_objects_named_rate_of_constructed_captions(tiny, monkeypatch):
+    """evaluate's objects-named rate for captions chosen per image: 2 of the 5 name every object."""
+    from captioner.evaluation import evaluate as evaluation
+
+    _, records, cap = tiny
+    test = [r for r in records if r.split == "test"]
+    assert all(r.objects for r in test)
+
+    def naming(objects, colors):
+        words = ["a"]
+        for obj, color in zip(objects, colors):
+            words += [color, obj["shape"], "and"]
+        return words[:-1]
+
+    def other(color):
+        return "blue" if color != "blue" else "red"
+
+    captions = [
+        naming(test[0].objects, [o["color"] for o in test[0].objects]),   # every object named
+        naming(test[1].objects, [o["color"] for o in test[1].objects]),   # every object named
+        naming(test[2].objects[:-1], [o["color"] for o in test[2].objects]) + ["and", "a", test[2].objects[-1]["shape"]],  # last one's colour missing
+        naming(test[3].objects, [other(o["color"]) for o in test[3].objects]),  # wrong colours
+        ["a"] + [o["shape"] for o in test[4].objects],                    # shapes only
+    ]
+
+    def constructed(captioner, records, options=None, batch_size=32, progress=False, **decoding):
+        results = [_result(words, np.full((len(words), 2, 2), 0.25)) for words in captions]
+        return results, [(64, 64)] * len(records)
+
+    monkeypatch.setattr(evaluation, "caption_records", constructed)
+    report = evaluation.evaluate(cap, test, meteor=False)
+    assert report["grounding"]["objects_named_rate"] == pytest.approx(2 / 5)
+    assert report["examples"][0]["caption"] == " ".join(captions[0])
 
 
 def test_grounding_report_scores_the_naming_words():
@@ -55,7 +90,7 @@ def test_grounding_report_scores_the_naming_words():
     assert good["attention"]["baseline"] == pytest.approx(0.25)
 
 
-def test_evaluate_and_export_commands(tiny, tmp_path):
+def test_evaluate_and_export_commands(tiny, tmp_path, capsys):
     from captioner.cli.main import main
 
     path, _, cap = tiny
@@ -63,7 +98,14 @@ def test_evaluate_and_export_commands(tiny, tmp_path):
     assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(path), "--split", "comp", "--no-meteor", "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["split"] == "comp" and report["n_images"] == 3
+    capsys.readouterr()
     assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]) == 0
+    exported = json.loads(capsys.readouterr().out)  # which dtype is chosen when: tests/cli/test_publish.py
+    assert exported["checked_images"] == 3
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "pub" / "model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch." + exported["dtype"]}
     a = Captioner.from_pretrained(tmp_path / "model", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
     b = Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption([r.image_path for r in load_dataset(path)][:3])
     assert [r.text for r in a] == [r.text for r in b]
