@@ -26,6 +26,7 @@ from captioner.cli.batch import (
     run_batch,
 )
 
+from scripts.fuzz_images import mutate, seed_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,12 +146,19 @@ def _unsupported_tiff():
     return data[: tag + 8] + (34712).to_bytes(2, "little") + data[tag + 10 :]
 
 
+def _dds_unknown_format():
+    pixel_format = struct.pack("<II4sIIIII", 32, 0x4, b"ZZZZ", 0, 0, 0, 0, 0)
+    return b"DDS " + struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + bytes(44) + pixel_format + bytes(20 + 64)
+
+
 BROKEN = {
     "empty.jpg": (b"", "empty file"),
     "text.jpg": (b"hello, I am not a picture\n", "not a recognised image format"),
     "truncated.jpg": (_encoded("JPEG")[:300], "truncated"),
     "bomb.png": (_bomb_png(), "decompression bomb"),
     "odd.tiff": (_unsupported_tiff(), "not a recognised image format|cannot decode"),
+    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12).
+    "dds.png": (_dds_unknown_format(), "cannot decode"),
 }
 
 
@@ -172,6 +180,18 @@ def test_broken_images_get_error_records_and_the_run_goes_on(tmp_path, tiny, pho
         assert records[path]["score"] <= 0
     assert (summary.captioned, summary.failed, summary.exit_status) == (2, len(BROKEN), 1)
     assert str(summary) == f"captioned 2, failed {len(BROKEN)}"
+
+
+def test_images_whose_exif_broke_pil_are_captioned_upright(tmp_path, tiny, photos):
+    # Mutated EXIF that raised struct.error and TypeError in PIL's EXIF handling (issue 12): the
+    # pixels are fine, so the images are captioned and the run goes on.
+    folder = tmp_path / "in"
+    _save_photos(folder, photos, ["chelsea.jpg"])
+    (folder / "mutated.jpg").write_bytes(mutate(seed_images()["JPEG"], 1389069535, 8))
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(tiny, discover_inputs([str(folder)]), out, BatchOptions(batch_size=2), progress=False)
+    assert [r["error"] for r in _read_jsonl(out)] == [None, None]
+    assert summary.exit_status == 0
 
 
 def test_records_match_the_captioner_and_options_add_fields(tmp_path, tiny, photos):
