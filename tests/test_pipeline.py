@@ -1,4 +1,5 @@
 import io
+import json
 
 import numpy as np
 import pytest
@@ -96,3 +97,14 @@ def test_the_shipped_models_load_and_describe_a_scene():
         assert "synthetic scenes" in cap.config.trained_on
         (r,) = cap.caption([scene], beam_size=3)
         assert r.finished and set(r.words) & set(COLORS) and set(r.words) & shape_words, r.text
+
+
+def test_json_of_a_non_finite_result_is_strict_json():
+    from captioner.result import CaptionResult
+
+    nan = float("nan")
+    result = CaptionResult("a", ["a"], np.full((1, 2, 2), nan, np.float32), nan, np.array([nan], np.float32),
+                           alternatives=[("a", nan), ("b", float("-inf"))])
+    data = result.to_json(include_attention=True)
+    json.dumps(data, allow_nan=False)  # strict parsers reject NaN
+    assert data["score"] is None and data["betas"] == [None] and data["alternatives"][1]["score"] is None

@@ -134,7 +134,13 @@ def _run_train(args) -> int:
     if not args.resume and not train_config.data:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
-    run = run_training(model_config, train_config, resume=args.resume)
+    from captioner.training.loop import NonFiniteLossError
+
+    try:
+        run = run_training(model_config, train_config, resume=args.resume)
+    except NonFiniteLossError as exc:
+        print(f"captioner train: error: {exc}", file=sys.stderr)
+        return 1
     print(f"run folder: {run} (best model: {run / 'best'})")
     return 0
 

@@ -61,6 +61,9 @@ def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dt
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise CheckpointError(f"{directory}: refusing to save a model whose weights are not finite (NaN or inf in {broken[:5]})")
     directory.mkdir(parents=True, exist_ok=True)
     include_encoder = _includes_encoder(model.config)
     tensors = {}

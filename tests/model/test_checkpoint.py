@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner import Captioner, CheckpointError
+from captioner import Captioner, CheckpointError, ModelConfig
 from captioner.model.checkpoint import load_model
 
 
@@ -134,3 +134,13 @@ def test_incomplete_or_wrong_directories(tmp_path, small_captioner, broken):
         load_model(out)
     with pytest.raises(CheckpointError, match="no such model directory"):
         load_model(tmp_path / "nowhere")
+
+
+def test_non_finite_weights_are_never_saved(tmp_path, vocab):
+    torch.manual_seed(0)
+    cap = Captioner.from_config(ModelConfig(embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4), vocab)
+    with torch.no_grad():
+        cap.model.decoder.out.bias[3] = float("nan")
+    with pytest.raises(CheckpointError, match="not finite.*decoder.out.bias"):
+        cap.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m" / "model.safetensors").exists()

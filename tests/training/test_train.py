@@ -204,3 +204,17 @@ def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
     # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
     assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
     assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_error():
+    from captioner.training.loop import NonFiniteLossError
+
+    torch.manual_seed(0)
+    model = _Model()
+    feats, pairs = _task(n=32)
+    feats[5] = np.nan  # one poisoned image: the batch that holds it has a NaN loss
+    saved = []
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step \d+"):
+        train_decoder(model, feats, pairs, TrainConfig(epochs=2, batch_size=8, checkpoint_every=1), progress=False,
+                      on_checkpoint=lambda st, *_: saved.append(st.global_step))
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the bad step never reached the weights
