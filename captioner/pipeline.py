@@ -86,9 +86,13 @@ class Captioner:
     # -- construction and persistence --------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device | None = None) -> "Captioner":
+    def from_pretrained(
+        cls, path: str | Path | None = None, device: str | torch.device | None = None, encoder_weights: str | Path | None = None
+    ) -> "Captioner":
         """Load a saved model directory, or a shipped model: the default ("soft") when `path` is
-        None, or by name ("soft", "hard") when no directory of that name exists here."""
+        None, or by name ("soft", "hard") when no directory of that name exists here.
+        `encoder_weights` names the encoder's weights file for a model that does not carry them
+        (a model directory's own config may only name a file inside it). Raises CheckpointError."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if path is None or (isinstance(path, str) and path in SHIPPED_MODELS and not Path(path).exists()):
             path = default_model_dir(path or DEFAULT_MODEL)
@@ -97,7 +101,7 @@ class Captioner:
                     f"no default model yet: {path} does not exist. Train one (captioner train) and pass its "
                     f"directory, e.g. Captioner.from_pretrained('runs/my-model') or --model runs/my-model"
                 )
-        model, vocab = load_model(path, device=device)
+        model, vocab = load_model(path, device=device, encoder_weights=encoder_weights)
         return cls(model, vocab, device=device)
 
     @classmethod
