@@ -10,6 +10,7 @@ The command line and the web app are thin layers over these calls.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from captioner.result import CaptionResult
 from captioner.vocab import Vocabulary
 
 T = TypeVar("T")
+_SINGLE_INPUTS = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)  # one image, not a list of them
 
 # Where the shipped default model lives (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -125,8 +127,12 @@ class Captioner:
         """Caption images given as paths, raw bytes or PIL images. Decoding follows `options`
         (default DecodingOptions()) with keyword overrides, e.g. beam_size=1, block_trigrams=True.
         Raises ImageLoadError (naming the image) for an input that is not a readable image."""
-        if isinstance(images, (str, Path, bytes, bytearray, Image.Image)):
+        if isinstance(images, _SINGLE_INPUTS):
             images = [images]
+        elif images is None or isinstance(images, (dict, set, frozenset)) or not isinstance(images, Iterable):
+            raise ValueError(
+                f"images must be a path, bytes or a PIL image, or a list of them; got {type(images).__name__}"
+            )
         results = []
         for item in self.stream(images, decoding_options(options, **decoding), batch_size=batch_size):
             if item.error is not None:
@@ -151,6 +157,9 @@ class Captioner:
         while it does) while the model captions the previous batch. `keep_images` keeps each
         original image in its Captioned; `finish`, if given, runs on each Captioned in those
         threads (drawing heatmaps, say) and its return value is what is yielded."""
+        for name, value in (("batch_size", batch_size), ("workers", workers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
         with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
             # One batch read ahead of the model keeps it fed; more would only cost memory.
             loads = _in_order(pool, (partial(self._read, src, keep_images) for src in inputs), depth=batch_size + workers)

@@ -108,3 +108,33 @@ def test_json_of_a_non_finite_result_is_strict_json():
     data = result.to_json(include_attention=True)
     json.dumps(data, allow_nan=False)  # strict parsers reject NaN
     assert data["score"] is None and data["betas"] == [None] and data["alternatives"][1]["score"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=-1), "batch_size"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(max_len=0), "max_len"),
+        (dict(max_len=-1), "max_len"),
+        (dict(beam_size=1.5), "beam_size"),
+        (dict(length_penalty=float("nan")), "length_penalty"),
+    ],
+)
+def test_caption_arguments_are_checked(small_captioner, photos, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_captioner.caption([photos["coffee"]], **kwargs)
+
+
+@pytest.mark.parametrize("images", [None, 5, {"a.jpg": 1}, {"a.jpg"}, 2.5])
+def test_caption_refuses_what_is_no_image_or_list_of_images(small_captioner, images):
+    with pytest.raises(ValueError, match="path, bytes or a PIL image"):
+        small_captioner.caption(images)
+
+
+def test_a_single_memoryview_is_one_image(small_captioner, photos):
+    buffer = io.BytesIO()
+    photos["coffee"].resize((64, 48)).save(buffer, "PNG")
+    results = small_captioner.caption(memoryview(buffer.getvalue()), beam_size=1)
+    assert len(results) == 1
