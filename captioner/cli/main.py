@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -285,7 +286,7 @@ def _add_caption(sub) -> None:
             "Caption images into one record per image: "
             '{"path": ..., "caption": ..., "score": ..., "error": null}. An unreadable image gets '
             '"caption": null and the reason in "error", and the run goes on. Exit status: 0 all '
-            "captioned, 1 some failed, 2 usage error or no model. Under torchrun (python -m "
+            "captioned, 1 some failed, 2 usage or input error (or no model), 3 internal error. Under torchrun (python -m "
             "torch.distributed.run --nproc_per_node N -m captioner caption ...) each process takes "
             "every Nth image and the output is merged in input order."
         ),
@@ -394,9 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit statuses of every command (the README's command-line section lists them).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    args = build_parser().parse_args(argv)  # a usage error exits 2 (argparse)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"captioner {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, show where, and exit with its own status
+        traceback.print_exc()
+        print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
+              f"please report it with the traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -146,3 +146,23 @@ def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path
     assert records[1]["caption"] == records[4]["caption"]  # same pixels, one on each rank
     assert not list(tmp_path.glob("r.jsonl.part-*"))
     assert "captioned 4, failed 1" in done.stdout  # rank 0 lived to merge and report
+
+
+def test_an_internal_crash_exits_3_with_a_message(folder, model_dir, tmp_path, monkeypatch, capsys):
+    from captioner.cli import batch
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("an unforeseen bug")
+
+    monkeypatch.setattr(batch, "run_batch", crash)
+    assert main(["caption", str(folder), "--out", str(tmp_path / "r.jsonl"), "--model", model_dir]) == 3
+    err = capsys.readouterr().err
+    assert "captioner caption: internal error" in err and "an unforeseen bug" in err
+
+
+def test_exit_statuses_are_documented_in_the_readme_and_help(capsys):
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"| {status} |" in readme for status in (0, 1, 2, 3))
+    with pytest.raises(SystemExit):
+        main(["caption", "--help"])
+    assert "3 internal error" in " ".join(capsys.readouterr().out.split())
