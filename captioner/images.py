@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
@@ -99,11 +100,15 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         fp = io.BytesIO(bytes(src))
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
-        if not path.exists():
-            raise ImageLoadError(label, "file not found")
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise ImageLoadError(label, "file not found") from None
+        except (OSError, ValueError) as exc:  # a name too long, a symlink loop, no permission, a NUL byte
+            raise ImageLoadError(label, f"cannot read file ({getattr(exc, 'strerror', None) or exc})") from exc
+        if stat.S_ISDIR(info.st_mode):
             raise ImageLoadError(label, "is a directory, not an image file")
-        if path.stat().st_size == 0:
+        if info.st_size == 0:
             raise ImageLoadError(label, "empty file (0 bytes)")
         fp = path
     else:
@@ -117,6 +122,10 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         raise ImageLoadError(label, f"image declares absurd dimensions (decompression bomb): {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(label, "not a recognised image format") from exc
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (permission, I/O error), not the decoder's
+            raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
+        raise ImageLoadError(label, _reason(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - struct.error, NotImplementedError, ... from a crafted header
         raise ImageLoadError(label, _reason(exc)) from exc
 

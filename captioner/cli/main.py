@@ -317,7 +317,7 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.cli.batch import BatchOptions, check_output, discover_inputs, run_batch
+    from captioner.cli.batch import BatchError, BatchOptions, check_output, discover_inputs, run_batch
     from captioner.distributed import Distributed
 
     shard = Distributed.from_env()
@@ -332,9 +332,12 @@ def _run_caption(args) -> int:
         decoding=decoding, batch_size=args.batch_size,
         peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
     )
-    summary = run_batch(
-        captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
-    )
+    try:
+        summary = run_batch(
+            captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
+        )
+    except BatchError as exc:  # a --resume file this run cannot continue, an output another run holds
+        return _usage_error("caption", exc)
     if not shard.is_main:
         # Only rank 0 reports: torchrun stops every process as soon as one exits non-zero, which
         # would kill rank 0 while it merges the parts.
@@ -374,7 +377,8 @@ def _run_inspect(args) -> int:
     failed = 0
     for record in caption_items(captioner, items, options):
         if record["error"] is None:
-            print(f"{record['path']}: {record['caption']} (score {record['score']:.3f})")
+            score = "none" if record["score"] is None else f"{record['score']:.3f}"  # None: not a finite number
+            print(f"{record['path']}: {record['caption']} (score {score})")
         else:
             failed += 1
             print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
@@ -400,6 +404,11 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not valid UTF-8 (or a terminal that is not UTF-8) must not stop a run
+        # that printed it: such characters are shown as \\x.. / \\u.. escapes.
+        if callable(getattr(stream, "reconfigure", None)):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)  # a usage error exits 2 (argparse)
     try:
         return args.func(args)
