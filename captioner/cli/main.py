@@ -135,6 +135,7 @@ def _run_train(args) -> int:
     if not args.resume and not train_config.data:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
+    from captioner.model.checkpoint import CheckpointError
     from captioner.training.loop import NonFiniteLossError
 
     try:
@@ -142,6 +143,8 @@ def _run_train(args) -> int:
     except NonFiniteLossError as exc:
         print(f"captioner train: error: {exc}", file=sys.stderr)
         return 1
+    except (CheckpointError, FileNotFoundError, FileExistsError) as exc:  # nothing to resume, a damaged run, a run already there
+        return _usage_error("train", exc)
     print(f"run folder: {run} (best model: {run / 'best'})")
     return 0
 
