@@ -91,7 +91,7 @@ def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: Deco
     log_probs[:, [Vocabulary.pad_id, Vocabulary.start_id]] = float("-inf")
     stuck = torch.isneginf(log_probs).all(dim=1)
     if bool(stuck.any()):
-        log_probs[stuck, Vocabulary.end_id] = torch.finfo(log_probs.dtype).min
+        log_probs[stuck, Vocabulary.end_id] = torch.finfo(log_probs.dtype).min  # _scored turns it into -inf
     if history is None or history.shape[1] == 0:
         return log_probs
     blocked = torch.zeros(log_probs.shape[0], log_probs.shape[1] + 1, dtype=torch.bool, device=log_probs.device)
@@ -104,6 +104,12 @@ def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: Deco
         blocked.scatter_(1, history[:, 2:].masked_fill(~repeats, spare), True)
     blocked[:, Vocabulary.end_id] = False  # ending is always allowed
     return log_probs.masked_fill(blocked[:, :-1], float("-inf"))
+
+
+def _scored(scores: torch.Tensor) -> torch.Tensor:
+    """Final scores, with -inf for a hypothesis that was forced to end because its model gave no
+    finite choice (a NaN model): its score means nothing, and the JSON form writes null for it."""
+    return scores.masked_fill(scores <= torch.finfo(scores.dtype).min / 2, float("-inf"))
 
 
 def _tracks_history(options: DecodingOptions) -> bool:
@@ -145,7 +151,7 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOpt
     return Hypotheses(
         tokens=toks[:, None],
         lengths=n_words[:, None],
-        scores=_normalised(sum_lp, lengths, options.length_penalty)[:, None],
+        scores=_scored(_normalised(sum_lp, lengths, options.length_penalty))[:, None],
         alphas=torch.stack(out_alphas, 1)[:, None],
         betas=torch.stack(out_betas, 1)[:, None],
         finished=finished[:, None],
@@ -243,7 +249,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     return Hypotheses(
         tokens=out_tokens,
         lengths=lengths.gather(1, order) - ended.long(),
-        scores=scores.gather(1, order),
+        scores=_scored(scores.gather(1, order)),
         alphas=out_alpha,
         betas=out_beta,
         finished=ended,

@@ -245,6 +245,7 @@ def test_a_nan_model_never_emits_pad_or_start(search):
         for k in range(hyps.tokens.shape[1]):
             words = hyps.tokens[b, k, : hyps.lengths[b, k]]
             assert not torch.isin(words, torch.tensor([Vocabulary.pad_id, Vocabulary.start_id])).any()
+    assert bool(torch.isneginf(hyps.scores).all())  # no finite score for a model that gave no finite choice
 
 
 @pytest.mark.parametrize(
