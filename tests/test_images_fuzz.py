@@ -13,6 +13,7 @@ from scripts.fuzz_images import SEED_FORMATS, mutate, seed_images  # noqa: E402
 SEEDS = seed_images()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns on every damaged EXIF block
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @example(fmt="JPEG", seed=1389069535, n=8)  # struct.error in EXIF handling, found by the campaign
 @given(fmt=st.sampled_from(SEED_FORMATS), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 8))
