@@ -32,6 +32,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from captioner.data.objects import ObjectsDataError, known_objects
 from captioner.images import ImageLoadError, load_image
 from captioner.model.beam_search import DecodingOptions
 from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
@@ -215,6 +216,36 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
     return model, captioner, decoding, style
 
 
+def show_what_the_model_knows(model: ModelChoice, captioner: Captioner) -> None:
+    trained_on = captioner.config.trained_on or "not recorded in this model's config.json"
+    try:
+        known = known_objects(model.path)
+    except ObjectsDataError as exc:
+        st.warning(f"This model's list of known objects cannot be read: {exc}")
+        known = None
+    if known:
+        names = sorted(n for group in known.values() for n in group)
+        st.info(
+            f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
+            f"It knows {len(names)} kinds of objects and animals by name (list below); for others it may "
+            "name a category (\"an animal\", \"a tool\") or guess the nearest thing it knows. Photos "
+            "with one clear main object work best."
+        )
+        with st.expander(f"The {len(names)} objects this model knows"):
+            st.markdown("\n".join(f"- **{md(category)}**: {md(', '.join(sorted(group)))}" for category, group in sorted(known.items())))
+    else:
+        st.info(
+            f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
+            "A model only describes the kind of images it was trained on: the shipped \"objects\" model "
+            "knows photographed objects and animals, the \"shapes\" and \"hard\" models generated scenes of "
+            "coloured shapes; for everyday photographs of anything, train on COCO or Flickr."
+        )
+    card = model.path / "README.md"
+    if card.is_file():
+        with st.expander("About this model (its model card)"):
+            st.markdown(card.read_text(encoding="utf-8"))
+
+
 def show_no_model_help(folder: Path) -> None:
     st.warning("No captioning model is installed yet, so there is nothing to caption with.")
     st.markdown(
@@ -245,8 +276,9 @@ def choose_images() -> list[tuple[str, bytes]]:
         samples = sorted(p.name for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in SAMPLE_SUFFIXES)
         chosen = st.multiselect(
             "…or pick bundled samples", samples,
-            help="photo-*: real photographs (scikit-image's samples). scene-*: generated scenes of "
-            "coloured shapes, the kind of image the default model is trained on.",
+            help="photo-*: real photographs. objects-*: generated scenes of photographed objects, the kind "
+            "of image the default model is trained on. scene-*: generated scenes of coloured shapes, for "
+            "the shapes models.",
         )
     images = [(u.name, u.getvalue()) for u in uploads or []] + [(n, (SAMPLES_DIR / n).read_bytes()) for n in chosen]
     # Keyed by name and content: the same file added twice is shown once.
@@ -332,12 +364,7 @@ def main() -> None:
     with st.sidebar:
         model, captioner, decoding, style = sidebar(models)
 
-    trained_on = captioner.config.trained_on or "not recorded in this model's config.json"
-    st.info(
-        f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
-        "A model only describes the kind of images it was trained on: photographs need a model trained "
-        "on COCO or Flickr; the default model is trained on generated scenes of coloured shapes."
-    )
+    show_what_the_model_knows(model, captioner)
     images = choose_images()
     if not images:
         st.caption("Upload an image or pick a sample to start.")

@@ -37,8 +37,11 @@ _SINGLE_INPUTS = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)  
 
 # Where the shipped default model lives (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_MODEL = "soft"
-SHIPPED_MODELS = ("soft", "hard")  # soft and hard attention, trained on the synthetic scenes
+DEFAULT_MODEL = "objects"
+# The default knows photographed objects; "shapes" and "hard" (soft and hard attention) know the
+# coloured-shapes scenes, where attention can be measured exactly.
+SHIPPED_MODELS = ("objects", "shapes", "hard")
+MODEL_ALIASES = {"soft": "shapes"}  # the shapes model's name before the objects model shipped
 
 
 class NoDefaultModelError(CheckpointError):
@@ -66,11 +69,11 @@ class _Loaded:
 
 
 def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
-    return PRETRAINED_DIR / name
+    return PRETRAINED_DIR / MODEL_ALIASES.get(name, name)
 
 
 def shipped_models() -> list[str]:
-    """Names of the shipped models present in this installation (soft first)."""
+    """Names of the shipped models present in this installation (the default first)."""
     return [n for n in SHIPPED_MODELS if (PRETRAINED_DIR / n / WEIGHTS_FILE).is_file()]
 
 
@@ -91,12 +94,13 @@ class Captioner:
     def from_pretrained(
         cls, path: str | Path | None = None, device: str | torch.device | None = None, encoder_weights: str | Path | None = None
     ) -> "Captioner":
-        """Load a saved model directory, or a shipped model: the default ("soft") when `path` is
-        None, or by name ("soft", "hard") when no directory of that name exists here.
+        """Load a saved model directory, or a shipped model: the default ("objects") when `path` is
+        None, or by name ("objects", "shapes", "hard") when no directory of that name exists here.
         `encoder_weights` names the encoder's weights file for a model that does not carry them
         (a model directory's own config may only name a file inside it). Raises CheckpointError."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if path is None or (isinstance(path, str) and path in SHIPPED_MODELS and not Path(path).exists()):
+        named = isinstance(path, str) and (path in SHIPPED_MODELS or path in MODEL_ALIASES)
+        if path is None or (named and not Path(path).exists()):
             path = default_model_dir(path or DEFAULT_MODEL)
             if not (path / WEIGHTS_FILE).is_file():
                 raise NoDefaultModelError(

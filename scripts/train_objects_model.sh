@@ -3,7 +3,7 @@
 #   bash scripts/train_objects_model.sh
 # Fetches the Tux Paint packages (.cache/tuxpaint), generates the object scenes
 # (data/objects-scenes) unless they are there already, caches the encoder's features, trains with
-# configs/default-objects.json (resuming a killed run), and publishes the best model to
+# configs/objects.json (resuming a killed run), and publishes the best model to
 # captioner/pretrained/objects (float16 when that leaves the captions of 200 test scenes unchanged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +17,9 @@ if ! $py -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sum(i[
 fi
 echo "scenes ready after $(( $(date +%s) - start )) s"
 if [[ -f runs/default-objects/latest ]]; then
-    $py -m captioner train --config configs/default-objects.json --out runs/default-objects --resume
+    $py -m captioner train --config configs/objects.json --out runs/default-objects --resume
 else
-    $py -m captioner train --config configs/default-objects.json
+    $py -m captioner train --config configs/objects.json
 fi
 echo "trained after $(( $(date +%s) - start )) s"
 $py -m captioner export --model runs/default-objects/best --out captioner/pretrained/objects --check-data $scenes/dataset_objects.json

@@ -88,7 +88,7 @@ def test_no_model_says_how_to_get_one(tmp_path, no_shipped_models, monkeypatch):
 
 
 def test_lists_shipped_models_first_then_saved_model_directories(tmp_path, models_dir, no_shipped_models, monkeypatch):
-    for name in ("hard", "soft"):
+    for name in ("hard", "objects", "shapes"):
         shutil.copytree(models_dir / "tiny", no_shipped_models / name)
     folder = tmp_path / "models"
     shutil.copytree(models_dir / "tiny", folder / "mine")
@@ -98,16 +98,33 @@ def test_lists_shipped_models_first_then_saved_model_directories(tmp_path, model
     monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
 
     choices = webapp.available_models(folder)
-    assert [c.label for c in choices] == ["soft (shipped)", "hard (shipped)", "mine (saved)"]
+    assert [c.label for c in choices] == ["objects (shipped)", "shapes (shipped)", "hard (shipped)", "mine (saved)"]
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert at.sidebar.selectbox[0].options == [c.label for c in choices]
-    assert at.sidebar.selectbox[0].value.path == no_shipped_models / "soft"  # the default model comes first
+    assert at.sidebar.selectbox[0].value.path == no_shipped_models / "objects"  # the default model comes first
 
 
 def test_page_says_what_the_model_was_trained_on(app):
     notice = texts(app.info)
     assert "not recorded" in notice  # the tiny test model has no trained_on
-    assert "COCO or Flickr" in notice and "generated scenes" in notice
+    assert "COCO or Flickr" in notice and "photographed objects" in notice
+    assert not app.expander or all("objects this model knows" not in e.label for e in app.expander)
+
+
+def test_page_lists_the_objects_a_model_knows(tmp_path, models_dir, no_shipped_models, monkeypatch):
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny", folder / "objects-model")
+    (folder / "objects-model" / "objects.json").write_text(json.dumps({"objects": [
+        {"name": "tiger", "category": "animal", "synonyms": []},
+        {"name": "garbage truck", "category": "vehicle", "synonyms": ["truck"]}]}))
+    (folder / "objects-model" / "README.md").write_text("# A model card\n\nTrained on stamps.")
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert "It knows 2 kinds of objects" in texts(at.info)
+    labels = [e.label for e in at.expander]
+    assert "The 2 objects this model knows" in labels and "About this model (its model card)" in labels
+    listed = texts(at.markdown)
+    assert "**animal**: tiger" in listed and "**vehicle**: garbage truck" in listed and "Trained on stamps." in listed
 
 
 def test_captions_an_uploaded_photo_and_a_generated_scene(app, models_dir, photos):
@@ -191,7 +208,7 @@ def test_heatmap_options_redraw_the_pictures(app, photos):
 
 def test_bundled_samples_hold_photos_and_scenes_and_caption(app):
     samples = app.multiselect[0].options
-    assert any(s.startswith("photo-") for s in samples) and any(s.startswith("scene-") for s in samples)
+    assert all(any(s.startswith(kind) for s in samples) for kind in ("photo-", "objects-", "scene-"))
     for name in samples:  # every bundled sample is a readable image
         webapp.load_image(webapp.SAMPLES_DIR / name, max_pixels=webapp.MAX_PIXELS)
     app.multiselect[0].set_value([samples[0], samples[-1]]).run()
@@ -224,9 +241,46 @@ def test_json_download_holds_caption_and_maps(small_captioner, photos):
     assert [a["caption"] for a in record["alternatives"]] == [t for t, _ in result.alternatives]
 
 
-def test_the_model_is_loaded_once_per_process(models_dir):
-    path = str(models_dir / "tiny")
-    assert webapp.load_captioner(path) is webapp.load_captioner(path)
+def test_each_model_is_loaded_once_and_reruns_do_not_caption_again(tmp_path, models_dir, no_shipped_models, monkeypatch, photos):
+    """What the app promises: a model is loaded from disk once per process and shared by all
+    visitors, and re-running the page (a word picked, a heatmap colour changed, another model and
+    back) captions an image again only when the image or the decoding options change."""
+    import streamlit as st
+
+    folder = tmp_path / "models"
+    for name in ("tiny", "other"):
+        shutil.copytree(models_dir / "tiny", folder / name)
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    loads, captioned = [], []
+    from_pretrained, caption = Captioner.from_pretrained.__func__, Captioner.caption
+
+    def counted_load(cls, path=None, *args, **kwargs):
+        loads.append(Path(path).name)
+        return from_pretrained(cls, path, *args, **kwargs)
+
+    def counted_caption(self, images, *args, **kwargs):
+        captioned.append(len(images))
+        return caption(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Captioner, "from_pretrained", classmethod(counted_load))
+    monkeypatch.setattr(Captioner, "caption", counted_caption)
+
+    visitor = AppTest.from_file(APP, default_timeout=60).run()
+    assert visitor.sidebar.selectbox[0].options == ["other (saved)", "tiny (saved)"]
+    upload(visitor, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    assert loads == ["other"] and captioned == [1]
+    visitor.pills[0].set_value(1).run()  # another word
+    visitor.sidebar.selectbox[1].set_value("viridis").run()  # another colour map
+    assert loads == ["other"] and captioned == [1]
+    visitor.sidebar.slider[0].set_value(2).run()  # other decoding options: captioned again, same model
+    assert loads == ["other"] and captioned == [1, 1]
+    visitor.sidebar.selectbox[0].select_index(1).run()  # the other model: loaded once
+    visitor.sidebar.selectbox[0].select_index(0).run()  # and back: nothing loaded or captioned again
+    assert not visitor.exception and loads == ["other", "tiny"] and captioned == [1, 1, 1]
+    second = AppTest.from_file(APP, default_timeout=60).run()  # another visitor shares the loaded models
+    assert not second.exception and loads == ["other", "tiny"]
 
 
 def test_a_malformed_model_says_cannot_load_it(tmp_path, models_dir, no_shipped_models, monkeypatch):

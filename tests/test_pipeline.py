@@ -84,19 +84,43 @@ def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
     assert Captioner.from_pretrained("hard", device="cpu").vocab.itos == small_captioner.vocab.itos
 
 
-def test_the_shipped_models_load_and_describe_a_scene():
-    from pathlib import Path
-
+def named_pairs(words: list[str]) -> set[tuple[str, str]]:
+    """The (colour, shape) pairs a caption names: a colour word right before a shape word."""
     from captioner.data.synth import COLORS, PLURALS, SHAPES
 
-    scene = Path(__file__).resolve().parents[1] / "data" / "samples" / "scene-1.png"
-    shape_words = set(SHAPES) | set(PLURALS.values())
-    for name in ("soft", "hard"):
-        cap = Captioner.from_pretrained(None if name == "soft" else name, device="cpu")
+    shape_of = {**{s: s for s in SHAPES}, **{p: s for s, p in PLURALS.items()}}
+    return {(a, shape_of[b]) for a, b in zip(words, words[1:]) if a in COLORS and b in shape_of}
+
+
+# The bundled scenes' objects, as data/samples/README.md lists them.
+SCENE_OBJECTS = {
+    "scene-1.png": {("green", "circle"), ("green", "square"), ("yellow", "star")},
+    "scene-2.png": {("white", "square"), ("yellow", "diamond"), ("blue", "star")},
+}
+
+
+def test_named_pairs():
+    assert named_pairs("there is a red star a green star and two purple stars".split()) == {("red", "star"), ("green", "star"), ("purple", "star")}
+    assert named_pairs("a red big circle".split()) == set()
+
+
+def test_the_shipped_models_load_and_describe_a_scene():
+    """The shapes (soft attention) model names every object of two bundled scenes by its colour and shape,
+    and nothing else; the weaker hard model names two of scene 2's three objects right."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    for name in ("shapes", "hard"):
+        cap = Captioner.from_pretrained(name, device="cpu")
         assert cap.config.hard_attention == (name == "hard")
         assert "synthetic scenes" in cap.config.trained_on
-        (r,) = cap.caption([scene], beam_size=3)
-        assert r.finished and set(r.words) & set(COLORS) and set(r.words) & shape_words, r.text
+        results = cap.caption([samples / scene for scene in SCENE_OBJECTS], beam_size=3)
+        assert all(r.finished for r in results)
+        named = {scene: named_pairs(r.words) for scene, r in zip(SCENE_OBJECTS, results)}
+        if name == "shapes":
+            assert named == SCENE_OBJECTS, [r.text for r in results]
+        else:
+            assert len(named["scene-2.png"] & SCENE_OBJECTS["scene-2.png"]) >= 2, results[1].text
 
 
 def test_json_of_a_non_finite_result_is_strict_json():

@@ -16,7 +16,7 @@ from captioner.data.synth import generate_dataset
 from captioner.training.config import TrainConfig
 from captioner.training.run import run_training
 
-# The shipped soft model's recipe (configs/default-soft.json), on fewer scenes and epochs.
+# The shipped shapes model's recipe (configs/shapes-soft.json), on fewer scenes and epochs.
 DEMO_MODEL = ModelConfig(feature_levels=(2, 3, 4), grid_level=3, embed_dim=128, hidden_dim=256, attention_dim=128,
                          dropout=0.2, max_len=16)
 

@@ -152,7 +152,10 @@ def _run_train(args) -> int:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)")
     p.add_argument("--model", required=True, help="saved model directory")
-    p.add_argument("--data", required=True, help="data set (as for train)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="data set (as for train)")
+    source.add_argument("--photos", help="a photo set folder (photos.csv + images, e.g. data/photos): does each "
+                                         "caption name the photo's main object?")
     p.add_argument("--image-root")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
     _add_decoding_args(p)
@@ -169,6 +172,8 @@ def _run_evaluate(args) -> int:
     from captioner.evaluation.evaluate import evaluate, write_report
     from captioner.pipeline import Captioner
 
+    if args.photos:
+        return _evaluate_photos(args)
     records = [r for r in load_dataset(args.data, args.image_root) if r.split == args.split][: args.limit]
     if not records:
         print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
@@ -186,6 +191,29 @@ def _run_evaluate(args) -> int:
     report.update(model=str(args.model), data=str(args.data), split=args.split)
     write_report(report, out)
     print(json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2))
+    print(f"report: {out}")
+    return 0
+
+
+def _evaluate_photos(args) -> int:
+    from captioner.evaluation.photos import photo_report
+    from captioner.evaluation.report import photos_table
+    from captioner.pipeline import Captioner
+
+    try:
+        options = _decoding(args)
+    except ValueError as exc:
+        return _usage_error("evaluate", exc)
+    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    try:
+        report = photo_report(captioner, args.photos, options)
+    except (OSError, ValueError) as exc:
+        return _usage_error("evaluate", exc)
+    report.update(model=str(args.model), photo_set=str(args.photos))
+    out = Path(args.out or Path(args.model) / f"eval-photos-beam{options.beam_size}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(photos_table(report))
     print(f"report: {out}")
     return 0
 

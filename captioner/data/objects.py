@@ -31,6 +31,7 @@ Everything is deterministic by seed, image by image, as in the shapes scenes.
 from __future__ import annotations
 
 import csv
+import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,37 @@ def read_table(path: str | Path | None = None) -> list[StampInfo]:
     if not rows:
         raise ObjectsDataError(f"{path} marks no stamp use=yes")
     return rows
+
+
+KNOWN_OBJECTS_FILE = "objects.json"  # in a model directory: the objects it was trained to name
+
+
+def write_known_objects(model_dir: str | Path, table: str | Path | None = None) -> Path:
+    """Record in a model directory which objects (names, synonyms, categories) it was trained on,
+    from the stamps table, so that people can be told what it knows."""
+    objects = {}
+    for stamp in read_table(table):
+        entry = objects.setdefault(stamp.name, {"name": stamp.name, "category": stamp.category, "synonyms": []})
+        entry["synonyms"] += [s for s in stamp.synonyms if s not in entry["synonyms"]]
+    path = Path(model_dir) / KNOWN_OBJECTS_FILE
+    path.write_text(json.dumps({"objects": sorted(objects.values(), key=lambda o: (o["category"], o["name"]))}, indent=1) + "\n")
+    return path
+
+
+def known_objects(model_dir: str | Path) -> dict[str, list[str]] | None:
+    """{category: [names]} of the objects a model directory says it was trained on, or None when
+    it does not say (models trained on other data)."""
+    path = Path(model_dir) / KNOWN_OBJECTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        entries = json.loads(path.read_text())["objects"]
+        by_category = {}
+        for entry in entries:
+            by_category.setdefault(str(entry["category"]), []).append(str(entry["name"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ObjectsDataError(f"{path}: not a list of known objects ({exc})") from exc
+    return by_category
 
 
 def held_out(*names: str) -> bool:

@@ -8,7 +8,10 @@ A caption names it when one of them appears in it as whole words.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
+
+from captioner.model.beam_search import DecodingOptions, decoding_options
 
 
 def read_photo_set(folder: str | Path) -> list[dict]:
@@ -35,15 +38,18 @@ def names_object(words: list[str], accepted: str) -> str | None:
     return None
 
 
-def photo_report(captioner, folder: str | Path, **decode_options) -> dict:
+def photo_report(captioner, folder: str | Path, options: DecodingOptions | None = None, **decoding) -> dict:
     """Caption every photo of the set; report each caption, whether it names the main object,
-    and the rate."""
+    and the rates (over all photos, and over those whose object the model was trained on)."""
+    options = decoding_options(options, **decoding)
     rows = read_photo_set(folder)
-    results = captioner.caption([r["path"] for r in rows], **decode_options)
+    results = captioner.caption([r["path"] for r in rows], options)
     items = []
     for row, result in zip(rows, results):
         hit = names_object(result.words, row["accepted"])
-        items.append({"file": row["file"], "main_object": row["main_object"], "caption": result.text,
-                      "named": hit is not None, "matched": hit})
-    return {"n_photos": len(items), "named_rate": sum(i["named"] for i in items) / max(1, len(items)),
-            "decoding": decode_options, "photos": items}
+        items.append({"file": row["file"], "main_object": row["main_object"], "known": row.get("known", ""),
+                      "caption": result.text, "named": hit is not None, "matched": hit})
+    known = [i for i in items if i["known"] == "yes"]
+    return {"n_photos": len(items), "decoding": dataclasses.asdict(options), "beam_size": options.beam_size, "named_rate": sum(i["named"] for i in items) / max(1, len(items)),
+            "known_named_rate": sum(i["named"] for i in known) / len(known) if known else None,
+            "photos": items}

