@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image]
 
 # Images larger than this are refused before their pixels are decoded: a small file can declare
 # huge dimensions (a "decompression bomb") and exhaust memory. 100 MP covers any camera photo.
 DEFAULT_MAX_PIXELS = 100_000_000
+_CHUNK_PIXELS = 1 << 18  # pixels converted at a time from 16-bit or float data
 
 
 class ImageLoadError(ValueError):
@@ -64,12 +66,31 @@ def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str 
         )
     try:
         img.load()  # decode now so truncated or corrupt data fails here, with the image named
-        img = ImageOps.exif_transpose(img)
-        return to_rgb(img)
+        return to_rgb(upright(img))
     except ImageLoadError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on crafted data, it is this image's error
         raise ImageLoadError(label, _reason(exc)) from exc
+
+
+# EXIF orientation -> the transpose that turns the image upright (as ImageOps.exif_transpose).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """`img` turned as its EXIF orientation says. Only the orientation tag is read: the rest of
+    the EXIF is neither trusted nor rewritten (ImageOps.exif_transpose re-serialises it, and a
+    tag of the wrong type there raised TypeError). Unreadable EXIF means no rotation."""
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - damaged EXIF: the pixels are still good
+        return img
+    method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return img.transpose(method) if method is not None else img
 
 
 def _open(src: ImageInput, label: str) -> Image.Image:
@@ -79,11 +100,15 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         fp = io.BytesIO(bytes(src))
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
-        if not path.exists():
-            raise ImageLoadError(label, "file not found")
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise ImageLoadError(label, "file not found") from None
+        except (OSError, ValueError) as exc:  # a name too long, a symlink loop, no permission, a NUL byte
+            raise ImageLoadError(label, f"cannot read file ({getattr(exc, 'strerror', None) or exc})") from exc
+        if stat.S_ISDIR(info.st_mode):
             raise ImageLoadError(label, "is a directory, not an image file")
-        if path.stat().st_size == 0:
+        if info.st_size == 0:
             raise ImageLoadError(label, "empty file (0 bytes)")
         fp = path
     else:
@@ -97,7 +122,11 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         raise ImageLoadError(label, f"image declares absurd dimensions (decompression bomb): {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(label, "not a recognised image format") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (permission, I/O error), not the decoder's
+            raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
+        raise ImageLoadError(label, _reason(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - struct.error, NotImplementedError, ... from a crafted header
         raise ImageLoadError(label, _reason(exc)) from exc
 
 
@@ -105,7 +134,9 @@ def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if "truncated" in text.lower():
         return f"image data is truncated or corrupt ({text})"
-    return f"cannot decode image ({text})"
+    if isinstance(exc, (OSError, ValueError, SyntaxError)):
+        return f"cannot decode image ({text})"
+    return f"cannot decode image ({type(exc).__name__}: {text})"
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -114,13 +145,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return img
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         # PIL's own convert("L") clips 16-bit and float data instead of rescaling it.
-        arr = np.asarray(img, dtype=np.float64)
         if img.mode.startswith("I;16"):
             top = 65535.0
         else:
-            top = float(arr.max()) if arr.size and arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+            high = img.getextrema()[1]
+            top = float(high) if np.isfinite(high) and high > 255 else 255.0
+        # A band of rows at a time: memory stays near the 8-bit image's size, not 8 bytes a pixel.
+        width, height = img.size
+        out = np.empty((height, width), dtype=np.uint8)
+        rows = max(1, _CHUNK_PIXELS // max(1, width))
+        for top_row in range(0, height, rows):
+            band = np.asarray(img.crop((0, top_row, width, min(height, top_row + rows))), dtype=np.float32)
+            out[top_row : top_row + rows] = np.clip(np.nan_to_num(band) / top * 255.0, 0, 255).round()
+        return Image.fromarray(out, mode="L").convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

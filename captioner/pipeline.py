@@ -10,6 +10,7 @@ The command line and the web app are thin layers over these calls.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from captioner.result import CaptionResult
 from captioner.vocab import Vocabulary
 
 T = TypeVar("T")
+_SINGLE_INPUTS = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)  # one image, not a list of them
 
 # Where the shipped default model lives (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -89,9 +91,13 @@ class Captioner:
     # -- construction and persistence --------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device | None = None) -> "Captioner":
+    def from_pretrained(
+        cls, path: str | Path | None = None, device: str | torch.device | None = None, encoder_weights: str | Path | None = None
+    ) -> "Captioner":
         """Load a saved model directory, or a shipped model: the default ("objects") when `path` is
-        None, or by name ("objects", "shapes", "hard") when no directory of that name exists here."""
+        None, or by name ("objects", "shapes", "hard") when no directory of that name exists here.
+        `encoder_weights` names the encoder's weights file for a model that does not carry them
+        (a model directory's own config may only name a file inside it). Raises CheckpointError."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         named = isinstance(path, str) and (path in SHIPPED_MODELS or path in MODEL_ALIASES)
         if path is None or (named and not Path(path).exists()):
@@ -101,7 +107,7 @@ class Captioner:
                     f"no default model yet: {path} does not exist. Train one (captioner train) and pass its "
                     f"directory, e.g. Captioner.from_pretrained('runs/my-model') or --model runs/my-model"
                 )
-        model, vocab = load_model(path, device=device)
+        model, vocab = load_model(path, device=device, encoder_weights=encoder_weights)
         return cls(model, vocab, device=device)
 
     @classmethod
@@ -125,8 +131,12 @@ class Captioner:
         """Caption images given as paths, raw bytes or PIL images. Decoding follows `options`
         (default DecodingOptions()) with keyword overrides, e.g. beam_size=1, block_trigrams=True.
         Raises ImageLoadError (naming the image) for an input that is not a readable image."""
-        if isinstance(images, (str, Path, bytes, bytearray, Image.Image)):
+        if isinstance(images, _SINGLE_INPUTS):
             images = [images]
+        elif images is None or isinstance(images, (dict, set, frozenset)) or not isinstance(images, Iterable):
+            raise ValueError(
+                f"images must be a path, bytes or a PIL image, or a list of them; got {type(images).__name__}"
+            )
         results = []
         for item in self.stream(images, decoding_options(options, **decoding), batch_size=batch_size):
             if item.error is not None:
@@ -151,6 +161,9 @@ class Captioner:
         while it does) while the model captions the previous batch. `keep_images` keeps each
         original image in its Captioned; `finish`, if given, runs on each Captioned in those
         threads (drawing heatmaps, say) and its return value is what is yielded."""
+        for name, value in (("batch_size", batch_size), ("workers", workers)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
         with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
             # One batch read ahead of the model keeps it fed; more would only cost memory.
             loads = _in_order(pool, (partial(self._read, src, keep_images) for src in inputs), depth=batch_size + workers)

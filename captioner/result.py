@@ -7,6 +7,7 @@ it (the README lists the fields).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,13 +30,21 @@ class CaptionResult:
         data = {
             "caption": self.text,
             "words": list(self.words),
-            "score": round(float(self.score), 6),
-            "betas": [round(float(b), 4) for b in self.betas],
+            "score": _number(self.score, 6),
+            "betas": [_number(b, 4) for b in self.betas],
             "finished": bool(self.finished),
         }
         if self.alternatives:
-            data["alternatives"] = [{"caption": t, "score": round(float(s), 6)} for t, s in self.alternatives]
+            data["alternatives"] = [{"caption": t, "score": _number(s, 6)} for t, s in self.alternatives]
         if include_attention:
             data["grid"] = list(self.attention.shape[1:])
-            data["attention"] = np.asarray(self.attention, dtype=np.float32).tolist()
+            # A broken model's NaN maps become zeros: NaN is not JSON.
+            data["attention"] = np.nan_to_num(np.asarray(self.attention, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0).tolist()
         return data
+
+
+def _number(value: float, digits: int) -> float | None:
+    """`value` rounded, or None (JSON null) if it is NaN or infinite: NaN is not JSON, and strict
+    parsers reject the line that holds it."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None

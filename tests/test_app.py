@@ -281,3 +281,16 @@ def test_each_model_is_loaded_once_and_reruns_do_not_caption_again(tmp_path, mod
     assert not visitor.exception and loads == ["other", "tiny"] and captioned == [1, 1, 1]
     second = AppTest.from_file(APP, default_timeout=60).run()  # another visitor shares the loaded models
     assert not second.exception and loads == ["other", "tiny"]
+
+
+def test_a_malformed_model_says_cannot_load_it(tmp_path, models_dir, no_shipped_models, monkeypatch):
+    # A hand-edited config.json (a text where a number belongs) raised TypeError in the page (issue 12).
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny", folder / "broken")
+    config = json.loads((folder / "broken" / "config.json").read_text())
+    config["hidden_dim"] = "512"
+    (folder / "broken" / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "Cannot load this model" in texts(at.error) and "hidden_dim" in texts(at.error)

@@ -114,3 +114,50 @@ def test_bad_bytes_and_types_named():
         load_image(42)
     with pytest.raises(ImageLoadError, match="upload.jpg"):
         load_image(b"", name="upload.jpg")
+
+
+# -- hostile inputs (issue 12) ------------------------------------------------------------------
+
+
+def _exif(entries) -> bytes:
+    """Raw little-endian EXIF with the given IFD entries (tag, type, count, 4-byte value)."""
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI", t, ty, n) + v for t, ty, n, v in entries)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+
+def test_exif_tag_of_the_wrong_type_does_not_escape():
+    # Orientation 6 (rotate) and XResolution, a RATIONAL tag, written as ASCII: PIL's EXIF
+    # handling raised TypeError (abs() of a str) when it rewrote the EXIF after rotating.
+    exif = _exif([(0x0112, 3, 1, struct.pack("<HH", 6, 0)), (0x011A, 2, 4, b"abc\x00")])
+    data = _encode(Image.new("RGB", (20, 10), (255, 0, 0)), "JPEG", exif=exif)
+    out = load_image(data)
+    assert out.mode == "RGB" and out.size == (10, 20)  # still turned upright
+
+
+@pytest.mark.parametrize("error", [TypeError("bad operand"), struct.error("unpack"), NotImplementedError("DDS"), RuntimeError("x")])
+def test_any_decoder_failure_becomes_image_load_error(monkeypatch, error):
+    from PIL import ImageFile
+
+    def broken(self, *args, **kwargs):
+        raise error
+
+    data = _encode(Image.new("RGB", (4, 4)), "PNG")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken)
+    with pytest.raises(ImageLoadError, match="evil.png") as info:
+        load_image(data, name="evil.png")
+    assert type(error).__name__ in info.value.reason
+
+
+def test_sixteen_bit_conversion_memory_stays_near_the_8_bit_size():
+    import tracemalloc
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 65535, (1500, 1500), dtype=np.uint16))
+    img.load()
+    tracemalloc.start()
+    try:
+        out = load_image(img)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.size == (1500, 1500)
+    assert peak < 3 * 1500 * 1500  # the 8-bit RGB result's size; float64 conversion took 8 bytes a pixel and more

@@ -1,4 +1,5 @@
 import io
+import json
 
 import numpy as np
 import pytest
@@ -120,3 +121,44 @@ def test_the_shipped_models_load_and_describe_a_scene():
             assert named == SCENE_OBJECTS, [r.text for r in results]
         else:
             assert len(named["scene-2.png"] & SCENE_OBJECTS["scene-2.png"]) >= 2, results[1].text
+
+
+def test_json_of_a_non_finite_result_is_strict_json():
+    from captioner.result import CaptionResult
+
+    nan = float("nan")
+    result = CaptionResult("a", ["a"], np.full((1, 2, 2), nan, np.float32), nan, np.array([nan], np.float32),
+                           alternatives=[("a", nan), ("b", float("-inf"))])
+    data = result.to_json(include_attention=True)
+    json.dumps(data, allow_nan=False)  # strict parsers reject NaN
+    assert data["score"] is None and data["betas"] == [None] and data["alternatives"][1]["score"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=-1), "batch_size"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=2.5), "batch_size"),
+        (dict(max_len=0), "max_len"),
+        (dict(max_len=-1), "max_len"),
+        (dict(beam_size=1.5), "beam_size"),
+        (dict(length_penalty=float("nan")), "length_penalty"),
+    ],
+)
+def test_caption_arguments_are_checked(small_captioner, photos, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_captioner.caption([photos["coffee"]], **kwargs)
+
+
+@pytest.mark.parametrize("images", [None, 5, {"a.jpg": 1}, {"a.jpg"}, 2.5])
+def test_caption_refuses_what_is_no_image_or_list_of_images(small_captioner, images):
+    with pytest.raises(ValueError, match="path, bytes or a PIL image"):
+        small_captioner.caption(images)
+
+
+def test_a_single_memoryview_is_one_image(small_captioner, photos):
+    buffer = io.BytesIO()
+    photos["coffee"].resize((64, 48)).save(buffer, "PNG")
+    results = small_captioner.caption(memoryview(buffer.getvalue()), beam_size=1)
+    assert len(results) == 1

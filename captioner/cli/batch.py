@@ -20,9 +20,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import glob
+import hashlib
 import io
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -90,12 +92,27 @@ def discover_inputs(inputs: Sequence[str] = (), list_files: Sequence[str] = ()) 
 def _expand(pattern: str) -> list[str]:
     if os.path.isdir(pattern):
         return _search(pattern)
-    if os.path.exists(pattern):
+    if _present(pattern):
         return [pattern]
     found = []
     for match in sorted(glob.glob(pattern, recursive=True)):
         found.extend(_search(match) if os.path.isdir(match) else [match])
     return found
+
+
+def _present(path: str) -> bool:
+    """True if `path` names something, even something that cannot be read: a name too long, a
+    symlink loop or a folder without permission keep their place and fail as their own record,
+    with the real reason."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return os.path.lexists(path)  # a dangling symlink: its record says "file not found"
+    except OSError:
+        return True
+    except ValueError:  # a NUL byte: no file can have that name
+        return False
+    return True
 
 
 def _search(folder: str) -> list[str]:
@@ -133,9 +150,10 @@ def _read_list(list_file: str) -> list[str]:
 # Records
 
 
-def record_columns(n_best: int = 1, peaks: bool = False) -> list[str]:
-    """The fields of every record, in order (the CSV header)."""
-    return ["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks
+def record_columns(n_best: int = 1, peaks: bool = False, heatmaps: bool = False) -> list[str]:
+    """The fields of every record, in order (the CSV header). `heatmaps`: where the image's
+    heatmap files are (their common prefix: add _grid.png, .gif, _attention.npy, .json)."""
+    return ["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks + ["heatmaps"] * heatmaps
 
 
 def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool = False) -> dict[str, Any]:
@@ -179,7 +197,7 @@ class BatchOptions:
 
     @property
     def columns(self) -> list[str]:
-        return record_columns(self.decoding.n_best, self.peaks)
+        return record_columns(self.decoding.n_best, self.peaks, self.heatmaps is not None)
 
 
 def caption_items(captioner: Any, items: Sequence[BatchItem], options: BatchOptions = BatchOptions()) -> Iterator[dict]:
@@ -201,38 +219,76 @@ def _finish(captioned: Captioned, by_path: dict[str, BatchItem], options: BatchO
     item = by_path[captioned.source]
     if captioned.error is not None:
         return error_record(item.path, captioned.error.reason)  # the record names the path already
+    record = result_record(item.path, captioned.result, options.decoding.n_best, options.peaks)
     if options.heatmaps is not None:
         # Written before the record: a record in the output promises its heatmaps exist (--resume).
-        export_heatmaps(captioned.image, captioned.result, options.heatmaps / item.name.parent, item.name.name, style=options.style)
-    return result_record(item.path, captioned.result, options.decoding.n_best, options.peaks)
+        folder, stem = options.heatmaps / item.name.parent, heatmap_stem(item.name.name)
+        try:
+            export_heatmaps(captioned.image, captioned.result, folder, stem, style=options.style)
+        except OSError as exc:  # a full disk, a folder that cannot be written: this image's failure
+            return error_record(item.path, f"captioned, but its heatmaps could not be written ({exc})")
+        record["heatmaps"] = str(folder / stem)
+    return record
+
+
+# File names stay well below the usual 255-byte limit once the heatmap suffixes are added.
+_MAX_STEM_BYTES = 200
+
+
+def heatmap_stem(name: str) -> str:
+    """The stem of an image's heatmap files: its file name, or for a name too long to take the
+    suffixes its first part and a hash of the whole name (unique, the same in every run)."""
+    if len(os.fsencode(name)) <= _MAX_STEM_BYTES:
+        return name
+    digest = hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+    head = name
+    while len(os.fsencode(head)) > _MAX_STEM_BYTES - len(digest) - 1:
+        head = head[: len(head) * 3 // 4]
+    return f"{head}-{digest}"
 
 
 # ----------------------------------------------------------------------------------------------
 # Output files
 
 
+def _check_record(record: Any, source: Path, number: int) -> dict:
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str) or "error" not in record:
+        raise BatchError(f"{source}, line {number}: not a record of captioner caption; fix or remove it, or pass --overwrite")
+    return record
+
+
 class _JsonLines:
+    """One JSON object a line, in UTF-8. A path that is not valid UTF-8 (its undecodable bytes are
+    lone surrogates in Python, PEP 383) keeps them as \\udcXX escapes: valid JSON, read back as the
+    same path."""
+
     header = ""
+    errors = "strict"
 
     def line(self, record: dict) -> str:
-        return json.dumps(record, ensure_ascii=False) + "\n"
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(record, ensure_ascii=False)) + "\n"
 
-    def parse(self, text: str, source: Path) -> list[dict]:
+    def parse(self, text: str, source: Path) -> tuple[list[dict], int]:
         # split("\n"), not splitlines(): a caption or path may hold U+2028 and other line breaks.
         records = []
         for number, line in enumerate(text.split("\n")[:-1], 1):
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 record = None
-            if not isinstance(record, dict) or "path" not in record:
-                raise BatchError(f"{source}, line {number}: not a record of captioner caption")
-            records.append(record)
-        return records
+            records.append(_check_record(record, source, number))
+        return records, len(text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Csv:
-    """One record a row; list fields (alternatives, peaks) are JSON text in their cell; null is empty."""
+    """One record a row; list fields (alternatives, peaks) are JSON text in their cell; null is empty.
+    Text is UTF-8, except a path's bytes that are not valid UTF-8: they are written as the file
+    system has them (Python's surrogateescape), so the cell names the very file."""
+
+    errors = "surrogateescape"
 
     def __init__(self, columns: list[str]):
         self.columns = columns
@@ -241,17 +297,37 @@ class _Csv:
     def line(self, record: dict) -> str:
         return self._row([_cell(record.get(column)) for column in self.columns])
 
-    def parse(self, text: str, source: Path) -> list[dict]:
+    def parse(self, text: str, source: Path) -> tuple[list[dict], int]:
+        """The records, and where the last complete one ends (a run killed inside a quoted line
+        break leaves a row without its closing quote: it is dropped and done again)."""
+        pulled = 0
+
+        def lines() -> Iterator[str]:
+            nonlocal pulled
+            for line in text.split("\n")[:-1]:
+                pulled += len(line) + 1
+                yield line + "\n"
+
+        rows, end = [], 0
+        reader = csv.reader(lines(), strict=True)
         try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
+            for row in reader:
+                rows.append(row)
+                end = pulled
         except csv.Error as exc:
-            raise BatchError(f"{source}: not a CSV file written by captioner caption ({exc})") from exc
+            if pulled < len(text) or "unexpected end of data" not in str(exc):
+                raise BatchError(f"{source}, line {reader.line_num}: not a CSV file written by captioner caption ({exc})") from exc
         if rows and rows[0] != self.columns:
             raise BatchError(
                 f"{source} has the columns {rows[0]}, this run writes {self.columns}: "
-                f"use the same --n-best and --peaks options, or --overwrite"
+                f"use the same --n-best, --peaks and --heatmaps options, or --overwrite"
             )
-        return [{c: (v if v != "" else None) for c, v in zip(self.columns, row)} for row in rows[1:]]
+        records = []
+        for number, row in enumerate(rows[1:], 2):
+            if len(row) != len(self.columns):
+                raise BatchError(f"{source}, line {number}: {len(row)} cells, this run writes {len(self.columns)} columns")
+            records.append(_check_record({c: (v if v != "" else None) for c, v in zip(self.columns, row)}, source, number))
+        return records, end
 
     @staticmethod
     def _row(values: list[str]) -> str:
@@ -280,9 +356,9 @@ class RecordFile:
         self.format = _Csv(columns) if self.path.suffix.lower() == ".csv" else _JsonLines()
 
     def read(self) -> list[dict]:
-        """The complete records in the file (none if it does not exist); a partial last line is ignored."""
-        text, _ = self._complete()
-        return self.format.parse(text, self.path)
+        """The complete records in the file (none if it does not exist); a partial last record is
+        ignored. Raises BatchError for a file this format cannot continue."""
+        return self._complete()[0]
 
     @contextmanager
     def writer(self, append: bool = False) -> Iterator[Callable[[dict], None]]:
@@ -293,7 +369,7 @@ class RecordFile:
             _, end = self._complete()
             with open(self.path, "r+b") as fh:
                 fh.truncate(end)
-        with open(self.path, "a" if append else "w", encoding="utf-8", newline="") as fh:
+        with open(self.path, "a" if append else "w", encoding="utf-8", errors=self.format.errors, newline="") as fh:
             if fh.tell() == 0:
                 fh.write(self.format.header)
 
@@ -306,19 +382,25 @@ class RecordFile:
     def rewrite(self, records: Iterable[dict]) -> None:
         """Replace the file's content with `records`, atomically: a reader sees the old file or the
         whole new one, never a mix."""
-        atomic_write(self.path, self.format.header + "".join(self.format.line(record) for record in records))
+        text = self.format.header + "".join(self.format.line(record) for record in records)
+        atomic_write(self.path, text.encode("utf-8", self.format.errors))
 
-    def _complete(self) -> tuple[str, int]:
-        """The file's text up to the end of its last complete line, and that length in bytes."""
+    def _complete(self) -> tuple[list[dict], int]:
+        """The file's complete records, and the length in bytes of the part that holds them."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            return "", 0
-        end = data.rfind(b"\n") + 1
+            return [], 0
+        except OSError as exc:
+            raise BatchError(f"{self.path}: cannot read it ({exc.strerror or exc})") from exc
+        if b"\0" in data:
+            raise BatchError(f"{self.path}: not a text file written by captioner caption")
         try:
-            return data[:end].decode("utf-8"), end
+            text = data[: data.rfind(b"\n") + 1].decode("utf-8", self.format.errors)
         except UnicodeDecodeError as exc:
             raise BatchError(f"{self.path}: not a text file written by captioner caption") from exc
+        records, end = self.format.parse(text, self.path)
+        return records, len(text[:end].encode("utf-8", self.format.errors))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,32 +463,57 @@ def run_batch(
     output = RecordFile(out, options.columns)
     sink = output if not shard.enabled else RecordFile(_part_path(out, shard.rank), options.columns)
     mine = shard.take(items)
-    with process_group(shard):
-        done: dict[str, bool] = {}  # path -> failed, for what earlier runs wrote
+    with process_group(shard), locked(sink.path):  # every process has checked the output before any creates a file
+        done: dict[str, bool] = {}  # resolved path -> failed, for what earlier runs wrote
         if resume:
             for earlier in (output, *(RecordFile(p, options.columns) for p in _part_files(out))):
                 for record in earlier.read():
-                    done.setdefault(record["path"], record["error"] is not None)
+                    done.setdefault(_key(record["path"]), record["error"] is not None)
         elif shard.is_main:
             # Replaced: the old output and parts of other ranks (each rank truncates its own), so a
             # later resume cannot bring their records back.
-            current = {_part_path(out, r) for r in range(shard.world_size)} if shard.enabled else set()
+            current = {_part_path(out, r) for r in range(shard.world_size)} if shard.enabled else {out}
             for stale in [out, *_part_files(out)]:
                 if stale not in current:
                     stale.unlink(missing_ok=True)
-        todo = [item for item in mine if item.path not in done]
+        todo = [item for item in mine if _key(item.path) not in done]
         failed = 0
         with sink.writer(append=resume) as write, _progress_bar(len(todo), shard, progress) as bar:
             for record in caption_items(captioner, todo, options):
                 write(record)
                 failed += record["error"] is not None
                 bar.update()
-        skipped_failed = sum(done.get(item.path, False) for item in mine)
+        skipped_failed = sum(done.get(_key(item.path), False) for item in mine)
         summary = BatchSummary(len(todo) - failed, failed, len(mine) - len(todo), skipped_failed)
         summary = BatchSummary(*shard.sum_ints(dataclasses.astuple(summary)))  # every rank has closed its part file
         if shard.is_main and (parts := _part_files(out)):
             _merge(output, [RecordFile(p, options.columns) for p in parts], items)
     return summary
+
+
+def _key(path: str) -> str:
+    """What identifies an image across runs: its absolute, normalised path (./imgs/a.jpg, imgs/a.jpg
+    and imgs//a.jpg are one image)."""
+    return os.path.abspath(path)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output file `path` (created if missing) while a run writes it:
+    a second run on the same output stops with a BatchError instead of writing duplicates."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(f"{path} is being written by another captioner run; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _part_path(out: Path, rank: int) -> Path:
@@ -426,9 +533,9 @@ def _merge(output: RecordFile, parts: list[RecordFile], items: Sequence[BatchIte
     records: dict[str, dict] = {}
     for source in (output, *parts):
         for record in source.read():
-            records.setdefault(record["path"], record)
-    position = {item.path: i for i, item in enumerate(items)}
-    output.rewrite(sorted(records.values(), key=lambda r: position.get(r["path"], len(position))))
+            records.setdefault(_key(record["path"]), record)
+    position = {_key(item.path): i for i, item in enumerate(items)}
+    output.rewrite(sorted(records.values(), key=lambda r: position.get(_key(r["path"]), len(position))))
     for part in parts:
         part.path.unlink()
 

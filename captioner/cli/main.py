@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -134,7 +135,16 @@ def _run_train(args) -> int:
     if not args.resume and not train_config.data:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
-    run = run_training(model_config, train_config, resume=args.resume)
+    from captioner.model.checkpoint import CheckpointError
+    from captioner.training.loop import NonFiniteLossError
+
+    try:
+        run = run_training(model_config, train_config, resume=args.resume)
+    except NonFiniteLossError as exc:
+        print(f"captioner train: error: {exc}", file=sys.stderr)
+        return 1
+    except (CheckpointError, FileNotFoundError, FileExistsError) as exc:  # nothing to resume, a damaged run, a run already there
+        return _usage_error("train", exc)
     print(f"run folder: {run} (best model: {run / 'best'})")
     return 0
 
@@ -307,7 +317,7 @@ def _add_caption(sub) -> None:
             "Caption images into one record per image: "
             '{"path": ..., "caption": ..., "score": ..., "error": null}. An unreadable image gets '
             '"caption": null and the reason in "error", and the run goes on. Exit status: 0 all '
-            "captioned, 1 some failed, 2 usage error or no model. Under torchrun (python -m "
+            "captioned, 1 some failed, 2 usage or input error (or no model), 3 internal error. Under torchrun (python -m "
             "torch.distributed.run --nproc_per_node N -m captioner caption ...) each process takes "
             "every Nth image and the output is merged in input order."
         ),
@@ -338,7 +348,7 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.cli.batch import BatchOptions, check_output, discover_inputs, run_batch
+    from captioner.cli.batch import BatchError, BatchOptions, check_output, discover_inputs, run_batch
     from captioner.distributed import Distributed
 
     shard = Distributed.from_env()
@@ -353,9 +363,12 @@ def _run_caption(args) -> int:
         decoding=decoding, batch_size=args.batch_size,
         peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
     )
-    summary = run_batch(
-        captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
-    )
+    try:
+        summary = run_batch(
+            captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
+        )
+    except BatchError as exc:  # a --resume file this run cannot continue, an output another run holds
+        return _usage_error("caption", exc)
     if not shard.is_main:
         # Only rank 0 reports: torchrun stops every process as soon as one exits non-zero, which
         # would kill rank 0 while it merges the parts.
@@ -395,7 +408,8 @@ def _run_inspect(args) -> int:
     failed = 0
     for record in caption_items(captioner, items, options):
         if record["error"] is None:
-            print(f"{record['path']}: {record['caption']} (score {record['score']:.3f})")
+            score = "none" if record["score"] is None else f"{record['score']:.3f}"  # None: not a finite number
+            print(f"{record['path']}: {record['caption']} (score {score})")
         else:
             failed += 1
             print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
@@ -416,9 +430,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit statuses of every command (the README's command-line section lists them).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not valid UTF-8 (or a terminal that is not UTF-8) must not stop a run
+        # that printed it: such characters are shown as \\x.. / \\u.. escapes.
+        if callable(getattr(stream, "reconfigure", None)):
+            stream.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)  # a usage error exits 2 (argparse)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"captioner {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, show where, and exit with its own status
+        traceback.print_exc()
+        print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
+              f"please report it with the traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

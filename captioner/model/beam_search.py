@@ -17,6 +17,8 @@ the command line and the web app share.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +39,15 @@ class DecodingOptions:
     block_trigrams: bool = False  # never repeat a trigram within a caption
 
     def __post_init__(self) -> None:
+        for name in ("beam_size", "n_best") + (("max_len",) if self.max_len is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if not isinstance(self.length_penalty, numbers.Real) or isinstance(self.length_penalty, bool) or not math.isfinite(self.length_penalty):
+            raise ValueError(f"length_penalty must be a finite number, got {self.length_penalty!r}")
+        for name in ("block_repeats", "block_trigrams"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
         if not 1 <= self.n_best <= self.beam_size:
@@ -74,9 +85,13 @@ class Hypotheses:
 def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: DecodingOptions) -> torch.Tensor:
     """Log-probabilities of the next word with what may not follow set to -inf: <pad> and <start>
     always; with the repetition controls, per hypothesis from its own words so far
-    (`history`, (N, t) token ids after <start>)."""
-    log_probs = log_probs.clone()
+    (`history`, (N, t) token ids after <start>). A NaN log-probability (a broken model) counts as
+    -inf, and a hypothesis left with no finite choice ends: it never emits <pad> or <start>."""
+    log_probs = torch.nan_to_num(log_probs, nan=float("-inf"), posinf=float("-inf"))
     log_probs[:, [Vocabulary.pad_id, Vocabulary.start_id]] = float("-inf")
+    stuck = torch.isneginf(log_probs).all(dim=1)
+    if bool(stuck.any()):
+        log_probs[stuck, Vocabulary.end_id] = torch.finfo(log_probs.dtype).min  # _scored turns it into -inf
     if history is None or history.shape[1] == 0:
         return log_probs
     blocked = torch.zeros(log_probs.shape[0], log_probs.shape[1] + 1, dtype=torch.bool, device=log_probs.device)
@@ -89,6 +104,12 @@ def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: Deco
         blocked.scatter_(1, history[:, 2:].masked_fill(~repeats, spare), True)
     blocked[:, Vocabulary.end_id] = False  # ending is always allowed
     return log_probs.masked_fill(blocked[:, :-1], float("-inf"))
+
+
+def _scored(scores: torch.Tensor) -> torch.Tensor:
+    """Final scores, with -inf for a hypothesis that was forced to end because its model gave no
+    finite choice (a NaN model): its score means nothing, and the JSON form writes null for it."""
+    return scores.masked_fill(scores <= torch.finfo(scores.dtype).min / 2, float("-inf"))
 
 
 def _tracks_history(options: DecodingOptions) -> bool:
@@ -130,7 +151,7 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOpt
     return Hypotheses(
         tokens=toks[:, None],
         lengths=n_words[:, None],
-        scores=_normalised(sum_lp, lengths, options.length_penalty)[:, None],
+        scores=_scored(_normalised(sum_lp, lengths, options.length_penalty))[:, None],
         alphas=torch.stack(out_alphas, 1)[:, None],
         betas=torch.stack(out_betas, 1)[:, None],
         finished=finished[:, None],
@@ -228,7 +249,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     return Hypotheses(
         tokens=out_tokens,
         lengths=lengths.gather(1, order) - ended.long(),
-        scores=scores.gather(1, order),
+        scores=_scored(scores.gather(1, order)),
         alphas=out_alpha,
         betas=out_beta,
         finished=ended,

@@ -7,6 +7,7 @@ by its first bytes and refused before anything reads it further: unpickling runs
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -56,11 +57,48 @@ def _includes_encoder(config: ModelConfig) -> bool:
     return not (config.encoder == DEFAULT_ENCODER and config.encoder_weights is None and config.finetune_blocks == 0)
 
 
+def _read_json(path: Path, load):
+    try:
+        return load(path)
+    except (ValueError, TypeError, OSError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path}: {exc}") from exc
+
+
+def _inside(directory: Path, name: str) -> Path:
+    """The file `name` (relative to `directory`) if it lies inside `directory`, else CheckpointError."""
+    path = (directory / name).resolve()
+    if not path.is_relative_to(directory.resolve()):
+        raise CheckpointError(
+            f"{directory / CONFIG_FILE}: encoder_weights names a file outside the model directory ({name}); a model "
+            f"directory loads weights only from inside itself. Pass the file explicitly to use it "
+            f"(Captioner.from_pretrained(..., encoder_weights=...))"
+        )
+    return path
+
+
+def _check_size(config: ModelConfig, weights: Path) -> None:
+    """Refuse, before anything is allocated, a config whose decoder needs more parameters than the
+    weights file can hold (at 2 bytes each, float16)."""
+    from captioner.model.decoder import Decoder
+
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        needed = sum(p.numel() for p in Decoder(config).parameters())
+    size = weights.stat().st_size
+    if needed * 2 > size:
+        raise CheckpointError(
+            f"{weights}: config.json asks for {needed:,} decoder parameters (at least {needed * 2:,} bytes), "
+            f"the weights file holds {size:,} bytes"
+        )
+
+
 def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
     """Write the model directory atomically (files are written to temporaries, then renamed)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise CheckpointError(f"{directory}: refusing to save a model whose weights are not finite (NaN or inf in {broken[:5]})")
     directory.mkdir(parents=True, exist_ok=True)
     include_encoder = _includes_encoder(model.config)
     tensors = {}
@@ -78,12 +116,27 @@ def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dt
     return directory
 
 
-def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tuple[CaptionModel, Vocabulary]:
-    """Load a model directory written by save_model. Never unpickles."""
+def load_model(
+    directory: str | Path, device: str | torch.device = "cpu", encoder_weights: str | Path | None = None
+) -> tuple[CaptionModel, Vocabulary]:
+    """Load a model directory written by save_model. Never unpickles. Every failure is a
+    CheckpointError naming the directory or the file.
+
+    Encoder weights that the model does not carry in its own safetensors are read from a file
+    inside the directory that config.json names, or from `encoder_weights` when the caller passes
+    it: never from a path outside the directory that config.json names."""
+    try:
+        return _load_model(Path(directory), device, encoder_weights)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged or hostile directory causes deeper down
+        raise CheckpointError(f"{directory}: cannot load this model ({type(exc).__name__}: {exc})"[:2000]) from exc
+
+
+def _load_model(directory: Path, device, encoder_weights: str | Path | None) -> tuple[CaptionModel, Vocabulary]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    directory = Path(directory)
     if not directory.exists():
         raise CheckpointError(f"{directory}: no such model directory")
     if directory.is_file():
@@ -102,18 +155,20 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> tup
         _refuse_pickle(weights, kind)
     if kind != "safetensors":
         raise CheckpointError(f"{weights}: not a safetensors file")
-    try:
-        config = ModelConfig.load(directory / CONFIG_FILE)
-        vocab = Vocabulary.load(directory / VOCAB_FILE)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{directory}: {exc}") from exc
+    config = _read_json(directory / CONFIG_FILE, ModelConfig.load)
+    vocab = _read_json(directory / VOCAB_FILE, Vocabulary.load)
     if config.vocab_size != len(vocab):
         raise CheckpointError(f"{directory}: config says {config.vocab_size} words, vocab.json has {len(vocab)}")
+    _check_size(config, weights)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights}: cannot read safetensors ({exc})") from exc
     has_encoder = any(k.startswith(ENCODER_PREFIX) for k in state)
+    if encoder_weights is not None:
+        config = dataclasses.replace(config, encoder_weights=str(encoder_weights))
+    elif config.encoder_weights is not None and not has_encoder:
+        config = dataclasses.replace(config, encoder_weights=str(_inside(directory, config.encoder_weights)))
     model = CaptionModel(config, load_encoder_weights=not has_encoder)
     if tuple(model.config.grid_size) != tuple(config.grid_size) or model.config.feature_dim != config.feature_dim:
         raise CheckpointError(

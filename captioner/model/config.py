@@ -67,6 +67,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}
+        _check_values(kwargs)
         if "feature_levels" in kwargs:
             kwargs["feature_levels"] = tuple(kwargs["feature_levels"])
         if "grid_size" in kwargs:
@@ -78,4 +79,54 @@ class ModelConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelConfig":
-        return cls.from_json(json.loads(Path(path).read_text()))
+        try:
+            data = json.loads(Path(path).read_text())
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        return cls.from_json(data)
+
+
+# What a config read from a file may hold: whole numbers in these ranges (checked before any
+# network is built, so a hand-edited size cannot send an absurd request to the allocator).
+_WHOLE_NUMBERS = {
+    "image_size": (16, 4096), "finetune_blocks": (0, 1000), "embed_dim": (1, 65536), "hidden_dim": (1, 65536),
+    "attention_dim": (1, 65536), "max_len": (1, 10_000), "feature_dim": (0, 1 << 20), "vocab_size": (0, 10_000_000),
+}
+_TEXTS = ("encoder", "trained_on")
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_values(data: dict) -> None:
+    """Raise ValueError naming the first key of `data` (a config's fields) whose value has the
+    wrong type or is out of range."""
+    from captioner.model.attention import SCORE_FUNCTIONS
+
+    def bad(key: str, expected: str):
+        raise ValueError(f"{key} must be {expected}, got {data[key]!r}"[:300])
+
+    for key, (low, high) in _WHOLE_NUMBERS.items():
+        if key in data and not _whole(data[key], low, high):
+            bad(key, f"a whole number from {low} to {high}")
+    for key in _TEXTS:
+        if key in data and not isinstance(data[key], str):
+            bad(key, "text")
+    if data.get("encoder_weights") is not None and not isinstance(data["encoder_weights"], str):
+        bad("encoder_weights", "a file name or null")
+    if "attention" in data and data["attention"] not in SCORE_FUNCTIONS:
+        bad("attention", f"one of {', '.join(SCORE_FUNCTIONS)}")
+    if "hard_attention" in data and not isinstance(data["hard_attention"], bool):
+        bad("hard_attention", "true or false")
+    dropout = data.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:  # NaN fails too
+        bad("dropout", "a number from 0 up to (not including) 1")
+    levels = data.get("feature_levels", [0])
+    if not isinstance(levels, (list, tuple)) or not 1 <= len(levels) <= 8 or not all(_whole(v, 0, 16) for v in levels):
+        bad("feature_levels", "a list of 1 to 8 stage indices (0-16)")
+    if data.get("grid_level") is not None and not _whole(data["grid_level"], 0, 16):
+        bad("grid_level", "a stage index (0-16) or null")
+    grid = data.get("grid_size", [0, 0])
+    if not isinstance(grid, (list, tuple)) or len(grid) != 2 or not all(_whole(v, 0, 4096) for v in grid):
+        bad("grid_size", "[height, width] in cells (0-4096)")

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 
 from captioner.files import atomic_write
-from captioner.model.checkpoint import save_model
+from captioner.model.checkpoint import CheckpointError, save_model
 from captioner.training.loop import TrainState
 
 LATEST = "latest"  # file in the run folder naming the newest complete checkpoint
@@ -55,30 +58,80 @@ def save_checkpoint(run: Path, captioner, state: TrainState, optimizer, schedule
 
 
 def load_checkpoint(run: Path, device) -> tuple[object, TrainState, dict]:
-    """The newest complete checkpoint of a run: (captioner, train state, optimizer state)."""
+    """The newest complete checkpoint of a run: (captioner, train state, optimizer state).
+
+    `latest` must name a checkpoint folder of this run. A checkpoint that cannot be read (a
+    truncated or garbled file, values a trainer state cannot hold) is named in a warning and the
+    previous one is used; with none left, CheckpointError names every damaged file."""
+    pointer = run / LATEST
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{run}: no checkpoint to resume from (no '{LATEST}' file)")
+    name = pointer.read_text(errors="replace").strip()
+    if not _CHECKPOINT_NAME.fullmatch(name) or not (run / name).is_dir():
+        raise CheckpointError(f"{pointer}: '{LATEST}' names {name[:200]!r}, which is not a checkpoint of this run (checkpoint-<step> in {run})")
+    older = sorted((p for p in run.glob("checkpoint-*") if _CHECKPOINT_NAME.fullmatch(p.name) and p.name < name), reverse=True)
+    failures = []
+    for folder in [run / name, *older]:
+        try:
+            loaded = _load_one(folder, device)
+        except CheckpointError as exc:
+            failures.append(str(exc))
+            continue
+        if failures:
+            warnings.warn(f"{'; '.join(failures)}; resuming from the previous complete checkpoint, {folder}", stacklevel=2)
+        return loaded
+    raise CheckpointError(f"{run}: no checkpoint can be resumed: " + "; ".join(failures))
+
+
+_CHECKPOINT_NAME = re.compile(r"checkpoint-\d{8}")
+
+
+def _load_one(folder: Path, device) -> tuple[object, TrainState, dict]:
     from safetensors.torch import load_file
 
     from captioner.pipeline import Captioner
 
-    pointer = run / LATEST
-    if not pointer.is_file():
-        raise FileNotFoundError(f"{run}: no checkpoint to resume from (no '{LATEST}' file)")
-    folder = run / pointer.read_text().strip()
-    captioner = Captioner.from_pretrained(folder, device=device)
-    info = json.loads((folder / "trainer.json").read_text())
-    tensors = load_file(str(folder / "trainer.safetensors"))
-    state = TrainState(**info["state"])
-    opt_state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, idx, name = key.split(".", 2)
-            opt_state.setdefault(int(idx), {})[name] = value.to(device) if name != "step" else value
-    for idx, values in info["optimizer_state"].items():
-        opt_state.setdefault(int(idx), {}).update(values)
-    torch.set_rng_state(tensors["rng.torch"])
+    captioner = Captioner.from_pretrained(folder, device=device)  # CheckpointError naming the file
+    try:
+        info = json.loads((folder / "trainer.json").read_text())
+        state = _train_state(info["state"])
+        param_groups, optimizer_values, scheduler = info["param_groups"], info["optimizer_state"], info["scheduler"]
+        if not isinstance(param_groups, list) or not isinstance(optimizer_values, dict) or not isinstance(scheduler, dict):
+            raise ValueError("param_groups, optimizer_state or scheduler of the wrong type")
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise CheckpointError(f"{folder / 'trainer.json'}: cannot be read ({type(exc).__name__}: {exc})"[:1000]) from exc
+    try:
+        tensors = load_file(str(folder / "trainer.safetensors"))
+        opt_state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, idx, name = key.split(".", 2)
+                opt_state.setdefault(int(idx), {})[name] = value.to(device) if name != "step" else value
+        for idx, values in optimizer_values.items():
+            opt_state.setdefault(int(idx), {}).update(values)
+        rng = tensors["rng.torch"]
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, a missing key, a bad index: this file is damaged
+        raise CheckpointError(f"{folder / 'trainer.safetensors'}: cannot be read ({type(exc).__name__}: {exc})"[:1000]) from exc
+    torch.set_rng_state(rng)
     if torch.cuda.is_available():
         cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
         if cuda_states:
             torch.cuda.set_rng_state_all(cuda_states)
-    optimizer = {"optimizer": {"state": opt_state, "param_groups": info["param_groups"]}, "scheduler": info["scheduler"]}
+    optimizer = {"optimizer": {"state": opt_state, "param_groups": param_groups}, "scheduler": scheduler}
     return captioner, state, optimizer
+
+
+def _train_state(data: dict) -> TrainState:
+    """A TrainState from its JSON, every value checked (ValueError/TypeError otherwise)."""
+    state = TrainState(**data)
+    for key in ("epoch", "step_in_epoch", "global_step", "epochs_without_improvement"):
+        value = getattr(state, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{key} must be a whole number >= 0, got {value!r}")
+    for key in ("baseline", "best_score"):
+        value = getattr(state, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise ValueError(f"{key} must be a finite number or null, got {value!r}")
+    if not isinstance(state.history, list):
+        raise ValueError(f"history must be a list, got {type(state.history).__name__}")
+    return state

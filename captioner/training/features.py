@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -27,8 +28,12 @@ def extract_features(captioner, images: Sequence, out_file: str | Path | None = 
         return out
     out_file = Path(out_file)
     if out_file.exists():
-        cached = np.load(out_file, mmap_mode="r")
-        if cached.shape == shape:
+        try:
+            cached = np.load(out_file, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as exc:  # truncated or garbled: a cache is computed again
+            warnings.warn(f"{out_file}: feature cache cannot be read ({exc}); computing it again", stacklevel=2)
+            cached = None
+        if cached is not None and cached.shape == shape and cached.dtype == np.float16:
             return cached
 
     def write(path: Path) -> None:

@@ -54,6 +54,10 @@ def caption_loss(
     return loss, logs, baseline
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A training step's loss was NaN or infinite; training stops before the weights take it."""
+
+
 # -- the loop -----------------------------------------------------------------------------------
 
 
@@ -133,7 +137,14 @@ def train_decoder(
             captions = pad_captions([c for _, c in batch]).to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
                 out = forward(feats, captions)
-            loss, logs, state.baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
+            loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
+            if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
+                raise NonFiniteLossError(
+                    f"loss is {logs['loss']} at epoch {state.epoch + 1}, step {step + 1} (global step {state.global_step + 1}): "
+                    f"training stopped before the weights took the step. Check the data and features for NaN, or lower the "
+                    f"learning rate; the last checkpoint (if any) is the state before it"
+                )
+            state.baseline = baseline
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

@@ -20,6 +20,7 @@ import torch
 from captioner.distributed import Distributed, process_group
 from captioner.model.beam_search import DecodingOptions
 from captioner.model.config import ModelConfig
+from captioner.model.checkpoint import CheckpointError
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
 from captioner.training.config import TrainConfig
 from captioner.training.features import extract_features, feature_cache_name
@@ -67,8 +68,11 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     run = Path(config.out)
     progress = progress and dist.is_main
     if resume:
-        saved = json.loads((run / "train_config.json").read_text())
-        config = dataclasses.replace(TrainConfig(**saved["train"]), out=str(run), device=config.device)
+        try:
+            saved = json.loads((run / "train_config.json").read_text())
+            config = dataclasses.replace(TrainConfig(**saved["train"]), out=str(run), device=config.device)
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise CheckpointError(f"{run / 'train_config.json'}: cannot resume from it ({type(exc).__name__}: {exc})"[:1000]) from exc
         captioner, state, optimizer_state = load_checkpoint(run, device)
     else:
         if (run / LATEST).exists() and dist.is_main:

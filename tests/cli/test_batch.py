@@ -3,9 +3,11 @@
 import csv
 import io
 import json
+import os
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,7 @@ from captioner.cli.batch import (
     run_batch,
 )
 
+from scripts.fuzz_images import mutate, seed_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,12 +148,19 @@ def _unsupported_tiff():
     return data[: tag + 8] + (34712).to_bytes(2, "little") + data[tag + 10 :]
 
 
+def _dds_unknown_format():
+    pixel_format = struct.pack("<II4sIIIII", 32, 0x4, b"ZZZZ", 0, 0, 0, 0, 0)
+    return b"DDS " + struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + bytes(44) + pixel_format + bytes(20 + 64)
+
+
 BROKEN = {
     "empty.jpg": (b"", "empty file"),
     "text.jpg": (b"hello, I am not a picture\n", "not a recognised image format"),
     "truncated.jpg": (_encoded("JPEG")[:300], "truncated"),
     "bomb.png": (_bomb_png(), "decompression bomb"),
     "odd.tiff": (_unsupported_tiff(), "not a recognised image format|cannot decode"),
+    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12).
+    "dds.png": (_dds_unknown_format(), "cannot decode"),
 }
 
 
@@ -172,6 +182,18 @@ def test_broken_images_get_error_records_and_the_run_goes_on(tmp_path, tiny, pho
         assert records[path]["score"] <= 0
     assert (summary.captioned, summary.failed, summary.exit_status) == (2, len(BROKEN), 1)
     assert str(summary) == f"captioned 2, failed {len(BROKEN)}"
+
+
+def test_images_whose_exif_broke_pil_are_captioned_upright(tmp_path, tiny, photos):
+    # Mutated EXIF that raised struct.error and TypeError in PIL's EXIF handling (issue 12): the
+    # pixels are fine, so the images are captioned and the run goes on.
+    folder = tmp_path / "in"
+    _save_photos(folder, photos, ["chelsea.jpg"])
+    (folder / "mutated.jpg").write_bytes(mutate(seed_images()["JPEG"], 1389069535, 8))
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(tiny, discover_inputs([str(folder)]), out, BatchOptions(batch_size=2), progress=False)
+    assert [r["error"] for r in _read_jsonl(out)] == [None, None]
+    assert summary.exit_status == 0
 
 
 def test_records_match_the_captioner_and_options_add_fields(tmp_path, tiny, photos):
@@ -317,3 +339,92 @@ def test_caption_without_words_gets_one_frame_and_no_peaks(tmp_path, silent, pho
     assert record["caption"] == "" and record["peaks"] == [] and record["error"] is None
     assert _gif_frames(tmp_path / "maps" / "coffee.jpg.gif") == 1  # the image alone
     assert np.load(tmp_path / "maps" / "coffee.jpg_attention.npy").shape == (0, 14, 14)
+
+
+# -- hostile paths and resume files (issue 12) --------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_file_names_that_are_not_utf8_are_recorded_losslessly_and_resumed(tmp_path, tiny, photos, suffix):
+    folder = tmp_path / "in"
+    _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg"])
+    odd = os.path.join(os.fsencode(folder), b"\xff\xfe.jpg")
+    os.rename(os.fsencode(folder / "coffee.jpg"), odd)
+    items = discover_inputs([str(folder)])
+    out = tmp_path / f"out{suffix}"
+    summary = run_batch(tiny, items, out, BatchOptions(batch_size=1), progress=False)
+    assert (summary.captioned, summary.failed) == (2, 0)
+    if suffix == ".jsonl":
+        lines = out.read_bytes().decode("utf-8").splitlines()  # valid UTF-8, strict JSON
+        assert [json.loads(line)["path"] for line in lines] == [i.path for i in items]
+    records = RecordFile(out, BatchOptions().columns).read()
+    assert {os.fsencode(r["path"]) for r in records} == {os.fsencode(folder / "chelsea.jpg"), odd}
+    again = run_batch(tiny, items, out, BatchOptions(), resume=True, progress=False)
+    assert (again.skipped, again.captioned) == (2, 0)
+
+
+def test_paths_whose_stat_fails_get_records_with_the_real_reason(tmp_path, tiny, photos, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _save_photos(tmp_path, photos, ["chelsea.jpg"])
+    os.symlink("loop.jpg", tmp_path / "loop.jpg")
+    long_name = "x" * 300 + ".jpg"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{long_name}\nloop.jpg\n")
+    items = discover_inputs(["chelsea.jpg", "loop.jpg", "y" * 300 + ".png"], [str(listing)])
+    summary = run_batch(tiny, items, tmp_path / "out.jsonl", BatchOptions(), progress=False)
+    records = _read_jsonl(tmp_path / "out.jsonl")
+    assert len(records) == 4 and records[0]["error"] is None
+    assert "name too long" in records[1]["error"].lower() or "name too long" in records[2]["error"].lower()
+    assert "symbolic links" in records[1]["error"]
+    assert all("name too long" in r["error"].lower() for r in records[2:])
+    assert (summary.captioned, summary.failed) == (1, 3)
+
+
+def test_long_image_names_get_short_heatmap_names_recorded_in_the_record(tmp_path, tiny, photos):
+    folder = tmp_path / "in"
+    _save_photos(folder, photos, ["chelsea.jpg"])
+    long_path = folder / ("c" * 245 + ".jpg")
+    (folder / "chelsea.jpg").rename(long_path)
+    heatmaps = tmp_path / "maps"
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(tiny, discover_inputs([str(folder)]), out, BatchOptions(heatmaps=heatmaps), progress=False)
+    [record] = _read_jsonl(out)
+    assert record["error"] is None and summary.exit_status == 0
+    stem = Path(record["heatmaps"])
+    assert len(stem.name) < 200 and stem.parent == heatmaps
+    assert Path(f"{stem}_grid.png").is_file() and Path(f"{stem}.gif").is_file()
+
+
+def test_resume_matches_another_spelling_of_the_same_inputs(tmp_path, tiny, photos, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _save_photos(tmp_path / "imgs", photos, ["chelsea.jpg", "coffee.jpg"])
+    run_batch(tiny, discover_inputs(["imgs"]), "out.jsonl", BatchOptions(), progress=False)
+    again = run_batch(tiny, discover_inputs(["./imgs/"]), "out.jsonl", BatchOptions(), resume=True, progress=False)
+    assert (again.skipped, again.captioned) == (2, 0)
+    assert len(_read_jsonl(tmp_path / "out.jsonl")) == 2
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path, tiny, photos):
+    from captioner.cli.batch import locked
+
+    paths = _save_photos(tmp_path / "in", photos, ["chelsea.jpg"])
+    out = tmp_path / "out.jsonl"
+    with locked(out):
+        with pytest.raises(BatchError, match="another captioner run"):
+            run_batch(tiny, discover_inputs(paths), out, BatchOptions(), resume=True, progress=False)
+    assert run_batch(tiny, discover_inputs(paths), out, BatchOptions(), resume=True, progress=False).captioned == 1
+
+
+def test_csv_cut_inside_a_quoted_line_break_is_redone(tmp_path, tiny, photos):
+    folder = tmp_path / "in"
+    _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg"])
+    (folder / "coffee.jpg").rename(folder / "two\nlines.jpg")
+    items = discover_inputs([str(folder)])
+    out = tmp_path / "out.csv"
+    run_batch(tiny, items, out, BatchOptions(), progress=False)
+    text = out.read_text()
+    cut = text.index("lines.jpg")  # the second record, cut after its path's line break
+    out.write_text(text[:cut])
+    summary = run_batch(tiny, items, out, BatchOptions(), resume=True, progress=False)
+    assert (summary.skipped, summary.captioned) == (1, 1)
+    assert [r["path"] for r in RecordFile(out, BatchOptions().columns).read()] == [i.path for i in items]

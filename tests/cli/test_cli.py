@@ -146,3 +146,57 @@ def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path
     assert records[1]["caption"] == records[4]["caption"]  # same pixels, one on each rank
     assert not list(tmp_path.glob("r.jsonl.part-*"))
     assert "captioned 4, failed 1" in done.stdout  # rank 0 lived to merge and report
+
+
+def test_an_internal_crash_exits_3_with_a_message(folder, model_dir, tmp_path, monkeypatch, capsys):
+    from captioner.cli import batch
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("an unforeseen bug")
+
+    monkeypatch.setattr(batch, "run_batch", crash)
+    assert main(["caption", str(folder), "--out", str(tmp_path / "r.jsonl"), "--model", model_dir]) == 3
+    err = capsys.readouterr().err
+    assert "captioner caption: internal error" in err and "an unforeseen bug" in err
+
+
+def test_exit_statuses_are_documented_in_the_readme_and_help(capsys):
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"| {status} |" in readme for status in (0, 1, 2, 3))
+    with pytest.raises(SystemExit):
+        main(["caption", "--help"])
+    assert "3 internal error" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    "content, suffix, message",
+    [
+        ('{"path": "a", "caption": null, "score": null, "error": null}\nnot json\n{"path": "b", "error": null}\n', ".jsonl", "line 2"),
+        ('{"path": "a"}\n', ".jsonl", "line 1"),
+        ("path,caption,score,error,peaks\na,b,1,,[]\n", ".csv", "columns"),
+        ("path,caption\na\n", ".csv", "columns"),
+        ("path,caption,score,error\na,b\n", ".csv", "line 2"),
+        (bytes(range(256)) * 4, ".jsonl", "not a text file"),
+        (bytes(range(256)) * 4, ".csv", "not a"),
+    ],
+)
+def test_unusable_resume_files_are_usage_errors(folder, model_dir, tmp_path, capsys, content, suffix, message):
+    out = tmp_path / f"r{suffix}"
+    (out.write_bytes if isinstance(content, bytes) else out.write_text)(content)
+    assert main(["caption", str(folder), "--out", str(out), "--model", model_dir, "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_inspect_survives_odd_and_long_file_names(folder, model_dir, tmp_path):
+    odd = os.path.join(os.fsencode(folder), b"\xff\xfe.jpg")
+    os.rename(os.fsencode(folder / "a.jpg"), odd)
+    (folder / "b.png").rename(folder / ("b" * 245 + ".png"))
+    maps = tmp_path / "maps"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
+    command = [sys.executable, "-m", "captioner", "inspect", str(folder), "--out", str(maps), "--model", model_dir]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=240)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-3000:]
+    assert "heatmaps of 3 images" in done.stdout.decode()
+    assert os.path.isfile(os.path.join(os.fsencode(maps), b"\xff\xfe.jpg.gif"))
+    assert len(list(maps.glob("bbbb*-*.gif"))) == 1

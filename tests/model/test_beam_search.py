@@ -232,3 +232,37 @@ def test_decoding_options_hold_the_defaults_and_check_them():
     assert decoding_options(None, beam_size=None, block_trigrams=True) == DecodingOptions(block_trigrams=True)
     with pytest.raises(ValueError, match="max_len"):
         DecodingOptions(max_len=0)
+
+
+@pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=3, n_best=2)])
+def test_a_nan_model_never_emits_pad_or_start(search):
+    # A model trained into NaN used to caption "four <pad> <pad> ... <start>" (issue 12).
+    dec = _decoder()
+    with torch.no_grad():
+        dec.out.bias.fill_(float("nan"))
+    hyps = search(dec, _feats(), max_len=6)
+    for b in range(hyps.tokens.shape[0]):
+        for k in range(hyps.tokens.shape[1]):
+            words = hyps.tokens[b, k, : hyps.lengths[b, k]]
+            assert not torch.isin(words, torch.tensor([Vocabulary.pad_id, Vocabulary.start_id])).any()
+    assert bool(torch.isneginf(hyps.scores).all())  # no finite score for a model that gave no finite choice
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(length_penalty=float("nan")), "length_penalty"),
+        (dict(length_penalty=float("inf")), "length_penalty"),
+        (dict(length_penalty="1"), "length_penalty"),
+        (dict(beam_size=1.5), "beam_size"),
+        (dict(beam_size=True), "beam_size"),
+        (dict(max_len=2.0), "max_len"),
+        (dict(n_best="2"), "n_best"),
+        (dict(block_repeats="no"), "block_repeats"),
+    ],
+)
+def test_decoding_options_refuse_wrong_types_and_non_finite_values(bad, message):
+    from captioner.model.beam_search import DecodingOptions
+
+    with pytest.raises(ValueError, match=message):
+        DecodingOptions(**bad)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner import Captioner, CheckpointError
+from captioner import Captioner, CheckpointError, ModelConfig
 from captioner.model.checkpoint import load_model
 
 
@@ -134,3 +134,98 @@ def test_incomplete_or_wrong_directories(tmp_path, small_captioner, broken):
         load_model(out)
     with pytest.raises(CheckpointError, match="no such model directory"):
         load_model(tmp_path / "nowhere")
+
+
+def test_non_finite_weights_are_never_saved(tmp_path, vocab):
+    torch.manual_seed(0)
+    cap = Captioner.from_config(ModelConfig(embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4), vocab)
+    with torch.no_grad():
+        cap.model.decoder.out.bias[3] = float("nan")
+    with pytest.raises(CheckpointError, match="not finite.*decoder.out.bias"):
+        cap.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def _edit_config(directory, **changes):
+    config = json.loads((directory / "config.json").read_text())
+    config.update(changes)
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(dropout="lots"), "dropout"),
+        (dict(hidden_dim="512"), "hidden_dim"),
+        (dict(image_size=0), "image_size"),
+        (dict(dropout=float("nan")), "dropout"),
+        (dict(hidden_dim=10**9), "hidden_dim"),  # went to the allocator: 512 GB asked
+        (dict(hidden_dim=True), "hidden_dim"),
+        (dict(feature_levels="34"), "feature_levels"),
+        (dict(grid_size=[14]), "grid_size"),
+        (dict(attention="telepathy"), "attention"),
+        (dict(vocab_size=-1), "vocab_size"),
+    ],
+)
+def test_malformed_config_values_are_checkpoint_errors_naming_the_file(tmp_path, small_captioner, changes, match):
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    _edit_config(out, **changes)
+    with pytest.raises(CheckpointError, match=f"config.json.*{match}"):
+        load_model(out)
+
+
+def test_deeply_nested_config_is_a_checkpoint_error(tmp_path, small_captioner):
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    (out / "config.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_model(out)
+
+
+def test_sizes_beyond_what_the_weights_file_holds_are_refused_before_allocating(tmp_path, small_captioner, monkeypatch):
+    from captioner.model import checkpoint
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    _edit_config(out, hidden_dim=8192)  # in range, but ~300M parameters: far more than the small file holds
+    monkeypatch.setattr(checkpoint, "CaptionModel", lambda *a, **k: pytest.fail("allocated before checking"))
+    with pytest.raises(CheckpointError, match="model.safetensors.*parameters"):
+        load_model(out)
+
+
+def test_any_other_load_failure_is_a_checkpoint_error_naming_the_directory(tmp_path, small_captioner, monkeypatch):
+    from captioner.model import checkpoint
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something deep in torch")
+
+    monkeypatch.setattr(checkpoint, "CaptionModel", broken)
+    with pytest.raises(CheckpointError, match=f"{out}.*something deep in torch"):
+        load_model(out)
+
+
+def test_encoder_weights_named_in_config_are_never_opened_outside_the_directory(tmp_path, small_captioner, monkeypatch):
+    from captioner.model import encoder
+
+    opened = []
+
+    def record(path):
+        opened.append(str(path))
+        raise encoder.EncoderWeightsError(f"stop: {path}")
+
+    monkeypatch.setattr(encoder, "load_weights_file", record)
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    outside = tmp_path / "secret.pt"
+    outside.write_bytes(b"not for models")
+    for path in (str(outside), "../secret.pt", "/etc/passwd"):
+        _edit_config(out, encoder="resnet18", encoder_weights=path)
+        with pytest.raises(CheckpointError, match="outside the model directory"):
+            load_model(out)
+    assert opened == []
+    # Inside the directory, or passed by the caller explicitly, the file is used.
+    _edit_config(out, encoder_weights="encoder.pt")
+    with pytest.raises(CheckpointError, match="stop"):
+        load_model(out)
+    with pytest.raises(CheckpointError, match="stop"):
+        load_model(out, encoder_weights=outside)
+    assert opened == [str((out / "encoder.pt").resolve()), str(outside)]

@@ -204,3 +204,109 @@ def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
     # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
     assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
     assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_error():
+    from captioner.training.loop import NonFiniteLossError
+
+    torch.manual_seed(0)
+    model = _Model()
+    feats, pairs = _task(n=32)
+    feats[5] = np.nan  # one poisoned image: the batch that holds it has a NaN loss
+    saved = []
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step \d+"):
+        train_decoder(model, feats, pairs, TrainConfig(epochs=2, batch_size=8, checkpoint_every=1), progress=False,
+                      on_checkpoint=lambda st, *_: saved.append(st.global_step))
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the bad step never reached the weights
+
+
+# -- damaged runs (issue 12) --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cut_run(tiny_synth, tmp_path_factory):
+    """A run killed after step 7: checkpoints at steps 5 and 6."""
+    from captioner.training.run import run_training
+
+    run = tmp_path_factory.mktemp("cut") / "run"
+    run_training(*_configs(tiny_synth, run), progress=False, stop_after_steps=7)
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-00000005", "checkpoint-00000006"]
+    return run
+
+
+def _damaged(cut_run, tmp_path, damage):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cut_run, run)
+    damage(run, run / "checkpoint-00000006")
+    return run
+
+
+@pytest.mark.parametrize(
+    "damage, file",
+    [
+        (lambda run, ckpt: (ckpt / "trainer.safetensors").write_bytes((ckpt / "trainer.safetensors").read_bytes()[:500]), "trainer.safetensors"),
+        (lambda run, ckpt: (ckpt / "trainer.json").write_text('{"state": {"epoch": 1, '), "trainer.json"),
+        (lambda run, ckpt: (ckpt / "trainer.json").write_text(
+            (ckpt / "trainer.json").read_text().replace('"global_step": 6', '"global_step": -6')), "trainer.json"),
+        (lambda run, ckpt: (ckpt / "trainer.json").write_text(
+            (ckpt / "trainer.json").read_text().replace('"epoch": 1', '"epoch": "one"')), "trainer.json"),
+        (lambda run, ckpt: (ckpt / "model.safetensors").write_bytes(b"\0" * 100), "model.safetensors"),
+    ],
+)
+def test_a_damaged_checkpoint_is_named_and_the_previous_one_used(cut_run, tmp_path, damage, file):
+    from captioner.training.checkpoints import load_checkpoint
+
+    run = _damaged(cut_run, tmp_path, damage)
+    with pytest.warns(UserWarning, match=f"checkpoint-00000006.*{file}.*checkpoint-00000005"):
+        _, state, _ = load_checkpoint(run, "cpu")
+    assert state.global_step == 5
+
+
+def test_no_usable_checkpoint_is_a_checkpoint_error_naming_the_files(cut_run, tmp_path):
+    from captioner import CheckpointError
+    from captioner.training.checkpoints import load_checkpoint
+
+    def damage(run, ckpt):
+        for folder in run.glob("checkpoint-*"):
+            (folder / "trainer.json").write_text("garbled")
+
+    run = _damaged(cut_run, tmp_path, damage)
+    with pytest.raises(CheckpointError, match="checkpoint-00000006/trainer.json.*checkpoint-00000005/trainer.json"):
+        load_checkpoint(run, "cpu")
+
+
+@pytest.mark.parametrize("pointer", ["../elsewhere", "/etc", "checkpoint-00000006/../../x", ""])
+def test_latest_never_points_outside_the_run_folder(cut_run, tmp_path, pointer):
+    from captioner import CheckpointError
+    from captioner.training.checkpoints import load_checkpoint
+
+    (tmp_path / "elsewhere").mkdir()
+    run = _damaged(cut_run, tmp_path, lambda run, ckpt: (run / "latest").write_text(pointer))
+    with pytest.raises(CheckpointError, match="latest. names .* not a checkpoint of this run"):
+        load_checkpoint(run, "cpu")
+
+
+def test_a_truncated_feature_cache_is_named_and_computed_again(small_captioner, photos, tmp_path):
+    from captioner.training.features import extract_features
+
+    images = []
+    for name in ("coffee", "chelsea"):
+        photos[name].resize((64, 48)).save(tmp_path / f"{name}.png")
+        images.append(tmp_path / f"{name}.png")
+    cache = tmp_path / "features.npy"
+    good = np.array(extract_features(small_captioner, images, cache))
+    cache.write_bytes(cache.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="features.npy"):
+        again = extract_features(small_captioner, images, cache)
+    assert np.array_equal(np.asarray(again), good)
+
+
+def test_train_resume_of_an_unusable_run_is_a_usage_error(cut_run, tmp_path, capsys):
+    from captioner.cli.main import main
+
+    run = _damaged(cut_run, tmp_path, lambda run, ckpt: (run / "train_config.json").write_text("{garbled"))
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    assert "train_config.json" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "nothing-here"), "--resume"]) == 2
