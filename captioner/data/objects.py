@@ -139,7 +139,8 @@ def read_table(path: str | Path | None = None) -> list[StampInfo]:
     """The rows of the stamps table marked use=yes."""
     path = Path(path) if path is not None else default_table()
     if not path.is_file():
-        raise ObjectsDataError(f"stamps table not found: {path}")
+        raise ObjectsDataError(f"stamps table not found: {path} (the reviewed table is data/objects/stamps.csv "
+                               f"in captioner's repository; pass its path, e.g. --table)")
     rows = []
     with path.open(newline="", encoding="utf-8") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
