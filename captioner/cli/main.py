@@ -226,6 +226,8 @@ def _add_export(sub) -> None:
     p.add_argument("--check-split", default="test")
     p.add_argument("--check-limit", type=int, default=200)
     p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
+    p.add_argument("--allow-changed", type=int, default=0, metavar="N",
+                   help="store float16 even if up to N check captions change (they are listed in the report)")
     p.set_defaults(func=_run_export)
 
 
@@ -237,7 +239,8 @@ def _run_export(args) -> int:
         from captioner.data.datasets import load_dataset
 
         images = [r.image_path for r in load_dataset(args.check_data) if r.split == args.check_split][: args.check_limit]
-    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision)
+    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision,
+                          allowed_changes=args.allow_changed)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -250,7 +253,7 @@ def _positive(text: str) -> int:
 
 
 def _add_model_args(p) -> None:
-    p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: soft, hard (default: soft)")
+    p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: objects, shapes, hard (default: objects)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
     _add_decoding_args(p)
 

@@ -13,9 +13,10 @@ from captioner.pipeline import Captioner
 
 
 def export_model(source: str | Path, target: str | Path, check_images: Sequence = (), options: DecodingOptions = DecodingOptions(),
-                 half: bool = True) -> dict:
-    """Save the model in `source` to `target`. With `half`, store float16 weights if the captions
-    of `check_images` are identical to the float32 model's; otherwise store float32."""
+                 half: bool = True, allowed_changes: int = 0) -> dict:
+    """Save the model in `source` to `target`. With `half`, store float16 weights if at most
+    `allowed_changes` captions of `check_images` differ from the float32 model's (the report lists
+    them); otherwise store float32."""
     model = Captioner.from_pretrained(source, device="cpu")
     report = {"source": str(source), "target": str(target), "dtype": "float32", "checked_images": len(check_images)}
     if half:
@@ -23,8 +24,10 @@ def export_model(source: str | Path, target: str | Path, check_images: Sequence 
         if check_images:
             reference = [r.text for r in model.caption(list(check_images), options)]
             halved = [r.text for r in Captioner.from_pretrained(target, device="cpu").caption(list(check_images), options)]
-            report["changed_captions"] = sum(a != b for a, b in zip(reference, halved))
-            if report["changed_captions"] == 0:
+            changed = [(str(im), a, b) for im, a, b in zip(check_images, reference, halved) if a != b]
+            report["changed_captions"] = len(changed)
+            report["changes"] = [{"image": im, "float32": a, "float16": b} for im, a, b in changed]
+            if len(changed) <= allowed_changes:
                 report["dtype"] = "float16"
         else:
             report["dtype"] = "float16"

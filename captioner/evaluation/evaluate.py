@@ -42,7 +42,10 @@ def grounding_report(records: Sequence, results: Sequence, sizes: Sequence[tuple
     """Attention correctness of the object-naming words, and the objects-named rate. Each record's
     words are grounded by its data set's functions (captioner.data.grounding.grounding_for); the
     mask figures come with objects that have masks."""
-    items, by_kind = [], {"color": [], "shape": []}
+    # by kind: a phrase's head noun ("shape": the shape word, or an object name's last word) and colour
+    # word; and for any phrase its first word (where the model commits to an object) and its later
+    # words (e.g. "truck" in "garbage truck", whose attention the name's first word already settled)
+    items, by_kind = [], {"color": [], "shape": [], "first": [], "later": []}
     named = []
     for record, result, size in zip(records, results, sizes):
         grounding = grounding_for(record.dataset)
@@ -57,6 +60,7 @@ def grounding_report(records: Sequence, results: Sequence, sizes: Sequence[tuple
                 kind = "shape" if j == phrase.word_indices[-1] else ("color" if result.words[j] == phrase.color else None)
                 if kind:
                     by_kind[kind].append(item)
+                by_kind["first" if j == phrase.word_indices[0] else "later"].append(item)
     return {
         "objects_named_rate": float(np.mean(named)) if named else float("nan"),
         "attention": attention_correctness_summary(items),

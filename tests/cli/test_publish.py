@@ -73,3 +73,13 @@ def test_full_precision_and_no_check_images(tmp_path, vocab):
     # nothing to check against: float16 is taken on trust
     assert export_model(tmp_path / "trained", tmp_path / "trust")["dtype"] == "float16"
     assert stored_dtypes(tmp_path / "trust") == {torch.float16}
+
+
+def test_float16_with_a_few_changed_captions_allowed_lists_them(tmp_path, vocab, photos):
+    images = [photos["chelsea"], photos["coffee"]]
+    hand_built_model(vocab, 1.0004).save_pretrained(tmp_path / "trained")  # float16 flips both captions
+    strict = export_model(tmp_path / "trained", tmp_path / "strict", check_images=images, allowed_changes=1)
+    assert strict["dtype"] == "float32" and strict["changed_captions"] == 2
+    loose = export_model(tmp_path / "trained", tmp_path / "loose", check_images=images, allowed_changes=2)
+    assert loose["dtype"] == "float16" and stored_dtypes(tmp_path / "loose") == {torch.float16}
+    assert [(c["float32"], c["float16"]) for c in loose["changes"]] == [("red", "blue"), ("red", "blue")]

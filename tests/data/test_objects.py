@@ -224,6 +224,9 @@ def test_evaluation_grounds_object_scenes_with_their_masks(world_root, tmp_path)
     assert good["attention"]["mask_count"] > 0
     assert good["attention"]["mass_in_mask"] > 0.4 > bad["attention"]["mass_in_mask"]
     assert good["attention"]["peak_in_box_rate"] > bad["attention"]["peak_in_box_rate"]
+    by_word = good["attention_by_word"]
+    assert by_word["first"]["count"] == len(records)  # one name phrase a caption
+    assert by_word["first"]["count"] + by_word["later"]["count"] == good["attention"]["count"]
     # only one-object scenes have every object named by "a <name>"
     one_object = np.mean([len(r.objects) == 1 for r in records])
     assert good["objects_named_rate"] == pytest.approx(one_object)
