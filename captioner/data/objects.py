@@ -40,8 +40,8 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from captioner.data.grounding import GroundedPhrase
-from captioner.data.scenes import write_dataset
-from captioner.data.synth import RELATIONS, Sentence, _as_generator, _join, _pick, make_background, relations
+from captioner.data.scenes import distinct_sentences, write_dataset
+from captioner.data.synth import RELATIONS, _as_generator, _join, _pick, make_background, relations
 
 VERSION = 1
 SPLITS = ("train", "val", "test", "heldout")
@@ -435,19 +435,10 @@ def _caption(rng, objects: list, background_words) -> list:
 
 
 def make_captions(rng, objects: list, background_words, n: int = N_CAPTIONS) -> list:
-    sentences, seen = [], set()
-    for _ in range(20 * n):
-        words = _caption(rng, objects, background_words)
-        if len(words) > MAX_TOKENS:
-            continue
-        sentence = Sentence(tuple(w for w, _ in words), tuple(g for _, g in words))
-        if sentence.raw not in seen:
-            seen.add(sentence.raw)
-            sentences.append(sentence)
-            if len(sentences) == n:
-                break
+    sentences = distinct_sentences(lambda: _caption(rng, objects, background_words), n, MAX_TOKENS)
+    distinct = len(sentences)
     while len(sentences) < n:  # a one-object scene may have fewer wordings than n: repeat some
-        sentences.append(sentences[len(sentences) % max(1, len(seen))])
+        sentences.append(sentences[len(sentences) % distinct])
     return sentences
 
 

@@ -7,8 +7,48 @@ from __future__ import annotations
 import json
 import multiprocessing
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A reference caption: its tokens, and per token the object it names (an object index, a
+    sorted list of indices for a plural, or None)."""
+
+    tokens: tuple
+    grounding: tuple
+
+    @classmethod
+    def from_words(cls, words: list) -> "Sentence":
+        """From a list of (word, grounding) pairs, the form captions are built in, so that grounding
+        can never drift from the words."""
+        return cls(tuple(w for w, _ in words), tuple(g for _, g in words))
+
+    @property
+    def raw(self):
+        return " ".join(self.tokens)
+
+    def to_json(self):
+        return {"raw": self.raw, "tokens": list(self.tokens), "grounding": list(self.grounding)}
+
+
+def distinct_sentences(draw: Callable[[], list], n: int, max_tokens: int, tries_per_sentence: int = 20) -> list[Sentence]:
+    """Up to `n` different captions of at most `max_tokens` tokens, each drawn by `draw()` (a list
+    of (word, grounding) pairs); fewer when the scene has fewer wordings."""
+    sentences, seen = [], set()
+    for _ in range(tries_per_sentence * n):
+        words = draw()
+        if len(words) > max_tokens:
+            continue
+        sentence = Sentence.from_words(words)
+        if sentence.raw not in seen:
+            seen.add(sentence.raw)
+            sentences.append(sentence)
+            if len(sentences) == n:
+                break
+    return sentences
 
 
 def write_dataset(path: str | Path, header: dict, jobs: Sequence, write_scene: Callable[..., dict], workers: int = 1,

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from captioner.data.scenes import write_dataset
+from captioner.data.scenes import Sentence, distinct_sentences, write_dataset
 
 # -----------------------------------------------------------------------------
 # vocabulary pieces
@@ -142,19 +142,6 @@ class SceneObject:
     def to_json(self):
         return {"shape": self.shape, "color": self.color, "size": self.size,
                 "box": list(self.box), "rgb": list(self.rgb)}
-
-
-@dataclass(frozen=True)
-class Sentence:
-    tokens: tuple
-    grounding: tuple  # per token: object index, sorted list of indices (plural), or None
-
-    @property
-    def raw(self):
-        return " ".join(self.tokens)
-
-    def to_json(self):
-        return {"raw": self.raw, "tokens": list(self.tokens), "grounding": list(self.grounding)}
 
 
 @dataclass
@@ -396,20 +383,9 @@ def _caption(rng, objects, with_size):
 def make_captions(rng, objects, n=N_CAPTIONS):
     """`n` different captions (as far as the scene allows) of at most MAX_TOKENS tokens."""
     rng = _as_generator(rng)
-    sentences, seen = [], set()
-    for _ in range(20 * n):
-        words = _caption(rng, objects, with_size=rng.random() < 0.5)
-        if len(words) > MAX_TOKENS:
-            continue
-        sentence = Sentence(tuple(w for w, _ in words), tuple(g for _, g in words))
-        if sentence.raw not in seen:
-            seen.add(sentence.raw)
-            sentences.append(sentence)
-            if len(sentences) == n:
-                break
+    sentences = distinct_sentences(lambda: _caption(rng, objects, with_size=rng.random() < 0.5), n, MAX_TOKENS)
     while len(sentences) < n:  # tiny scenes may run out of wordings; the shortest always fits
-        words = _join(_group_phrases(rng, objects, range(len(objects)), with_size=False))
-        sentences.append(Sentence(tuple(w for w, _ in words), tuple(g for _, g in words)))
+        sentences.append(Sentence.from_words(_join(_group_phrases(rng, objects, range(len(objects)), with_size=False))))
     return sentences
 
 # -----------------------------------------------------------------------------
