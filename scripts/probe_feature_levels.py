@@ -86,7 +86,7 @@ def main():
     print("| features | dims | scenes: top-1 | photos: name or category right |")
     print("|---|---|---|---|")
     for label, parts in SETS.items():
-        cols = np.concatenate([np.arange(2000)[SLICES[p]] for p in parts])
+        cols = np.concatenate([np.arange(SLICES[p].start, SLICES[p].stop) for p in parts])
         predict = fit_probe(x_train[:, cols], y_train, len(world.names))
         scene_acc = float((predict(x_test[:, cols]) == y_test).mean())
         guesses = [world.names[k] for k in predict(x_photo[:, cols])]

@@ -17,16 +17,21 @@ from pathlib import Path
 
 def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="generate grounded synthetic scenes (images + captions + boxes)")
-    p.add_argument("--out", required=True, help="output folder (images/ and dataset_synth.json)")
-    p.add_argument("--n-train", type=int, default=8000)
-    p.add_argument("--n-val", type=int, default=1000)
-    p.add_argument("--n-test", type=int, default=1000)
+    _add_scene_args(p, "dataset_synth.json", n_train=8000, n_val=1000)
     p.add_argument("--n-comp", type=int, default=1000, help="compositional split: held-out colour-shape pairs")
     p.add_argument("--image-size", type=int, default=224)
+    p.set_defaults(func=_run_synth)
+
+
+def _add_scene_args(p, json_name: str, n_train: int, n_val: int) -> None:
+    """What both scene generators take: where to write, how many scenes of each split, seed, workers."""
+    p.add_argument("--out", required=True, help=f"output folder (images/ and {json_name})")
+    p.add_argument("--n-train", type=int, default=n_train)
+    p.add_argument("--n-val", type=int, default=n_val)
+    p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
                    help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
-    p.set_defaults(func=_run_synth)
 
 
 def _run_synth(args) -> int:
@@ -46,14 +51,8 @@ def _add_objects(sub) -> None:
                    help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
                         "(bash scripts/fetch_tuxpaint.sh DIR does it)")
     p.add_argument("--table", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
-    p.add_argument("--out", required=True, help="output folder (images/ and dataset_objects.json)")
-    p.add_argument("--n-train", type=int, default=10000)
-    p.add_argument("--n-val", type=int, default=500)
-    p.add_argument("--n-test", type=int, default=1000)
+    _add_scene_args(p, "dataset_objects.json", n_train=10000, n_val=500)
     p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
-                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
     p.set_defaults(func=_run_objects)
 
 
@@ -170,50 +169,36 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from captioner.data.datasets import load_dataset
     from captioner.evaluation.evaluate import evaluate, write_report
-    from captioner.pipeline import Captioner
-
-    if args.photos:
-        return _evaluate_photos(args)
-    records = [r for r in load_dataset(args.data, args.image_root) if r.split == args.split][: args.limit]
-    if not records:
-        print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
-        return 2
-    try:
-        options = _decoding(args)
-    except ValueError as exc:
-        return _usage_error("evaluate", exc)
-    captioner = Captioner.from_pretrained(args.model, device=args.device)
-    out = Path(args.out or Path(args.model) / f"eval-{args.split}-beam{options.beam_size}.json")
-    report = evaluate(
-        captioner, records, options, meteor=not args.no_meteor, batch_size=args.batch_size,
-        progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
-    )
-    report.update(model=str(args.model), data=str(args.data), split=args.split)
-    write_report(report, out)
-    print(json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2))
-    print(f"report: {out}")
-    return 0
-
-
-def _evaluate_photos(args) -> int:
-    from captioner.evaluation.photos import photo_report
+    from captioner.evaluation.photos import photo_report, read_photo_set
     from captioner.evaluation.report import photos_table
     from captioner.pipeline import Captioner
 
-    try:
+    try:  # every input is checked before the model is loaded
         options = _decoding(args)
-    except ValueError as exc:
-        return _usage_error("evaluate", exc)
-    captioner = Captioner.from_pretrained(args.model, device=args.device)
-    try:
-        report = photo_report(captioner, args.photos, options)
+        photos = read_photo_set(args.photos) if args.photos else None
     except (OSError, ValueError) as exc:
         return _usage_error("evaluate", exc)
-    report.update(model=str(args.model), photo_set=str(args.photos))
-    out = Path(args.out or Path(args.model) / f"eval-photos-beam{options.beam_size}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(photos_table(report))
+    if photos is None:
+        records = [r for r in load_dataset(args.data, args.image_root) if r.split == args.split][: args.limit]
+        if not records:
+            print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
+            return 2
+    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    name = "photos" if photos is not None else args.split
+    out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
+    if photos is not None:
+        report = photo_report(captioner, photos, options)
+        report.update(model=str(args.model), photo_set=str(args.photos))
+        summary = photos_table(report)
+    else:
+        report = evaluate(
+            captioner, records, options, meteor=not args.no_meteor, batch_size=args.batch_size,
+            progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
+        )
+        report.update(model=str(args.model), data=str(args.data), split=args.split)
+        summary = json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2)
+    write_report(report, out)
+    print(summary)
     print(f"report: {out}")
     return 0
 

@@ -38,11 +38,12 @@ def names_object(words: list[str], accepted: str) -> str | None:
     return None
 
 
-def photo_report(captioner, folder: str | Path, options: DecodingOptions | None = None, **decoding) -> dict:
-    """Caption every photo of the set; report each caption, whether it names the main object,
-    and the rates (over all photos, and over those whose object the model was trained on)."""
+def photo_report(captioner, photos: str | Path | list[dict], options: DecodingOptions | None = None, **decoding) -> dict:
+    """Caption every photo of a set (its folder, or the rows read_photo_set gives); report each
+    caption, whether it names the main object, and the rates (over all photos, and over those
+    whose object the model was trained on)."""
     options = decoding_options(options, **decoding)
-    rows = read_photo_set(folder)
+    rows = photos if isinstance(photos, list) else read_photo_set(photos)
     results = captioner.caption([r["path"] for r in rows], options)
     items = []
     for row, result in zip(rows, results):
