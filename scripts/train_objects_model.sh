@@ -13,7 +13,8 @@ n_train=${N_TRAIN:-12000}
 scenes=data/objects-scenes
 start=$(date +%s)
 bash scripts/fetch_tuxpaint.sh .cache/tuxpaint
-if ! $py -c "import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sum(i['split'] == 'train' for i in d['images']) != int(sys.argv[2]))" $scenes/dataset_objects.json $n_train 2>/dev/null; then
+# (made again when the train count or the generator's version differs)
+if ! $py -c "import json, sys; from captioner.data.objects import VERSION; d = json.load(open(sys.argv[1])); sys.exit(d.get('version') != VERSION or sum(i['split'] == 'train' for i in d['images']) != int(sys.argv[2]))" $scenes/dataset_objects.json $n_train 2>/dev/null; then
     $py -m captioner objects --tuxpaint .cache/tuxpaint --out $scenes --n-train $n_train --n-val 500 --n-test 1000 --n-heldout 1000 --seed 0
 fi
 echo "scenes ready after $(( $(date +%s) - start )) s"

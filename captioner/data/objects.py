@@ -43,7 +43,7 @@ from captioner.data.grounding import GroundedPhrase
 from captioner.data.scenes import distinct_sentences, write_dataset
 from captioner.data.synth import RELATIONS, _as_generator, _join, _pick, make_background, relations
 
-VERSION = 1
+VERSION = 2  # 2: a name of several words is one token
 SPLITS = ("train", "val", "test", "heldout")
 STAMPS_SUBDIR = Path("usr/share/tuxpaint/stamps")
 TEMPLATES_SUBDIR = Path("usr/share/tuxpaint/templates")
@@ -411,7 +411,9 @@ def _noun_phrase(rng, obj: SceneObject, ref: int) -> list:
         det = "some"
     else:
         det = "an" if words[0][0] in "aeiou" else "a"
-    return [(det, None)] + [(w, ref) for w in words]
+    # A name of several words ("garbage truck") is one token: the decoder then looks for the object
+    # once, for the whole name (with one token per word, the later words attended anywhere).
+    return [(det, None), (obj.info.name, ref)]
 
 
 def _caption(rng, objects: list, background_words) -> list:
@@ -484,14 +486,17 @@ def ground_caption(words: list[str], objects: list[dict]) -> list[GroundedPhrase
         for phrase, _ in _object_phrases(obj):
             candidates.setdefault(phrase, set()).add(i)
     lengths = sorted({len(p) for p in candidates}, reverse=True)
+    # Match word by word; a token may hold several words ("garbage truck"), so each word remembers its token.
+    split = [(word, t) for t, token in enumerate(words) for word in token.split()]
     found, j = [], 0
-    while j < len(words):
+    while j < len(split):
         for n in lengths:
-            phrase = tuple(words[j:j + n])
+            phrase = tuple(w for w, _ in split[j:j + n])
             fits = candidates.get(phrase)
             if len(phrase) == n and fits:
                 if len(fits) == 1:
-                    found.append(GroundedPhrase(list(range(j, j + n)), sorted(fits), None, " ".join(phrase)))
+                    tokens = sorted({t for _, t in split[j:j + n]})
+                    found.append(GroundedPhrase(tokens, sorted(fits), None, " ".join(phrase)))
                 j += n
                 break
         else:

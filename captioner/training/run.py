@@ -48,6 +48,13 @@ def decode_features(captioner, features: np.ndarray, options: DecodingOptions = 
     return results
 
 
+def _image_sizes(records) -> list[tuple[int, int]]:
+    """(W, H) of each record's image, upright, as the captioning path sees it."""
+    from captioner.images import load_image
+
+    return [load_image(r.image_path).size for r in records]
+
+
 def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Path:
     """Train a model as configured; returns the run folder. The best model by validation
     CIDEr-D is in run/best (run/final holds the last weights). Under torchrun every process
@@ -63,6 +70,7 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
     from captioner.data.datasets import load_dataset, references
     from captioner.evaluation.caption_metrics import caption_metrics
+    from captioner.evaluation.evaluate import grounding_report
     from captioner.pipeline import Captioner
 
     run = Path(config.out)
@@ -115,6 +123,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             fh.write(json.dumps(record) + "\n")
 
     val_references = references(val_records)
+    # On grounded data (generated scenes) each epoch also reports objects named and attention
+    # correctness, so a run shows when its maps get worse; this needs each image's size.
+    val_sizes = _image_sizes(val_records) if val_records and all(r.objects for r in val_records) else None
 
     def on_epoch_end(st: TrainState) -> bool:
         record = dict(st.history[-1])
@@ -122,6 +133,8 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             results = decode_features(captioner, val_features)
             predictions = {r.image_id: res.text for r, res in zip(val_records, results)}
             scores = caption_metrics(predictions, val_references, meteor=False)
+            if val_sizes is not None:
+                scores["grounding"] = grounding_report(val_records, results, val_sizes)
             record["val"] = scores
             cider = scores["CIDEr-D"]
             if st.best_score is None or cider > st.best_score:
