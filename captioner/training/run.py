@@ -29,6 +29,7 @@ from captioner.vocab import Vocabulary
 
 # Validation decodes greedily: the best-scoring epoch is picked on what the model writes alone.
 VALIDATION_DECODING = DecodingOptions(beam_size=1)
+CURVES_FILE = "curves.png"  # the learning curves, drawn again at each epoch's end beside metrics.jsonl
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -72,6 +73,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     from captioner.evaluation.caption_metrics import caption_metrics
     from captioner.evaluation.evaluate import grounding_report
     from captioner.pipeline import Captioner
+    from captioner.viz.curves import plot_learning_curves
 
     run = Path(config.out)
     progress = progress and dist.is_main
@@ -144,6 +146,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
                 st.epochs_without_improvement += 1
         log(record)
         st.history[-1] = record
+        plot_learning_curves(st.history, run / CURVES_FILE, title=run.name)
         if progress:
             print(json.dumps(record))
         return val_features is not None and st.epochs_without_improvement >= config.patience

@@ -155,7 +155,8 @@ def test_captions_use_the_right_article_and_some_for_plurals(world):
                 if w in ("grapes",) and t[j - 1] != "some":
                     pytest.fail(f"'{s.raw}' counts grapes with {t[j - 1]!r}")
             seen.update(t)
-    assert {"an", "tiger", "garbage", "truck", "some", "grapes"} <= seen
+    assert {"an", "tiger", "garbage truck", "some", "grapes"} <= seen  # a name of two words is one token
+    assert not {"garbage", "truck"} & seen
 
 
 def test_generated_captions_ground_names_synonyms_and_categories():
@@ -167,6 +168,11 @@ def test_generated_captions_ground_names_synonyms_and_categories():
     assert found["garbage truck"].word_indices == [1, 2] and found["garbage truck"].objects == [0]
     assert found["chicken"].objects == [1] and found["animal"].objects == [2]
     assert objects_named(words, objects)
+    # the generator's tokens: a name of two words is one token, grounded as the same phrase
+    tokens = ["a", "garbage truck", "to", "the", "left", "of", "a", "chicken"]
+    found = {p.shape: p for p in ground_caption(tokens, objects)}
+    assert found["garbage truck"].word_indices == [1] and found["garbage truck"].objects == [0]
+    assert found["chicken"].word_indices == [7] and objects_named(tokens, objects[:2])
     assert not objects_named("a truck and a hen".split(), objects)
     # a category word that fits two objects is not grounded
     two_animals = objects[2:] + [{"name": "cow", "synonyms": [], "category": "animal"}]

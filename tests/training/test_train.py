@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from captioner.model.decoder import Decoder
 from captioner.training.config import TrainConfig
@@ -114,6 +115,11 @@ def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert [l["epoch"] for l in lines] == [1, 2]
     assert "CIDEr-D" in lines[0]["val"]  # validation decodes and scores for real
+    # on grounded scenes each epoch also measures naming and attention correctness
+    grounding = lines[0]["val"]["grounding"]
+    assert 0.0 <= grounding["objects_named_rate"] <= 1.0 and "peak_in_box_rate" in grounding["attention"]
+    with Image.open(run / "curves.png") as curves:  # the learning curves, drawn at each epoch's end
+        assert curves.format == "PNG" and curves.width > 600
     assert (run / "latest").read_text().startswith("checkpoint-")
     assert len(list(run.glob("checkpoint-*"))) <= 2  # older checkpoints pruned
     assert not list(run.glob("*.tmp"))
