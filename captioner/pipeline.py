@@ -170,12 +170,14 @@ class Captioner:
             jobs = (partial(finish or _same, item) for item in self._captioned(loads, options, batch_size))
             yield from _in_order(pool, jobs, depth=2 * workers)
 
-    def encoded(self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+    def encoded(self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2,
+                frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         """The encoder's annotations, batch by batch: (the batch's loaded inputs, annotations of its
-        readable ones (R, L, D) or None if none is readable). Images are read in background threads."""
+        readable ones (R, L, D) or None if none is readable). Images are read in background threads.
+        With `frozen`, the output of the encoder's frozen part instead (R, P): what fine-tuning caches."""
         with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
             loads = _in_order(pool, (partial(self._read, src, False) for src in inputs), depth=batch_size + workers)
-            yield from self._encoded(loads, batch_size)
+            yield from self._encoded(loads, batch_size, frozen)
 
     def _read(self, source: ImageInput, keep_image: bool) -> _Loaded:
         try:
@@ -184,10 +186,10 @@ class Captioner:
             return _Loaded(source, error=exc)
         return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, image.size)
 
-    def _encoded(self, loads: Iterator[_Loaded], batch_size: int) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+    def _encoded(self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         while chunk := list(islice(loads, batch_size)):
             readable = [loaded.pixels for loaded in chunk if loaded.error is None]
-            yield chunk, self._encode_arrays(readable) if readable else None
+            yield chunk, self._encode_arrays(readable, frozen) if readable else None
 
     def _captioned(self, loads: Iterator[_Loaded], options: DecodingOptions, batch_size: int) -> Iterator[Captioned]:
         for chunk, features in self._encoded(loads, batch_size):
@@ -202,8 +204,9 @@ class Captioner:
         return self._encode_arrays([self.preprocessor.resize(im) for im in images])
 
     @torch.inference_mode()
-    def _encode_arrays(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
-        return self.model.encode(self.preprocessor.normalize(self.preprocessor.stack(arrays).to(self.device)))
+    def _encode_arrays(self, arrays: Sequence[np.ndarray], frozen: bool = False) -> torch.Tensor:
+        pixels = self.preprocessor.normalize(self.preprocessor.stack(arrays).to(self.device))
+        return self.model.encode_frozen(pixels) if frozen else self.model.encode(pixels)
 
     @torch.inference_mode()
     def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, **decoding: Any) -> list[CaptionResult]:

@@ -199,9 +199,17 @@ class Encoder(nn.Module):
         self.finetune_blocks = finetune_blocks
         for p in self.backbone.parameters():
             p.requires_grad_(False)
+        self._split = None  # (first trainable unit, the units) when fine-tuning; see frozen_part
         if finetune_blocks > 0:
-            for block in _blocks(backbone)[-finetune_blocks:]:
-                for p in block.parameters():
+            units, self._level_unit = _units(backbone, self.head_level)
+            blocks = _blocks(backbone)
+            if finetune_blocks > len(blocks):
+                raise ValueError(f"finetune_blocks={finetune_blocks}, but the backbone has only {len(blocks)} blocks")
+            first = next(k for k, unit in enumerate(units) if unit is blocks[-finetune_blocks])
+            self._split = (first, units)
+            # The last N blocks train, and what runs after them (the head conv, when the head level is used).
+            for unit in units[first:]:
+                for p in unit.parameters():
                     p.requires_grad_(True)
         # channels_last roughly doubles CPU throughput of depthwise/1x1 convs at batch > 1.
         self.backbone.to(memory_format=torch.channels_last)
@@ -216,7 +224,10 @@ class Encoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.contiguous(memory_format=torch.channels_last)
-        maps = self._levels(x)
+        return self._annotations(self._levels(x))
+
+    def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """The level maps (in self.levels' order) on one grid, concatenated: (B, H*W, D)."""
         grid = maps[self.levels.index(self.grid_level)].shape[-2:]
         maps = [self._resize(m, grid) for m in maps]
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
@@ -232,6 +243,34 @@ class Encoder(nn.Module):
         if last not in stages:
             maps = maps[:-1]
         return maps + [head]
+
+    # -- fine-tuning: the frozen part runs once (its output is cached), the trainable part every step
+
+    def frozen_part(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """What the frozen units make of a normalised batch: the input of the first trainable
+        block, then the maps of the levels that are complete before it. Only when fine-tuning."""
+        first, units = self._fine_tuning()
+        x = pixels.contiguous(memory_format=torch.channels_last)
+        done = []
+        for k, unit in enumerate(units[:first]):
+            x = unit(x)
+            done += [x for level in self.levels if self._level_unit[level] == k]
+        return [x] + done
+
+    def from_frozen_part(self, frozen: list[torch.Tensor]) -> torch.Tensor:
+        """Annotations (B, L, D) from frozen_part's output, running the trainable units: equal to
+        forward(pixels) (the same layers, in the same order)."""
+        first, units = self._fine_tuning()
+        x, maps = frozen[0], list(frozen[1:])
+        for k in range(first, len(units)):
+            x = units[k](x)
+            maps += [x for level in self.levels if self._level_unit[level] == k]
+        return self._annotations(maps)
+
+    def _fine_tuning(self):
+        if self._split is None:
+            raise ValueError("the encoder is frozen (finetune_blocks=0): it has no trainable part")
+        return self._split
 
     @staticmethod
     def _resize(feature_map: torch.Tensor, grid) -> torch.Tensor:
@@ -264,6 +303,35 @@ def _blocks(backbone: nn.Module) -> list[nn.Module]:
     if hasattr(backbone, "stages"):
         return [b for stage in backbone.stages for b in getattr(stage, "blocks", [stage])]
     return [m for m in backbone.children()]
+
+
+def _units(backbone: nn.Module, head_level: int | None) -> tuple[list[nn.Module], dict[int, int]]:
+    """The backbone as a flat list of units run one after the other (stem, each block, head conv),
+    and for each feature level the unit whose output it is. The units are the layers that timm's
+    own forward runs, in its order; tests check that they give the same maps."""
+    if hasattr(backbone, "conv_stem") and hasattr(backbone, "blocks"):  # timm's EfficientNets
+        stem = nn.Sequential(backbone.conv_stem, backbone.bn1)
+        stages = list(backbone.blocks)
+        units, stage_end = [stem], {}
+        for k, stage in enumerate(stages):
+            units += list(stage)
+            stage_end[f"blocks.{k}"] = len(units) - 1
+        level_unit = {i: stage_end[info["module"]] for i, info in enumerate(backbone.feature_info) if info["module"] in stage_end}
+        if head_level is not None:
+            units.append(nn.Sequential(backbone.conv_head, backbone.bn2))
+            level_unit[head_level] = len(units) - 1
+        return units, level_unit
+    if hasattr(backbone, "layer1") and hasattr(backbone, "conv1"):  # timm's (= torchvision's) ResNets
+        units, stage_end = [nn.Sequential(backbone.conv1, backbone.bn1, backbone.act1), backbone.maxpool], {"act1": 0}
+        for k in range(1, 5):
+            layer = getattr(backbone, f"layer{k}")
+            if isinstance(layer, nn.Sequential):  # a pruned layer is an Identity
+                units += list(layer)
+                stage_end[f"layer{k}"] = len(units) - 1
+        level_unit = {i: stage_end[info["module"]] for i, info in enumerate(backbone.feature_info) if info["module"] in stage_end}
+        return units, level_unit
+    raise ValueError(f"fine-tuning needs an EfficientNet or ResNet backbone (timm); {type(backbone).__name__} "
+                     f"is supported only frozen (finetune_blocks=0)")
 
 
 def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:

@@ -4,6 +4,7 @@ annotations (the encoder's output, often cached); inference runs `encode`, then 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 import torch.nn as nn
@@ -25,6 +26,7 @@ class CaptionModel(nn.Module):
             config, feature_dim=self.encoder.feature_dim, grid_size=tuple(self.encoder.grid_size(config.image_size))
         )
         self.decoder = Decoder(self.config)
+        self._frozen_shapes = None  # see frozen_shapes
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -34,9 +36,42 @@ class CaptionModel(nn.Module):
         """Normalised pixels (B, 3, S, S) -> annotations (B, L, D)."""
         return self.encoder(pixels)
 
-    def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
-        """Teacher forcing on annotations (B, L, D) and captions (B, T+1): what training optimises."""
+    def forward(self, features: torch.Tensor, captions: torch.Tensor, from_frozen: bool = False) -> DecoderOutput:
+        """Teacher forcing on annotations (B, L, D) and captions (B, T+1): what training optimises.
+        With `from_frozen`, `features` are the encoder's frozen part (encode_frozen) and its
+        trainable blocks run first: fine-tuning."""
+        if from_frozen:
+            features = self.annotations_from_frozen(features)
         return self.decoder(features, captions)
+
+    # -- fine-tuning (config.finetune_blocks > 0): the frozen part's output is computed once and
+    # cached, flattened to one row per image; the last blocks run on it at every step.
+
+    def encode_frozen(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Normalised pixels (B, 3, S, S) -> the encoder's frozen part, flattened: (B, P)."""
+        return torch.cat([t.flatten(1) for t in self.encoder.frozen_part(pixels)], dim=1)
+
+    def annotations_from_frozen(self, frozen: torch.Tensor) -> torch.Tensor:
+        """encode_frozen's output (B, P) -> annotations (B, L, D), through the trainable blocks."""
+        shapes = self.frozen_shapes
+        parts = frozen.split([math.prod(shape) for shape in shapes], dim=1)
+        maps = [part.reshape(-1, *shape).contiguous(memory_format=torch.channels_last) for part, shape in zip(parts, shapes)]
+        return self.encoder.from_frozen_part(maps)
+
+    @property
+    def frozen_shapes(self) -> list[tuple[int, ...]]:
+        """(C, H, W) of each map of the frozen part, at config.image_size (found once, by a dry run)."""
+        if self._frozen_shapes is None:
+            device = next(self.encoder.parameters()).device
+            with torch.no_grad():
+                maps = self.encoder.frozen_part(torch.zeros(1, 3, self.config.image_size, self.config.image_size, device=device))
+            self._frozen_shapes = [tuple(m.shape[1:]) for m in maps]
+        return self._frozen_shapes
+
+    @property
+    def frozen_size(self) -> int:
+        """P: the numbers per image that encode_frozen gives."""
+        return sum(math.prod(shape) for shape in self.frozen_shapes)
 
     @torch.no_grad()
     def generate(self, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:

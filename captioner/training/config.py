@@ -18,6 +18,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 4e-4
+    encoder_lr: float = 1e-4  # the encoder's trainable blocks (model.finetune_blocks > 0)
+    encoder_weight_decay: float = 0.0
     grad_clip: float = 5.0
     doubly_stochastic: float = 1.0  # lambda of the attention penalty
     baseline_decay: float = 0.9  # hard attention: b <- decay * b + (1 - decay) * cost

@@ -17,14 +17,19 @@ from captioner.files import atomic_write
 from captioner.model.config import ModelConfig
 
 def extract_features(captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False) -> np.ndarray:
-    """Encoder annotations (N, L, D) as float16, computed once (images read by the captioning
-    path's background threads, Captioner.encoded). With `out_file` they are written to a
-    memory-mapped .npy file (completed atomically) that later runs reopen."""
-    L = captioner.config.grid_size[0] * captioner.config.grid_size[1]
-    shape = (len(images), L, captioner.config.feature_dim)
+    """What training reads of each image, as float16, computed once (images read by the captioning
+    path's background threads, Captioner.encoded): the encoder's annotations (N, L, D), or, when
+    the encoder is fine-tuned (finetune_blocks > 0), the output of its frozen part (N, P), on which
+    the trainable blocks run at every step. With `out_file` they are written to a memory-mapped
+    .npy file (completed atomically) that later runs reopen."""
+    frozen = captioner.config.finetune_blocks > 0
+    if frozen:
+        shape = (len(images), captioner.model.frozen_size)
+    else:
+        shape = (len(images), captioner.config.grid_size[0] * captioner.config.grid_size[1], captioner.config.feature_dim)
     if out_file is None:
         out = np.empty(shape, dtype=np.float16)
-        _fill(captioner, images, out, batch_size, progress)
+        _fill(captioner, images, out, batch_size, progress, frozen)
         return out
     out_file = Path(out_file)
     if out_file.exists():
@@ -38,17 +43,17 @@ def extract_features(captioner, images: Sequence, out_file: str | Path | None = 
 
     def write(path: Path) -> None:
         out = np.lib.format.open_memmap(str(path), mode="w+", dtype=np.float16, shape=shape)
-        _fill(captioner, images, out, batch_size, progress)
+        _fill(captioner, images, out, batch_size, progress, frozen)
         out.flush()
 
     atomic_write(out_file, write)
     return np.load(out_file, mmap_mode="r")
 
 
-def _fill(captioner, images: Sequence, out: np.ndarray, batch_size: int, progress: bool) -> None:
+def _fill(captioner, images: Sequence, out: np.ndarray, batch_size: int, progress: bool, frozen: bool) -> None:
     start = 0
     with tqdm(total=len(images), disable=not progress, desc="encoding", unit="img") as bar:
-        for loaded, features in captioner.encoded(images, batch_size=batch_size):
+        for loaded, features in captioner.encoded(images, batch_size=batch_size, frozen=frozen):
             for item in loaded:
                 if item.error is not None:
                     raise item.error

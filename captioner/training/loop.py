@@ -93,8 +93,10 @@ def train_decoder(
     stop_after_steps: int | None = None,
     dist: Distributed = Distributed(),
 ) -> TrainState:
-    """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`
-    (the encoder's annotations: it is frozen and never runs here).
+    """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`: the
+    encoder's annotations when it is frozen (it never runs here), or, with finetune_blocks > 0, the
+    output of its frozen part (CaptionModel.encode_frozen), on which its last blocks run and train
+    at every step with their own learning rate (config.encoder_lr) and weight decay.
 
     `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
     `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
@@ -104,18 +106,26 @@ def train_decoder(
     state = state or TrainState()
     if state.global_step == 0:
         torch.manual_seed(config.seed + dist.rank)  # dropout and sampling differ between processes
-    decoder = model.decoder.train()
+    decoder = model.decoder
+    encoder = getattr(model, "encoder", None)  # (a bare decoder may be trained too)
+    fine_tuning = encoder is not None and model.config.finetune_blocks > 0
+    model.train()  # (the encoder's batch-norm statistics stay frozen: Encoder.train)
     device = next(decoder.parameters()).device
-    params = [p for p in decoder.parameters() if p.requires_grad]
-    forward = model  # CaptionModel.forward: teacher forcing on annotations (the encoder, frozen, does not run)
+    decoder_params = [p for p in decoder.parameters() if p.requires_grad]
+    encoder_params = [p for p in encoder.parameters() if p.requires_grad] if fine_tuning else []
+    params = decoder_params + encoder_params
+    groups = [{"params": decoder_params, "lr": config.lr}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": config.encoder_lr, "weight_decay": config.encoder_weight_decay})
+    forward = model  # CaptionModel.forward: teacher forcing on annotations (or, fine-tuning, on the frozen part's output)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        # The frozen encoder has no trainable parameters; its buffers never change, so none are broadcast.
+        # Batch-norm statistics are frozen, so the buffers never change and none are broadcast.
         forward = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
         )
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = torch.optim.Adam(groups, lr=config.lr)
     global_batch = config.batch_size * dist.world_size
     steps_per_epoch = math.ceil(len(pairs) / global_batch)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch))
@@ -136,7 +146,7 @@ def train_decoder(
             feats = torch.from_numpy(np.array(features[[i for i, _ in batch]], dtype=np.float32)).to(device)
             captions = pad_captions([c for _, c in batch]).to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
-                out = forward(feats, captions)
+                out = forward(feats, captions, from_frozen=True) if fine_tuning else forward(feats, captions)
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
                 raise NonFiniteLossError(
@@ -167,11 +177,11 @@ def train_decoder(
         state.epoch, state.step_in_epoch = state.epoch + 1, 0
         stop = bool(on_epoch_end(state)) if on_epoch_end and dist.is_main else False
         stop = dist.broadcast_flag(stop)
-        decoder.train()
+        model.train()
         if on_checkpoint and dist.is_main:
             on_checkpoint(state, optimizer, scheduler)
         dist.barrier()
         if stop or (stop_after_steps is not None and steps_this_call >= stop_after_steps):
             break
-    decoder.eval()
+    model.eval()
     return state

@@ -44,6 +44,9 @@ def decode_features(captioner, features: np.ndarray, options: DecodingOptions = 
     results = []
     for start in range(0, len(features), batch_size):
         feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(captioner.device)
+        if captioner.config.finetune_blocks > 0:  # the cache holds the frozen part's output
+            with torch.no_grad():
+                feats = captioner.model.annotations_from_frozen(feats)
         results.extend(captioner.decode(feats, options))
     captioner.model.train(was_training)
     return results

@@ -69,6 +69,25 @@ def test_frozen_by_default_and_fine_tuning_opens_the_last_blocks():
     assert not tuned.backbone.training  # batch-norm statistics stay frozen
 
 
+@pytest.mark.parametrize("levels, blocks", [((3, 5), 1), ((3, 5), 2), ((2, 3, 4), 2), ((3,), 4)])
+def test_the_frozen_part_then_the_trainable_blocks_equal_the_whole_encoder(levels, blocks):
+    # (3,) with 4 blocks: its level comes out of the trainable part; (2, 3, 4) with 2: two levels
+    # are complete in the frozen part, the last is not; (3, 5): the head conv runs after the blocks.
+    enc = build_encoder(ModelConfig(feature_levels=levels, grid_level=3, finetune_blocks=blocks)).eval()
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 160, 160)
+    with torch.no_grad():
+        frozen = enc.frozen_part(x)
+        torch.testing.assert_close(enc.from_frozen_part(frozen), enc(x), rtol=1e-5, atol=1e-5)
+    assert len(frozen) == 1 + sum(level < 3 or (level == 3 and blocks < 4) for level in levels if level != 5)
+    trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
+    assert any(n.startswith("backbone.conv_head") for n in trainable) == (5 in levels)
+    with pytest.raises(ValueError, match="no trainable part"):
+        build_encoder(ModelConfig(feature_levels=levels, grid_level=3)).frozen_part(x)
+    with pytest.raises(ValueError, match="has only 16 blocks"):
+        build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3, finetune_blocks=17))
+
+
 def random_torchvision_resnet(name: str, seed: int = 0):
     """torchvision's ResNet with random weights and random batch-norm statistics (so that batch
     norm is not the identity), in eval mode."""
@@ -129,6 +148,11 @@ def test_resnet_levels_are_pruned_and_fine_tuning_counts_its_blocks(tmp_path):
     assert enc.grid_size(224) == (14, 14) and enc.feature_dim == 128 + 256
     assert not any(k.startswith(("layer4.", "fc.")) for k in enc.backbone.state_dict())  # never computed
     assert {n.rsplit(".", 2)[0] for n, p in enc.named_parameters() if p.requires_grad} == {"backbone.layer3.1"}
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():  # the stem, layer1, layer2 (a level) and layer3's first block are the frozen part
+        frozen = enc.frozen_part(x)
+        assert [tuple(t.shape[1:]) for t in frozen] == [(256, 6, 6), (128, 12, 12)]
+        torch.testing.assert_close(enc.from_frozen_part(frozen), enc(x), rtol=1e-5, atol=1e-5)
 
 
 def test_old_resnet_key_table():

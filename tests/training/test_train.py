@@ -129,16 +129,16 @@ def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
     assert saved["train"]["epochs"] == 2 and saved["model"]["hidden_dim"] == 24
 
 
-@pytest.mark.parametrize("hard", [False, True])
-def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard):
+@pytest.mark.parametrize("hard, finetune", [(False, 0), (True, 0), (False, 1)])
+def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard, finetune):
     from captioner.training.run import run_training
 
     model, config = _configs(tiny_synth, tmp_path / "full")
-    model.hard_attention = hard
+    model.hard_attention, model.finetune_blocks = hard, finetune
     full = run_training(model, config, progress=False)
     # 16 images x 5 captions = 80 pairs = 5 steps an epoch; checkpoints at steps 3, 5, 6, 9, 10.
     model2, config2 = _configs(tiny_synth, tmp_path / "cut")
-    model2.hard_attention = hard
+    model2.hard_attention, model2.finetune_blocks = hard, finetune
     run_training(model2, config2, progress=False, stop_after_steps=7)  # "killed" after step 7
     assert (tmp_path / "cut" / "latest").read_text() == "checkpoint-00000006"
     assert not (tmp_path / "cut" / "final").exists()
@@ -148,6 +148,32 @@ def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard):
     assert all(torch.equal(a[k], b[k]) for k in a)
     lines = [json.loads(l) for l in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [l["epoch"] for l in lines] == [1, 2]
+
+
+def test_fine_tuning_trains_the_last_blocks_and_a_frozen_encoder_stays_as_it_was(tiny_synth, tmp_path):
+    from captioner import Captioner
+    from captioner.model.encoder import bundled_lite0_state_dict
+    from captioner.training.run import run_training
+
+    imagenet = bundled_lite0_state_dict()
+    model, config = _configs(tiny_synth, tmp_path / "tuned", epochs=1, encoder_lr=1e-3)
+    model.finetune_blocks = 2  # blocks.6.0 and blocks.5.3 (the default levels end at blocks.6)
+    tuned = run_training(model, config, progress=False)
+    saved = {k.removeprefix("encoder.backbone."): v for k, v in _weights(tuned / "final").items() if k.startswith("encoder.")}
+    assert saved, "a fine-tuned model carries its encoder"
+    changed = {k for k, v in saved.items() if not torch.equal(v, imagenet[k])}
+    assert changed and all(k.startswith(("blocks.6.0.", "blocks.5.3.")) for k in changed), changed
+    assert not any(k.endswith(("running_mean", "running_var")) for k in changed)  # batch-norm statistics stay frozen
+
+    cap = Captioner.from_pretrained(tuned / "final", device="cpu")
+    again = Captioner.from_pretrained(cap.save_pretrained(tmp_path / "again"), device="cpu")
+    images = [tiny_synth.parent / "images" / name for name in sorted(p.name for p in (tiny_synth.parent / "images").iterdir())[:4]]
+    assert [r.text for r in cap.caption(images)] == [r.text for r in again.caption(images)]
+
+    frozen = run_training(*_configs(tiny_synth, tmp_path / "frozen", epochs=1), progress=False)
+    assert not any(k.startswith("encoder.") for k in _weights(frozen / "final"))  # rebuilt from ImageNet's weights
+    rebuilt = Captioner.from_pretrained(frozen / "final", device="cpu").model.encoder.backbone.state_dict()
+    assert all(torch.equal(v, imagenet[k]) for k, v in rebuilt.items())
 
 
 def test_existing_run_needs_resume(tiny_synth, tmp_path):
@@ -189,7 +215,8 @@ def test_load_configs_file_and_overrides(tmp_path):
         load_configs(None, ["epochs=3"])
 
 
-def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
+@pytest.mark.parametrize("finetune", [0, 1])
+def test_torchrun_two_cpu_processes(tiny_synth, tmp_path, finetune):
     import os
     import subprocess
     import sys
@@ -200,7 +227,7 @@ def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "captioner", "train",
         "--data", str(tiny_synth), "--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "8", "--device", "cpu",
         "--set", "model.image_size=64", "--set", "model.hidden_dim=16", "--set", "model.embed_dim=16",
-        "--set", "model.attention_dim=16", "--set", "train.min_word_freq=1",
+        "--set", "model.attention_dim=16", "--set", "train.min_word_freq=1", "--set", f"model.finetune_blocks={finetune}",
     ]
     env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
@@ -210,6 +237,8 @@ def test_torchrun_two_cpu_processes(tiny_synth, tmp_path):
     # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
     assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
     assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
+    # fine-tuning: the processes trained the encoder's last block together (gradients averaged by DDP)
+    assert any(k.startswith("encoder.") for k in _weights(tmp_path / "ddp" / "final")) == bool(finetune)
 
 
 def test_a_non_finite_loss_stops_training_with_a_clear_error():
