@@ -59,6 +59,7 @@ class Decoder(nn.Module):
         self.out_context = nn.Linear(D, E)
         self.dropout = nn.Dropout(config.dropout)
         self.out = nn.Linear(E, V)
+        self._merged_cache = None  # (parameter versions, _MergedWeights) for decoding
 
     # -- pieces shared by training and decoding ---------------------------------------------
 
@@ -70,30 +71,36 @@ class Decoder(nn.Module):
         """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
         return self.attention.keys(features), self.init_state(features)
 
-    def _attend(self, features, keys, h, sample: bool):
-        """Context z_t for one step. Returns z, alpha, beta, log-prob of the sample (or None)."""
+    def _attend(self, features, keys, h, sample: bool, gate=None):
+        """Context z_t for one step of N rows over the features (n, L, D) of n images (N a multiple
+        of n: an image's beams follow each other). `gate` is f_beta(h) when the caller has it.
+        Returns z, alpha, beta, log-prob of the sample (or None)."""
         alpha = self.attention.weights(keys, h)
-        beta = torch.sigmoid(self.gate(h))
+        beta = torch.sigmoid(self.gate(h) if gate is None else gate)
+        n, N = features.shape[0], h.shape[0]
         log_prob = None
         if not self.hard:
-            context = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+            context = torch.bmm(alpha.view(n, N // n, -1), features).view(N, -1)
         else:
             if sample:
                 loc = torch.multinomial(alpha, 1).squeeze(1)
             else:
                 loc = alpha.argmax(dim=-1)  # inference: the most likely location
-            rows = torch.arange(features.shape[0], device=features.device)
-            context = features[rows, loc]
-            if sample:
+            rows = torch.arange(N, device=features.device)
+            context = features[rows // (N // n), loc]
+            if sample:  # training: one row per image
                 log_prob = torch.log(alpha[rows, loc].clamp_min(1e-12))
-                use_expected = torch.rand(features.shape[0], 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
+                use_expected = torch.rand(N, 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
                 expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
                 context = torch.where(use_expected, expected, context)
                 log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
         return beta * context, alpha, beta.squeeze(1), log_prob
 
     def _lstm(self, word_gates, z, h, c):
-        gates = word_gates + self.lstm_context(z) + self.lstm_hidden(h)
+        return self._cell(word_gates + self.lstm_context(z) + self.lstm_hidden(h), c)
+
+    @staticmethod
+    def _cell(gates, c):
         i, f, g, o = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
@@ -133,12 +140,47 @@ class Decoder(nn.Module):
     # -- decoding: one step at a time -------------------------------------------------------
 
     def step(self, tokens, state, features, keys):
-        """One decoding step for N sequences: previous tokens (N,), state (h, c), features
-        (N, L, D) and their keys. Returns log-probabilities (N, V), the new state, alpha (N, L)
-        and beta (N,)."""
+        """One decoding step for N sequences: previous tokens (N,) and state (h, c), over the
+        features (n, L, D) and keys of their n images, where N is a multiple of n and an image's
+        N / n rows follow each other (its beams). Returns log-probabilities (N, V), the new state,
+        alpha (N, L) and beta (N,).
+
+        The same math as `forward`, with fewer and larger operations: projections that read the
+        same input are one matrix product, and the word's LSTM input is looked up (see `_merged`)."""
         h, c = state
+        m = self._merged()
+        H = h.shape[1]
+        from_h = torch.addmm(m.hidden_bias, h, m.hidden_weight)  # [f_beta(h) | lstm_hidden(h)]
+        z, alpha, beta, _ = self._attend(features, keys, h, sample=False, gate=from_h[:, :1])
+        from_z = torch.addmm(m.context_bias, z, m.context_weight)  # [lstm_context(z) | out_context(z)]
+        h, c = self._cell(m.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
         emb = self.embedding(tokens)
-        z, alpha, beta, _ = self._attend(features, keys, h, sample=False)
-        h, c = self._lstm(self.lstm_word(emb), z, h, c)
-        log_probs = torch.log_softmax(self._logits(emb, h, z), dim=-1)
-        return log_probs, (h, c), alpha, beta
+        logits = self.out(self.dropout(torch.tanh(emb + self.out_hidden(h) + from_z[:, 4 * H :])))
+        return torch.log_softmax(logits, dim=-1), (h, c), alpha, beta
+
+    def _merged(self) -> "_MergedWeights":
+        """The decoding step's merged projections, rebuilt whenever a parameter has changed (moved,
+        loaded, or updated by training). The saved parameters stay as they are: they are the file format."""
+        version = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if self._merged_cache is None or self._merged_cache[0] != version:
+            # Plain tensors even under inference_mode, so a later step with autograd on can use them.
+            with torch.inference_mode(False), torch.no_grad():
+                merged = _MergedWeights(
+                    hidden_weight=torch.cat([self.gate.weight, self.lstm_hidden.weight]).t().contiguous(),
+                    hidden_bias=torch.cat([self.gate.bias, self.gate.bias.new_zeros(self.lstm_hidden.out_features)]),
+                    context_weight=torch.cat([self.lstm_context.weight, self.out_context.weight]).t().contiguous(),
+                    context_bias=torch.cat([self.out_context.bias.new_zeros(self.lstm_context.out_features), self.out_context.bias]),
+                    # lstm_word(E y) for every word y: a row lookup per step instead of a product.
+                    word_gates=self.lstm_word(self.embedding.weight),
+                )
+            self._merged_cache = (version, merged)
+        return self._merged_cache[1]
+
+
+@dataclass
+class _MergedWeights:
+    hidden_weight: torch.Tensor  # (H, 1 + 4H)
+    hidden_bias: torch.Tensor
+    context_weight: torch.Tensor  # (D, 4H + E)
+    context_bias: torch.Tensor
+    word_gates: torch.Tensor  # (V, 4H)

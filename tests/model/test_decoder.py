@@ -82,13 +82,47 @@ def test_hard_attention_inference_uses_the_most_likely_location():
     assert torch.allclose(z, beta.unsqueeze(1) * picked)
 
 
-def test_step_matches_teacher_forcing():
+@pytest.mark.parametrize("kind", SCORE_FUNCTIONS)
+def test_step_matches_teacher_forcing(kind):
     # Decoding step by step with the true previous words gives the same scores as forward().
     torch.manual_seed(0)
-    dec = Decoder(small_decoder_config(V)).eval()
+    dec = Decoder(small_decoder_config(V, attention=kind)).eval()
     feats, caps = _batch()
     full = torch.log_softmax(dec(feats, caps).logits, -1)
     keys, state = dec.attention.keys(feats), dec.init_state(feats)
     for t in range(caps.shape[1] - 1):
         log_probs, state, alpha, _ = dec.step(caps[:, t], state, feats, keys)
         assert torch.allclose(log_probs, full[:, t], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind, hard", [(kind, False) for kind in SCORE_FUNCTIONS] + [("additive", True)])
+def test_step_shares_an_images_features_among_its_rows(kind, hard):
+    # Beam search passes each image's features once for its beams' rows: the same as repeating them.
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, attention=kind, hard_attention=hard)).eval()
+    feats, caps = _batch()
+    keys, (h, c) = dec.start(feats)
+    h, c = torch.randn(6, h.shape[1]), torch.randn(6, c.shape[1])  # two different rows per image
+    tokens = caps[:, 1:3].reshape(-1)
+    shared = dec.step(tokens, (h, c), feats, keys)
+    repeated = dec.step(tokens, (h, c), feats.repeat_interleave(2, 0), keys.repeat_interleave(2, 0))
+    for a, b in zip([shared[0], *shared[1], *shared[2:]], [repeated[0], *repeated[1], *repeated[2:]]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_step_follows_parameter_changes():
+    # The step's merged projections are rebuilt when a parameter changes (training, loading).
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    keys, state = dec.start(feats)
+    before = dec.step(caps[:, 0], state, feats, keys)[0]
+    with torch.no_grad():
+        dec.lstm_word.weight.mul_(2)
+        dec.gate.bias.add_(1)
+    after = dec.step(caps[:, 0], state, feats, keys)[0]
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+    dec.load_state_dict(Decoder(small_decoder_config(V)).state_dict())
+    keys, state = dec.start(feats)
+    assert torch.allclose(dec.step(caps[:, 0], state, feats, keys)[0], torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
