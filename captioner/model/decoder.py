@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from captioner.model.attention import Attention
 from captioner.model.config import ModelConfig
+from captioner.vocab import Vocabulary
 
 # With this probability a hard-attention training step uses the expected (soft) context instead
 # of the sampled location (authors' code: 0.5), which lowers the variance of the estimator.
@@ -113,28 +115,47 @@ class Decoder(nn.Module):
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
         """features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...
-        Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs).
+        Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs); positions
+        whose target is <pad> get zero attention and scores that mean nothing (the loss masks them).
         Hard attention samples locations while the module is in training mode."""
+        B, T = captions.shape[0], captions.shape[1] - 1
+        # The recurrence runs only as far as each caption needs: captions are taken longest first,
+        # so those still running at step t are the first `running[t]` rows and the batch shrinks
+        # as they end (prefix views, no copies).
+        needed = (captions[:, 1:] != Vocabulary.pad_id).sum(dim=1)
+        order = needed.argsort(descending=True, stable=True)
+        reorder = not bool(torch.equal(order, torch.arange(B, device=order.device)))
+        if reorder:
+            features, captions, needed = features[order], captions[order], needed[order]
+        running = (needed.unsqueeze(0) > torch.arange(T, device=needed.device).unsqueeze(1)).sum(dim=1).tolist()
+        running = running[: sum(n > 0 for n in running)]
         inputs = captions[:, :-1]
         emb = self.embedding(inputs)  # (B, T, E)
         word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
         keys, (h, c) = self.start(features)  # keys once per image
         sample = self.hard and self.training
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
-        for t in range(inputs.shape[1]):
+        for t, n in enumerate(running):
+            if n < h.shape[0]:
+                h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
             z, alpha, beta, log_prob = self._attend(features, keys, h, sample)
-            h, c = self._lstm(word_gates[:, t], z, h, c)
+            h, c = self._lstm(word_gates[:n, t], z, h, c)
             hs.append(h)
             zs.append(z)
             alphas.append(alpha)
             betas.append(beta)
             log_probs.append(log_prob)
-        alphas_t = torch.stack(alphas, dim=1)
-        logits = self._logits(emb, torch.stack(hs, dim=1), torch.stack(zs, dim=1))  # all steps at once
-        out = DecoderOutput(logits=logits, alphas=alphas_t, betas=torch.stack(betas, dim=1))
+        alphas_t = _steps(alphas, B, T)
+        logits = self._logits(emb, _steps(hs, B, T), _steps(zs, B, T))  # all steps at once
+        out = DecoderOutput(logits=logits, alphas=alphas_t, betas=_steps(betas, B, T))
         if sample:
-            out.sample_log_probs = torch.stack(log_probs, dim=1)
+            out.sample_log_probs = _steps(log_probs, B, T)
             out.entropies = -(alphas_t * torch.log(alphas_t.clamp_min(1e-12))).sum(-1)
+        if reorder:
+            back = order.argsort()
+            for name in ("logits", "alphas", "betas", "sample_log_probs", "entropies"):
+                if getattr(out, name) is not None:
+                    setattr(out, name, getattr(out, name)[back])
         return out
 
     # -- decoding: one step at a time -------------------------------------------------------
@@ -175,6 +196,13 @@ class Decoder(nn.Module):
                 )
             self._merged_cache = (version, merged)
         return self._merged_cache[1]
+
+
+def _steps(values: list[torch.Tensor], B: int, T: int) -> torch.Tensor:
+    """Per-step values of the first rows of a batch -> (B, T, ...), zero where a row had ended."""
+    rows = [F.pad(v, (0, 0) * (v.dim() - 1) + (0, B - v.shape[0])) if v.shape[0] < B else v for v in values]
+    stacked = torch.stack(rows, dim=1)
+    return F.pad(stacked, (0, 0) * (stacked.dim() - 2) + (0, T - stacked.shape[1])) if stacked.shape[1] < T else stacked
 
 
 @dataclass

@@ -37,6 +37,24 @@ def test_padding_does_not_change_earlier_steps():
     assert torch.allclose(a.logits, b.logits[:, : caps.shape[1] - 1], atol=1e-5)
 
 
+def test_captions_of_different_lengths_in_one_batch_as_each_alone():
+    # The batch shrinks as captions end (longest first); each caption's scores, attention and
+    # gradients are those it gets alone, in any order of the batch.
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch(B=4, T=7)
+    for b, n in enumerate([3, 7, 1, 5]):  # targets before the padding
+        caps[b, n + 1 :] = 0
+    out = dec(feats, caps)
+    for b, n in enumerate([3, 7, 1, 5]):
+        alone = dec(feats[b : b + 1], caps[b : b + 1, : n + 1])
+        assert torch.allclose(out.logits[b, :n], alone.logits[0], atol=1e-5)
+        assert torch.allclose(out.alphas[b, :n], alone.alphas[0], atol=1e-6)
+        assert not out.alphas[b, n:].any()
+    out.logits.sum().backward()
+    assert dec.gate.weight.grad is not None
+
+
 def _all_grads_nonzero(module):
     missing = [n for n, p in module.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert not missing, f"no gradient reached {missing}"
