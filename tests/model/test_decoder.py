@@ -128,19 +128,32 @@ def test_step_shares_an_images_features_among_its_rows(kind, hard):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def _first_step(dec, feats, caps):
+    keys, state = dec.start(feats)
+    return dec.step(caps[:, 0], state, feats, keys)[0]
+
+
 def test_step_follows_parameter_changes():
     # The step's merged projections are rebuilt when a parameter changes (training, loading).
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(V)).eval()
     feats, caps = _batch()
-    keys, state = dec.start(feats)
-    before = dec.step(caps[:, 0], state, feats, keys)[0]
+    before = _first_step(dec, feats, caps)
     with torch.no_grad():
         dec.lstm_word.weight.mul_(2)
         dec.gate.bias.add_(1)
-    after = dec.step(caps[:, 0], state, feats, keys)[0]
+    after = _first_step(dec, feats, caps)
     assert not torch.allclose(before, after)
     assert torch.allclose(after, torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
     dec.load_state_dict(Decoder(small_decoder_config(V)).state_dict())
-    keys, state = dec.start(feats)
-    assert torch.allclose(dec.step(caps[:, 0], state, feats, keys)[0], torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+    assert torch.allclose(_first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+
+
+def test_int8_decoding_is_close_to_float_and_can_be_switched_off():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    exact = _first_step(dec, feats, caps)
+    approx = _first_step(dec.decode_int8(), feats, caps)
+    assert not torch.equal(approx, exact) and torch.allclose(approx, exact, atol=0.05)
+    assert torch.equal(_first_step(dec.decode_int8(False), feats, caps), exact)
