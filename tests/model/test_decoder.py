@@ -53,6 +53,8 @@ def test_captions_of_different_lengths_in_one_batch_as_each_alone():
         assert not out.alphas[b, n:].any()
     out.logits.sum().backward()
     assert dec.gate.weight.grad is not None
+    caps[:, 1:] = 0  # nothing but <pad>: the shapes still hold
+    assert dec(feats, caps).logits.shape == out.logits.shape
 
 
 def _all_grads_nonzero(module):
