@@ -1,7 +1,7 @@
 """Training cost on the CPU: one decoder step (forward, backward, Adam) at the paper's sizes and
 at small sizes, and training throughput with and without the feature cache.
 
-    python benchmarks/bench_train.py [--threads 2] [--batch 32]
+    python -m benchmarks.bench_train [--threads 2] [--batch 32]
 
 Sizes as in design.md's reference measurements of the best-known tutorial (3.4 s a step at the
 paper's sizes, 0.19 s at the small sizes; batch 32, captions of 20 tokens):
@@ -31,13 +31,19 @@ SIZES = {
 }
 
 
-def make_step(config: ModelConfig, batch: int, tokens: int):
+def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False):
+    """One training step on random features and captions of `tokens` targets each, or with
+    `varied`, of 5 to `tokens` targets (<end> included; <pad> after), as real captions are."""
     torch.manual_seed(0)
     decoder = Decoder(config).train()
     optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-4)
     feats = torch.randn(batch, 196, config.feature_dim)
     captions = torch.randint(4, config.vocab_size, (batch, tokens + 1))
     captions[:, 0] = 1
+    if varied:
+        lengths = torch.randint(5, tokens + 1, (batch,))
+        captions[torch.arange(batch), lengths] = 2  # <end>
+        captions[torch.arange(tokens + 1) > lengths.unsqueeze(1)] = 0  # <pad>
     train_config = TrainConfig()
 
     def step(features=feats):
@@ -63,7 +69,8 @@ def main() -> None:
     for name, sizes in SIZES.items():
         config = ModelConfig(grid_size=(14, 14), dropout=0.5, **sizes)
         step_seconds[name] = best_of(make_step(config, args.batch, args.tokens), repeats=3)
-        print(f"  {name:<8} {step_seconds[name]:.3f} s/step")
+        varied = best_of(make_step(config, args.batch, args.tokens, varied=True), repeats=3)
+        print(f"  {name:<8} {step_seconds[name]:.3f} s/step; captions of 5-{args.tokens} tokens: {varied:.3f} s/step")
 
     # Throughput for the default model: encoder run every step (no cache) vs features read from a
     # memory-mapped cache, as `captioner train` does.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 import statistics
 import time
 
@@ -16,7 +19,21 @@ REFERENCE_SIZES = {
 
 
 def setup_threads(threads: int) -> None:
+    """Set torch's threads and print what the figures were measured on: the machine changes them,
+    and so does other work on it (the load average), so both go with every figure."""
     torch.set_num_threads(threads)
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if line.startswith("model name")), platform.processor())
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu}, {os.cpu_count()} cores; "
+          f"torch {torch.__version__}, {threads} threads; load average {load}")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def best_of(fn, repeats: int = 5, warmup: int = 1) -> float:

@@ -1,3 +1,4 @@
+import copy
 import io
 import json
 
@@ -162,3 +163,12 @@ def test_a_single_memoryview_is_one_image(small_captioner, photos):
     photos["coffee"].resize((64, 48)).save(buffer, "PNG")
     results = small_captioner.caption(memoryview(buffer.getvalue()), beam_size=1)
     assert len(results) == 1
+
+
+def test_int8_decoding_is_an_option_of_the_cpu(small_captioner, photos):
+    with pytest.raises(ValueError, match="CPU only"):
+        Captioner(small_captioner.model, small_captioner.vocab, device="cuda", int8=True)
+    fast = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True)
+    (result,) = fast.caption(photos["chelsea"])
+    assert result.attention.shape[0] == len(result.words) and np.isfinite(result.score)
+    assert not small_captioner.model.decoder.int8  # the float model is untouched

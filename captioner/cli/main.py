@@ -163,6 +163,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--limit", type=int, help="score only the first N images of the split")
     p.add_argument("--out", help="report JSON path (default: <model>/eval-<split>-beam<k>.json)")
     p.add_argument("--device")
+    _add_int8_arg(p)
     p.set_defaults(func=_run_evaluate)
 
 
@@ -183,7 +184,7 @@ def _run_evaluate(args) -> int:
         if not records:
             print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
             return 2
-    captioner = Captioner.from_pretrained(args.model, device=args.device)
+    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8)
     name = "photos" if photos is not None else args.split
     out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
     if photos is not None:
@@ -240,7 +241,13 @@ def _positive(text: str) -> int:
 def _add_model_args(p) -> None:
     p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: objects, shapes, hard (default: objects)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
+    _add_int8_arg(p)
     _add_decoding_args(p)
+
+
+def _add_int8_arg(p) -> None:
+    p.add_argument("--int8", action="store_true",
+                   help="CPU only: decode with int8 projections, faster (above all one image at a time); a few captions can differ")
 
 
 def _add_decoding_args(p) -> None:
@@ -294,7 +301,7 @@ def _prepare(args, shard):
     from captioner.pipeline import Captioner
 
     style = _style(args)  # checked before the model loads: a typo should not cost a model load
-    return Captioner.from_pretrained(args.model, device=args.device or shard.default_device()), style
+    return Captioner.from_pretrained(args.model, device=args.device or ("cpu" if args.int8 else shard.default_device()), int8=args.int8), style
 
 
 def _add_caption(sub) -> None:

@@ -88,7 +88,8 @@ def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: Deco
     (`history`, (N, t) token ids after <start>). A NaN log-probability (a broken model) counts as
     -inf, and a hypothesis left with no finite choice ends: it never emits <pad> or <start>."""
     log_probs = torch.nan_to_num(log_probs, nan=float("-inf"), posinf=float("-inf"))
-    log_probs[:, [Vocabulary.pad_id, Vocabulary.start_id]] = float("-inf")
+    log_probs[:, Vocabulary.pad_id] = float("-inf")
+    log_probs[:, Vocabulary.start_id] = float("-inf")
     stuck = torch.isneginf(log_probs).all(dim=1)
     if bool(stuck.any()):
         log_probs[stuck, Vocabulary.end_id] = torch.finfo(log_probs.dtype).min  # _scored turns it into -inf
@@ -165,86 +166,98 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     max_len, length_penalty, n_best = options.max_len or decoder.max_len, options.length_penalty, options.n_best
     B, L, _ = features.shape
     K, device = options.beam_size, features.device
-    keys, (h, c) = decoder.start(features)
-    keys = keys.repeat_interleave(K, dim=0)
-    state = (h.repeat_interleave(K, dim=0), c.repeat_interleave(K, dim=0))
-    feats = features.repeat_interleave(K, dim=0)
-
-    tokens = torch.full((B * K,), Vocabulary.start_id, dtype=torch.long, device=device)
+    # The decoder gets each image's features and keys once, shared by its beams' rows. The K beams
+    # of an image start identical, so the first step runs one row per image (`beams` = 1); the
+    # selection then copies each row to the K beams it chose.
+    keys, state = decoder.start(features)
+    feats, beams = features, 1
+    tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     sum_lp = torch.zeros(B, K, device=device)
-    sum_lp[:, 1:] = float("-inf")  # all beams start identical: expand only the first
+    sum_lp[:, 1:] = float("-inf")  # expand only the first of the identical beams
     lengths = torch.zeros(B, K, dtype=torch.long, device=device)
     finished = torch.zeros(B, K, dtype=torch.bool, device=device)
-    # Images whose beams have all ended leave the batch: `active` lists the images still searching,
-    # and feats/keys/state/tokens hold only their rows.
-    active = torch.arange(B, device=device)
-    stay = torch.arange(K, device=device).expand(B, K)  # back-pointer of an image that has ended
+    # Images whose beams have all ended leave the batch: sum_lp, lengths, finished, feats, keys,
+    # state and tokens hold only the images still searching, `active` (their indices; None: all).
+    # Those that leave write their final beams into `final`.
+    active = None
+    final = (sum_lp.clone(), lengths.clone(), finished.clone())
     frozen = None
     # Each searching beam's own words so far, only when a repetition control needs them.
-    history = torch.empty(B * K, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
-    steps_tokens, steps_parent, steps_alpha, steps_beta = [], [], [], []
+    history = torch.empty(B, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
+    # Per step: (active, word (A, K), parent (A, K), alpha (A, K, L), beta (A, K)) of the images searching.
+    steps = []
 
     for _ in range(max_len):
-        A = active.numel()
+        A = sum_lp.shape[0]
         log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys)
         V = log_probs.shape[-1]
-        log_probs = _masked(log_probs, history, options).view(A, K, V)
+        log_probs = _masked(log_probs, history, options).view(A, beams, V)
         if frozen is None:
             # An ended hypothesis can only "emit" <end> again, at no cost: its score stays fixed.
             frozen = torch.full((V,), float("-inf"), device=device)
             frozen[Vocabulary.end_id] = 0.0
-        done = finished[active]
-        log_probs = torch.where(done.unsqueeze(-1), frozen, log_probs)
-        cand_lp = sum_lp[active].unsqueeze(-1) + log_probs  # (A, K, V)
-        cand_len = lengths[active] + (~done).long()  # (A, K)
+        if bool(finished.any()):
+            log_probs = torch.where(finished.unsqueeze(-1), frozen, log_probs)
+        cand_lp = sum_lp.unsqueeze(-1) + log_probs  # (A, K, V)
+        cand_len = lengths + (~finished).long()  # (A, K)
         cand_score = _normalised(cand_lp, cand_len.unsqueeze(-1), length_penalty)
         _, top = cand_score.view(A, K * V).topk(K, dim=1)  # (A, K)
         parent, word = top // V, top % V
-        sum_lp[active] = cand_lp.view(A, K * V).gather(1, top)
-        lengths[active] = cand_len.gather(1, parent)
-        done = done.gather(1, parent) | (word == Vocabulary.end_id)
-        finished[active] = done
-        rows = (torch.arange(A, device=device).unsqueeze(1) * K + parent).view(-1)
+        sum_lp = cand_lp.view(A, K * V).gather(1, top)
+        lengths = cand_len.gather(1, parent)
+        finished = finished.gather(1, parent) | (word == Vocabulary.end_id)
+        image = torch.arange(A, device=device).unsqueeze(1)
+        rows = (image * K + parent if beams == K else image.expand(A, K)).reshape(-1)
         state = (state[0][rows], state[1][rows])
         tokens = word.view(-1)
         if history is not None:
             history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
-        # This step's records for all B images (ended images: <end>, same beam, no attention).
-        step_word = torch.full((B, K), Vocabulary.end_id, dtype=torch.long, device=device)
-        step_parent = stay.clone()
-        step_alpha = torch.zeros(B, K, L, device=device)
-        step_beta = torch.zeros(B, K, device=device)
-        step_word[active], step_parent[active] = word, parent
-        step_alpha[active], step_beta[active] = alpha.view(A, K, L), beta.view(A, K)
-        steps_tokens.append(step_word)
-        steps_parent.append(step_parent)
-        steps_alpha.append(step_alpha)
-        steps_beta.append(step_beta)
-        searching = ~done.all(dim=1)
+        steps.append((active, word, parent, alpha.view(A, beams, L).expand(A, K, L), beta.view(A, beams).expand(A, K)))
+        beams = K
+        searching = ~finished.all(dim=1)
+        if bool(searching.all()):
+            continue
+        ended = searching.logical_not().nonzero().squeeze(1)
+        where = ended if active is None else active[ended]
+        for kept, now in zip(final, (sum_lp, lengths, finished)):
+            kept[where] = now[ended]
         if not bool(searching.any()):
             break
-        if not bool(searching.all()):
-            keep = searching.repeat_interleave(K)
-            feats, keys, tokens = feats[keep], keys[keep], tokens[keep]
-            history = history[keep] if history is not None else None
-            state = (state[0][keep], state[1][keep])
-            active = active[searching]
+        keep = searching.repeat_interleave(K)
+        feats, keys, tokens = feats[searching], keys[searching], tokens[keep]
+        sum_lp, lengths, finished = sum_lp[searching], lengths[searching], finished[searching]
+        history = history[keep] if history is not None else None
+        state = (state[0][keep], state[1][keep])
+        active = (torch.arange(B, device=device) if active is None else active)[searching]
+    else:  # the length limit: the images still searching end here
+        where = slice(None) if active is None else active
+        for kept, now in zip(final, (sum_lp, lengths, finished)):
+            kept[where] = now
+    sum_lp, lengths, finished = final
 
-    # Rank the final beams and follow back-pointers from each kept beam to the first step.
+    # Rank the final beams and follow back-pointers from each kept beam to the first step. An
+    # image that had ended by a step has <end> there, no attention, and stays in the same beam.
     scores = _normalised(sum_lp, lengths, length_penalty)
     order = scores.argsort(dim=1, descending=True)[:, :n_best]  # (B, n)
-    T = len(steps_tokens)
-    out_tokens = torch.empty(B, n_best, T, dtype=torch.long, device=device)
-    out_alpha = torch.empty(B, n_best, T, L, device=device)
-    out_beta = torch.empty(B, n_best, T, device=device)
+    T = len(steps)
+    out_tokens = torch.full((B, n_best, T), Vocabulary.end_id, dtype=torch.long, device=device)
+    out_alpha = torch.zeros(B, n_best, T, L, device=device)
+    out_beta = torch.zeros(B, n_best, T, device=device)
     beam = order
     for t in range(T - 1, -1, -1):
-        out_tokens[:, :, t] = steps_tokens[t].gather(1, beam)
-        parent = steps_parent[t].gather(1, beam)
+        act, word, parent, alpha, beta = steps[t]
+        rows = slice(None) if act is None else act
+        here = beam[rows]
+        out_tokens[rows, :, t] = word.gather(1, here)
+        back = parent.gather(1, here)
         # The attention that produced token t was computed by the parent beam at step t.
-        out_alpha[:, :, t] = steps_alpha[t].gather(1, parent.unsqueeze(-1).expand(-1, -1, L))
-        out_beta[:, :, t] = steps_beta[t].gather(1, parent)
-        beam = parent
+        out_alpha[rows, :, t] = alpha.gather(1, back.unsqueeze(-1).expand(-1, -1, L))
+        out_beta[rows, :, t] = beta.gather(1, back)
+        if act is None:
+            beam = back
+        else:
+            beam = beam.clone()
+            beam[act] = back
     ended = finished.gather(1, order)
     return Hypotheses(
         tokens=out_tokens,

@@ -15,13 +15,18 @@ attention keys, and the whole deep output layer are computed for all steps at on
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from captioner.model.attention import Attention
 from captioner.model.config import ModelConfig
+from captioner.vocab import Vocabulary
 
 # With this probability a hard-attention training step uses the expected (soft) context instead
 # of the sampled location (authors' code: 0.5), which lowers the variance of the estimator.
@@ -59,6 +64,8 @@ class Decoder(nn.Module):
         self.out_context = nn.Linear(D, E)
         self.dropout = nn.Dropout(config.dropout)
         self.out = nn.Linear(E, V)
+        self.int8 = False  # decode with int8 projections (decode_int8)
+        self._merged_cache = None  # (parameter versions, _MergedWeights) for decoding
 
     # -- pieces shared by training and decoding ---------------------------------------------
 
@@ -70,30 +77,36 @@ class Decoder(nn.Module):
         """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
         return self.attention.keys(features), self.init_state(features)
 
-    def _attend(self, features, keys, h, sample: bool):
-        """Context z_t for one step. Returns z, alpha, beta, log-prob of the sample (or None)."""
+    def _attend(self, features, keys, h, sample: bool, gate=None):
+        """Context z_t for one step of N rows over the features (n, L, D) of n images (N a multiple
+        of n: an image's beams follow each other). `gate` is f_beta(h) when the caller has it.
+        Returns z, alpha, beta, log-prob of the sample (or None)."""
         alpha = self.attention.weights(keys, h)
-        beta = torch.sigmoid(self.gate(h))
+        beta = torch.sigmoid(self.gate(h) if gate is None else gate)
+        n, N = features.shape[0], h.shape[0]
         log_prob = None
         if not self.hard:
-            context = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
+            context = torch.bmm(alpha.view(n, N // n, -1), features).view(N, -1)
         else:
             if sample:
                 loc = torch.multinomial(alpha, 1).squeeze(1)
             else:
                 loc = alpha.argmax(dim=-1)  # inference: the most likely location
-            rows = torch.arange(features.shape[0], device=features.device)
-            context = features[rows, loc]
-            if sample:
+            rows = torch.arange(N, device=features.device)
+            context = features[rows // (N // n), loc]
+            if sample:  # training: one row per image
                 log_prob = torch.log(alpha[rows, loc].clamp_min(1e-12))
-                use_expected = torch.rand(features.shape[0], 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
+                use_expected = torch.rand(N, 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
                 expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
                 context = torch.where(use_expected, expected, context)
                 log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
         return beta * context, alpha, beta.squeeze(1), log_prob
 
     def _lstm(self, word_gates, z, h, c):
-        gates = word_gates + self.lstm_context(z) + self.lstm_hidden(h)
+        return self._cell(word_gates + self.lstm_context(z) + self.lstm_hidden(h), c)
+
+    @staticmethod
+    def _cell(gates, c):
         i, f, g, o = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
@@ -106,39 +119,128 @@ class Decoder(nn.Module):
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
         """features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...
-        Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs).
+        Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs); positions
+        whose target is <pad> get zero attention and scores that mean nothing (the loss masks them).
         Hard attention samples locations while the module is in training mode."""
+        B, T = captions.shape[0], captions.shape[1] - 1
+        # The recurrence runs only as far as each caption needs: captions are taken longest first,
+        # so those still running at step t are the first `running[t]` rows and the batch shrinks
+        # as they end (prefix views, no copies).
+        needed = (captions[:, 1:] != Vocabulary.pad_id).sum(dim=1)
+        order = needed.argsort(descending=True, stable=True)
+        reorder = not bool(torch.equal(order, torch.arange(B, device=order.device)))
+        if reorder:
+            features, captions, needed = features[order], captions[order], needed[order]
+        running = (needed.unsqueeze(0) > torch.arange(T, device=needed.device).unsqueeze(1)).sum(dim=1).tolist()
+        running = [n for n in running if n > 0] or [B] * min(T, 1)  # nothing but <pad>: one step, for the shapes
         inputs = captions[:, :-1]
         emb = self.embedding(inputs)  # (B, T, E)
         word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
         keys, (h, c) = self.start(features)  # keys once per image
         sample = self.hard and self.training
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
-        for t in range(inputs.shape[1]):
+        for t, n in enumerate(running):
+            if n < h.shape[0]:
+                h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
             z, alpha, beta, log_prob = self._attend(features, keys, h, sample)
-            h, c = self._lstm(word_gates[:, t], z, h, c)
+            h, c = self._lstm(word_gates[:n, t], z, h, c)
             hs.append(h)
             zs.append(z)
             alphas.append(alpha)
             betas.append(beta)
             log_probs.append(log_prob)
-        alphas_t = torch.stack(alphas, dim=1)
-        logits = self._logits(emb, torch.stack(hs, dim=1), torch.stack(zs, dim=1))  # all steps at once
-        out = DecoderOutput(logits=logits, alphas=alphas_t, betas=torch.stack(betas, dim=1))
+        alphas_t = _steps(alphas, B, T)
+        logits = self._logits(emb, _steps(hs, B, T), _steps(zs, B, T))  # all steps at once
+        out = DecoderOutput(logits=logits, alphas=alphas_t, betas=_steps(betas, B, T))
         if sample:
-            out.sample_log_probs = torch.stack(log_probs, dim=1)
+            out.sample_log_probs = _steps(log_probs, B, T)
             out.entropies = -(alphas_t * torch.log(alphas_t.clamp_min(1e-12))).sum(-1)
+        if reorder:
+            back = order.argsort()
+            for name in ("logits", "alphas", "betas", "sample_log_probs", "entropies"):
+                if getattr(out, name) is not None:
+                    setattr(out, name, getattr(out, name)[back])
         return out
 
     # -- decoding: one step at a time -------------------------------------------------------
 
     def step(self, tokens, state, features, keys):
-        """One decoding step for N sequences: previous tokens (N,), state (h, c), features
-        (N, L, D) and their keys. Returns log-probabilities (N, V), the new state, alpha (N, L)
-        and beta (N,)."""
+        """One decoding step for N sequences: previous tokens (N,) and state (h, c), over the
+        features (n, L, D) and keys of their n images, where N is a multiple of n and an image's
+        N / n rows follow each other (its beams). Returns log-probabilities (N, V), the new state,
+        alpha (N, L) and beta (N,).
+
+        The same math as `forward`, with fewer and larger operations: projections that read the
+        same input are one matrix product, and the word's LSTM input is looked up (see `_merged`)."""
         h, c = state
+        m = self._merged()
+        H = h.shape[1]
+        from_h = m.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
+        z, alpha, beta, _ = self._attend(features, keys, h, sample=False, gate=from_h[:, :1])
+        from_z = m.context(z)  # [lstm_context(z) | out_context(z)]
+        h, c = self._cell(m.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
         emb = self.embedding(tokens)
-        z, alpha, beta, _ = self._attend(features, keys, h, sample=False)
-        h, c = self._lstm(self.lstm_word(emb), z, h, c)
-        log_probs = torch.log_softmax(self._logits(emb, h, z), dim=-1)
-        return log_probs, (h, c), alpha, beta
+        logits = m.out(self.dropout(torch.tanh(emb + m.out_hidden(h) + from_z[:, 4 * H :])))
+        return torch.log_softmax(logits, dim=-1), (h, c), alpha, beta
+
+    def decode_int8(self, enabled: bool = True) -> "Decoder":
+        """Decode with the step's projections dynamically quantised to int8 (CPU only): several times
+        faster where reading their float weights bounds a step (one image at a time), at the cost
+        of captions that can differ from the float model's. Training is unaffected."""
+        self.int8 = enabled
+        return self
+
+    def _merged(self) -> "_MergedWeights":
+        """The decoding step's merged projections, rebuilt whenever a parameter has changed (moved,
+        loaded, or updated by training). The saved parameters stay as they are: they are the file format."""
+        version = (self.int8, *((p.data_ptr(), p._version) for p in self.parameters()))
+        if self._merged_cache is None or self._merged_cache[0] != version:
+            # Plain tensors even under inference_mode, so a later step with autograd on can use them.
+            with torch.inference_mode(False), torch.no_grad():
+                hidden = (torch.cat([self.gate.weight, self.lstm_hidden.weight]), torch.cat([self.gate.bias, self.gate.bias.new_zeros(self.lstm_hidden.out_features)]))
+                context = (torch.cat([self.lstm_context.weight, self.out_context.weight]), torch.cat([self.out_context.bias.new_zeros(self.lstm_context.out_features), self.out_context.bias]))
+                if self.int8:
+                    if self.out.weight.device.type != "cpu":
+                        raise ValueError("int8 decoding runs on the CPU only")
+                    merged = _MergedWeights(
+                        _int8(*hidden), _int8(*context), self.out_hidden, self.out, word_gates=self.lstm_word(self.embedding.weight)
+                    )
+                else:
+                    merged = _MergedWeights(
+                        partial(torch.addmm, hidden[1], mat2=hidden[0].t().contiguous()),
+                        partial(torch.addmm, context[1], mat2=context[0].t().contiguous()),
+                        self.out_hidden,
+                        self.out,
+                        # lstm_word(E y) for every word y: a row lookup per step instead of a product.
+                        word_gates=self.lstm_word(self.embedding.weight),
+                    )
+            self._merged_cache = (version, merged)
+        return self._merged_cache[1]
+
+
+def _int8(weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
+    """x -> x @ weight.T + bias with the weight dynamically quantised to int8 (torch.ao.quantization)."""
+    linear = nn.Linear(weight.shape[1], weight.shape[0])
+    linear.weight.copy_(weight)
+    linear.bias.copy_(bias)
+    linear.qconfig = torch.ao.quantization.per_channel_dynamic_qconfig  # per output row: closer to float
+    with warnings.catch_warnings():
+        # torch deprecates its quantised tensor types in favour of torchao; they still work here.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        return torch.ao.nn.quantized.dynamic.Linear.from_float(linear)
+
+
+def _steps(values: list[torch.Tensor], B: int, T: int) -> torch.Tensor:
+    """Per-step values of the first rows of a batch -> (B, T, ...), zero where a row had ended."""
+    rows = [F.pad(v, (0, 0) * (v.dim() - 1) + (0, B - v.shape[0])) if v.shape[0] < B else v for v in values]
+    stacked = torch.stack(rows, dim=1)
+    return F.pad(stacked, (0, 0) * (stacked.dim() - 2) + (0, T - stacked.shape[1])) if stacked.shape[1] < T else stacked
+
+
+@dataclass
+class _MergedWeights:
+    hidden: Callable[[torch.Tensor], torch.Tensor]  # h -> [f_beta(h) | lstm_hidden(h)]
+    context: Callable[[torch.Tensor], torch.Tensor]  # z -> [lstm_context(z) | out_context(z)]
+    out_hidden: Callable[[torch.Tensor], torch.Tensor]
+    out: Callable[[torch.Tensor], torch.Tensor]
+    word_gates: torch.Tensor  # (V, 4H)

@@ -89,3 +89,14 @@ def test_weights_are_distributions(kind):
 def test_unknown_score_function_named_in_error():
     with pytest.raises(ValueError, match="'bilinear'"):
         Attention("bilinear", 2, 2, 2, 2)
+
+
+def test_the_attention_tanh_matches_torch_and_its_gradient():
+    from captioner.model.attention import _tanh_
+
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(_tanh_(x.clone()), torch.tanh(x))
+    assert torch.autograd.gradcheck(lambda t: _tanh_(t * 1.0), (x,))
+    with torch.no_grad():
+        y = x.detach().float().clone()
+        assert _tanh_(y) is y and torch.allclose(y, torch.tanh(x.detach().float()), atol=1e-7)

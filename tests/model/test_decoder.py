@@ -37,6 +37,26 @@ def test_padding_does_not_change_earlier_steps():
     assert torch.allclose(a.logits, b.logits[:, : caps.shape[1] - 1], atol=1e-5)
 
 
+def test_captions_of_different_lengths_in_one_batch_as_each_alone():
+    # The batch shrinks as captions end (longest first); each caption's scores, attention and
+    # gradients are those it gets alone, in any order of the batch.
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch(B=4, T=7)
+    for b, n in enumerate([3, 7, 1, 5]):  # targets before the padding
+        caps[b, n + 1 :] = 0
+    out = dec(feats, caps)
+    for b, n in enumerate([3, 7, 1, 5]):
+        alone = dec(feats[b : b + 1], caps[b : b + 1, : n + 1])
+        assert torch.allclose(out.logits[b, :n], alone.logits[0], atol=1e-5)
+        assert torch.allclose(out.alphas[b, :n], alone.alphas[0], atol=1e-6)
+        assert not out.alphas[b, n:].any()
+    out.logits.sum().backward()
+    assert dec.gate.weight.grad is not None
+    caps[:, 1:] = 0  # nothing but <pad>: the shapes still hold
+    assert dec(feats, caps).logits.shape == out.logits.shape
+
+
 def _all_grads_nonzero(module):
     missing = [n for n, p in module.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
     assert not missing, f"no gradient reached {missing}"
@@ -82,13 +102,60 @@ def test_hard_attention_inference_uses_the_most_likely_location():
     assert torch.allclose(z, beta.unsqueeze(1) * picked)
 
 
-def test_step_matches_teacher_forcing():
+@pytest.mark.parametrize("kind", SCORE_FUNCTIONS)
+def test_step_matches_teacher_forcing(kind):
     # Decoding step by step with the true previous words gives the same scores as forward().
     torch.manual_seed(0)
-    dec = Decoder(small_decoder_config(V)).eval()
+    dec = Decoder(small_decoder_config(V, attention=kind)).eval()
     feats, caps = _batch()
     full = torch.log_softmax(dec(feats, caps).logits, -1)
     keys, state = dec.attention.keys(feats), dec.init_state(feats)
     for t in range(caps.shape[1] - 1):
         log_probs, state, alpha, _ = dec.step(caps[:, t], state, feats, keys)
         assert torch.allclose(log_probs, full[:, t], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind, hard", [(kind, False) for kind in SCORE_FUNCTIONS] + [("additive", True)])
+def test_step_shares_an_images_features_among_its_rows(kind, hard):
+    # Beam search passes each image's features once for its beams' rows: the same as repeating them.
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, attention=kind, hard_attention=hard)).eval()
+    feats, caps = _batch()
+    keys, (h, c) = dec.start(feats)
+    h, c = torch.randn(6, h.shape[1]), torch.randn(6, c.shape[1])  # two different rows per image
+    tokens = caps[:, 1:3].reshape(-1)
+    shared = dec.step(tokens, (h, c), feats, keys)
+    repeated = dec.step(tokens, (h, c), feats.repeat_interleave(2, 0), keys.repeat_interleave(2, 0))
+    for a, b in zip([shared[0], *shared[1], *shared[2:]], [repeated[0], *repeated[1], *repeated[2:]]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def _first_step(dec, feats, caps):
+    keys, state = dec.start(feats)
+    return dec.step(caps[:, 0], state, feats, keys)[0]
+
+
+def test_step_follows_parameter_changes():
+    # The step's merged projections are rebuilt when a parameter changes (training, loading).
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    before = _first_step(dec, feats, caps)
+    with torch.no_grad():
+        dec.lstm_word.weight.mul_(2)
+        dec.gate.bias.add_(1)
+    after = _first_step(dec, feats, caps)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+    dec.load_state_dict(Decoder(small_decoder_config(V)).state_dict())
+    assert torch.allclose(_first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+
+
+def test_int8_decoding_is_close_to_float_and_can_be_switched_off():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats, caps = _batch()
+    exact = _first_step(dec, feats, caps)
+    approx = _first_step(dec.decode_int8(), feats, caps)
+    assert not torch.equal(approx, exact) and torch.allclose(approx, exact, atol=0.05)
+    assert torch.equal(_first_step(dec.decode_int8(False), feats, caps), exact)
