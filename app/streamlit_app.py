@@ -34,7 +34,7 @@ from PIL import Image
 
 from captioner.data.objects import ObjectsDataError, known_objects
 from captioner.images import ImageLoadError, load_image
-from captioner.model.beam_search import DecodingOptions
+from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
 from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.pipeline import Captioner, default_model_dir, shipped_models
 from captioner.result import CaptionResult
@@ -61,6 +61,8 @@ def describe(decoding: DecodingOptions) -> str:
     extras = [name for name, on in (("no repeated words", decoding.block_repeats), ("no repeated trigrams", decoding.block_trigrams)) if on]
     if decoding.length_penalty != DecodingOptions().length_penalty:
         extras.append(f"length penalty {decoding.length_penalty:g}")
+    if decoding.hard_context != DecodingOptions().hard_context:
+        extras.append(f"hard attention reads the {decoding.hard_context} context")
     return ", ".join([method, f"at most {decoding.max_len} words", *extras])
 
 
@@ -196,10 +198,18 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         )
         block_repeats = st.checkbox("No word twice in a row", default.block_repeats)
         block_trigrams = st.checkbox("No repeated three-word sequence", default.block_trigrams)
+        hard_context = default.hard_context
+        if config.hard_attention:
+            labels = {"argmax": "the most likely location", "expected": "all locations, weighted (expected context)"}
+            hard_context = st.radio(
+                "Hard attention reads", HARD_CONTEXTS, index=HARD_CONTEXTS.index(default.hard_context),
+                format_func=labels.get, help="This model attends to one location per word in training; "
+                "decoding can read the most likely one or the attention-weighted mean of all.",
+            )
     beam_size = 1 if method == "Greedy" else beam_size
     decoding = DecodingOptions(
         beam_size=beam_size, max_len=max_len, n_best=beam_size, length_penalty=length_penalty,
-        block_repeats=block_repeats, block_trigrams=block_trigrams,
+        block_repeats=block_repeats, block_trigrams=block_trigrams, hard_context=hard_context,
     )
 
     st.header("Heatmaps")

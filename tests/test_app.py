@@ -194,6 +194,23 @@ def test_decoding_options(app, photos):
     assert not app.exception
 
 
+def test_a_hard_attention_model_offers_how_to_read_the_grid(tmp_path, vocab, no_shipped_models, monkeypatch, photos):
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6, hard_attention=True)
+    Captioner.from_config(config, vocab).save_pretrained(tmp_path / "models" / "hardy")
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(tmp_path / "models"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    upload(at, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    reads = next(r for r in at.sidebar.radio if r.label == "Hard attention reads")
+    assert reads.value == "argmax" and reads.options == ["the most likely location", "all locations, weighted (expected context)"]
+    reads.set_value("expected").run()
+    assert not at.exception and "hard attention reads the expected context" in texts(at.caption)
+
+
+def test_a_soft_model_has_no_hard_attention_choice(app):
+    assert not any(r.label == "Hard attention reads" for r in app.sidebar.radio)
+
+
 def test_heatmap_options_redraw_the_pictures(app, photos):
     upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
     before = [image.value for image in app.image]

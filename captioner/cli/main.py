@@ -251,7 +251,7 @@ def _add_int8_arg(p) -> None:
 
 
 def _add_decoding_args(p) -> None:
-    from captioner.model.beam_search import DecodingOptions
+    from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
 
     default = DecodingOptions()
     g = p.add_argument_group("decoding")
@@ -263,13 +263,16 @@ def _add_decoding_args(p) -> None:
                    help=f"scores are sum log p / length**P; 0 favours short captions (default: {default.length_penalty})")
     g.add_argument("--block-repeats", action="store_true", default=None, help="never emit the same word twice in a row")
     g.add_argument("--block-trigrams", action="store_true", default=None, help="never repeat a trigram within a caption")
+    g.add_argument("--hard-context", choices=HARD_CONTEXTS,
+                   help=f"hard-attention models: each word reads the most likely location (argmax) or the expected "
+                        f"context over all locations (default: {default.hard_context})")
 
 
 def _decoding(args):
     """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
     from captioner.model.beam_search import decoding_options
 
-    names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams")
+    names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams", "hard_context")
     return decoding_options(**{name: getattr(args, name) for name in names})
 
 

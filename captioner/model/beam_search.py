@@ -27,6 +27,9 @@ from captioner.model.decoder import Decoder
 from captioner.vocab import Vocabulary
 
 
+HARD_CONTEXTS = ("argmax", "expected")
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
     """How captions are searched for. beam_size 1 with n_best 1 is greedy decoding."""
@@ -37,6 +40,9 @@ class DecodingOptions:
     length_penalty: float = 1.0  # scores are sum log p / length ** length_penalty (0: no normalisation)
     block_repeats: bool = False  # never emit the same word twice in a row
     block_trigrams: bool = False  # never repeat a trigram within a caption
+    # Hard-attention models only: each word reads the most likely location ("argmax", the paper's
+    # deterministic approximation) or the expected context sum_i alpha_i a_i ("expected").
+    hard_context: str = "argmax"
 
     def __post_init__(self) -> None:
         for name in ("beam_size", "n_best") + (("max_len",) if self.max_len is not None else ()):
@@ -48,6 +54,8 @@ class DecodingOptions:
         for name in ("block_repeats", "block_trigrams"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.hard_context not in HARD_CONTEXTS:
+            raise ValueError(f"hard_context must be one of {HARD_CONTEXTS}, got {self.hard_context!r}")
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
         if not 1 <= self.n_best <= self.beam_size:
@@ -134,7 +142,7 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOpt
     lengths = torch.zeros(B, dtype=torch.long, device=device)  # tokens emitted incl. <end>
     out_tokens, out_alphas, out_betas = [], [], []
     for _ in range(max_len):
-        log_probs, state, alpha, beta = decoder.step(tokens, state, features, keys)
+        log_probs, state, alpha, beta = decoder.step(tokens, state, features, keys, options.hard_context)
         history = torch.stack(out_tokens, 1) if out_tokens and _tracks_history(options) else None
         log_probs = _masked(log_probs, history, options)
         best_lp, tokens = log_probs.max(dim=-1)
@@ -189,7 +197,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
 
     for _ in range(max_len):
         A = sum_lp.shape[0]
-        log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys)
+        log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys, options.hard_context)
         V = log_probs.shape[-1]
         log_probs = _masked(log_probs, history, options).view(A, beams, V)
         if frozen is None:

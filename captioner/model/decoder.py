@@ -77,15 +77,17 @@ class Decoder(nn.Module):
         """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
         return self.attention.keys(features), self.init_state(features)
 
-    def _attend(self, features, keys, h, sample: bool, gate=None):
+    def _attend(self, features, keys, h, sample: bool, gate=None, hard_context: str = "argmax"):
         """Context z_t for one step of N rows over the features (n, L, D) of n images (N a multiple
         of n: an image's beams follow each other). `gate` is f_beta(h) when the caller has it.
+        A hard-attention model decoding (not sampling) reads the most likely location's annotation
+        (hard_context "argmax") or the expected one, sum_i alpha_i a_i ("expected").
         Returns z, alpha, beta, log-prob of the sample (or None)."""
         alpha = self.attention.weights(keys, h)
         beta = torch.sigmoid(self.gate(h) if gate is None else gate)
         n, N = features.shape[0], h.shape[0]
         log_prob = None
-        if not self.hard:
+        if not self.hard or (not sample and hard_context == "expected"):
             context = torch.bmm(alpha.view(n, N // n, -1), features).view(N, -1)
         else:
             if sample:
@@ -164,11 +166,12 @@ class Decoder(nn.Module):
 
     # -- decoding: one step at a time -------------------------------------------------------
 
-    def step(self, tokens, state, features, keys):
+    def step(self, tokens, state, features, keys, hard_context: str = "argmax"):
         """One decoding step for N sequences: previous tokens (N,) and state (h, c), over the
         features (n, L, D) and keys of their n images, where N is a multiple of n and an image's
         N / n rows follow each other (its beams). Returns log-probabilities (N, V), the new state,
-        alpha (N, L) and beta (N,).
+        alpha (N, L) and beta (N,). `hard_context`: how a hard-attention model reads the grid
+        (see _attend; DecodingOptions.hard_context).
 
         The same math as `forward`, with fewer and larger operations: projections that read the
         same input are one matrix product, and the word's LSTM input is looked up (see `_merged`)."""
@@ -176,7 +179,7 @@ class Decoder(nn.Module):
         m = self._merged()
         H = h.shape[1]
         from_h = m.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
-        z, alpha, beta, _ = self._attend(features, keys, h, sample=False, gate=from_h[:, :1])
+        z, alpha, beta, _ = self._attend(features, keys, h, sample=False, gate=from_h[:, :1], hard_context=hard_context)
         from_z = m.context(z)  # [lstm_context(z) | out_context(z)]
         h, c = self._cell(m.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
         emb = self.embedding(tokens)

@@ -267,3 +267,23 @@ def test_decoding_options_refuse_wrong_types_and_non_finite_values(bad, message)
 
     with pytest.raises(ValueError, match=message):
         DecodingOptions(**bad)
+
+
+@pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=3, n_best=2)])
+def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
+    from captioner.model.beam_search import DecodingOptions
+
+    hard = _decoder(seed=3, hard_attention=True)
+    soft = _decoder(seed=0)
+    soft.load_state_dict(hard.state_dict())  # the same weights; only how the grid is read differs
+    feats = _feats(B=4)
+    expected = search(hard, feats, max_len=8, hard_context="expected")
+    as_soft = search(soft, feats, max_len=8)
+    assert torch.equal(expected.tokens, as_soft.tokens) and torch.allclose(expected.scores, as_soft.scores)
+    argmax = search(hard, feats, max_len=8)  # the default: one location per word
+    assert DecodingOptions().hard_context == "argmax"
+    assert not torch.allclose(argmax.scores, expected.scores)
+    # a soft model reads its expected context whatever the option says
+    assert torch.equal(search(soft, feats, max_len=8, hard_context="argmax").tokens, as_soft.tokens)
+    with pytest.raises(ValueError, match="hard_context must be one of"):
+        DecodingOptions(hard_context="mean")
