@@ -141,7 +141,7 @@ class _CountdownDecoder:
     def start(self, features):
         return features, (features[:, 0, :1].clone(), torch.zeros(features.shape[0], 1))
 
-    def step(self, tokens, state, features, keys):
+    def step(self, tokens, state, features, keys, hard_context="argmax"):
         self.rows.append(tokens.shape[0])
         budget, count = state
         count = count + 1
@@ -174,7 +174,7 @@ class _Babbler:
         n = features.shape[0]
         return features, (torch.full((n,), 4, dtype=torch.long), torch.full((n,), 5, dtype=torch.long))
 
-    def step(self, tokens, state, features, keys):
+    def step(self, tokens, state, features, keys, hard_context="argmax"):
         before, _ = state
         last = torch.where(tokens == Vocabulary.start_id, before, tokens)
         logits = torch.full((tokens.shape[0], 8), -3.0)
