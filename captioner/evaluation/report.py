@@ -21,9 +21,11 @@ def _fmt(value, scale: float = 100.0) -> str:
 
 
 def model_label(report: dict) -> str:
-    """The model's folder name when the report names it, else its attention kind."""
+    """The model's folder name when the report names it (a training run's name for its best or
+    final model), else its attention kind."""
     if report.get("model"):
-        return Path(report["model"]).name
+        path = Path(report["model"])
+        return path.parent.name if path.name in ("best", "final") and path.parent.name else path.name
     return "hard" if report.get("hard_attention") else "soft"
 
 

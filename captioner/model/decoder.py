@@ -28,9 +28,31 @@ from captioner.model.attention import Attention
 from captioner.model.config import ModelConfig
 from captioner.vocab import Vocabulary
 
-# With this probability a hard-attention training step uses the expected (soft) context instead
-# of the sampled location (authors' code: 0.5), which lowers the variance of the estimator.
-HARD_EXPECTED_CONTEXT_PROB = 0.5
+HARD_ESTIMATORS = ("reinforce", "gumbel")
+
+
+@dataclass(frozen=True)
+class HardSampling:
+    """How a hard-attention model reads the grid while it trains.
+
+    expected_prob: the chance that a caption's step reads the expected context sum_i alpha_i a_i
+        instead of a sampled location (authors' code: 0.5); it lowers the estimator's variance.
+    estimator: "reinforce", the paper's: the sample's log-probability, which the loss weights by
+        the caption's cost; or "gumbel": straight-through Gumbel-softmax, the step reads one
+        sampled location and gradients flow through the relaxed sample (no REINFORCE term).
+    tau: the Gumbel-softmax temperature."""
+
+    expected_prob: float = 0.5
+    estimator: str = "reinforce"
+    tau: float = 1.0
+
+    def __post_init__(self):
+        if self.estimator not in HARD_ESTIMATORS:
+            raise ValueError(f"hard-attention estimator must be one of {HARD_ESTIMATORS}, got {self.estimator!r}")
+        if not 0.0 <= self.expected_prob <= 1.0:
+            raise ValueError(f"expected-context probability must be in [0, 1], got {self.expected_prob!r}")
+        if not self.tau > 0:
+            raise ValueError(f"Gumbel-softmax temperature must be > 0, got {self.tau!r}")
 
 
 @dataclass
@@ -77,32 +99,48 @@ class Decoder(nn.Module):
         """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
         return self.attention.keys(features), self.init_state(features)
 
-    def _attend(self, features, keys, h, sample: bool, gate=None, hard_context: str = "argmax"):
+    def _attend(self, features, keys, h, sampling: HardSampling | None = None, gate=None, hard_context: str = "argmax"):
         """Context z_t for one step of N rows over the features (n, L, D) of n images (N a multiple
         of n: an image's beams follow each other). `gate` is f_beta(h) when the caller has it.
-        A hard-attention model decoding (not sampling) reads the most likely location's annotation
-        (hard_context "argmax") or the expected one, sum_i alpha_i a_i ("expected").
+        A hard-attention model training (`sampling`, one row per image) samples a location; decoding,
+        it reads the most likely location's annotation (hard_context "argmax") or the expected one,
+        sum_i alpha_i a_i ("expected").
         Returns z, alpha, beta, log-prob of the sample (or None)."""
         alpha = self.attention.weights(keys, h)
         beta = torch.sigmoid(self.gate(h) if gate is None else gate)
         n, N = features.shape[0], h.shape[0]
         log_prob = None
-        if not self.hard or (not sample and hard_context == "expected"):
+        if not self.hard or (sampling is None and hard_context == "expected"):
             context = torch.bmm(alpha.view(n, N // n, -1), features).view(N, -1)
+        elif sampling is None:
+            loc = alpha.argmax(dim=-1)  # inference: the most likely location
+            context = features[torch.arange(N, device=features.device) // (N // n), loc]
         else:
-            if sample:
-                loc = torch.multinomial(alpha, 1).squeeze(1)
-            else:
-                loc = alpha.argmax(dim=-1)  # inference: the most likely location
-            rows = torch.arange(N, device=features.device)
-            context = features[rows // (N // n), loc]
-            if sample:  # training: one row per image
-                log_prob = torch.log(alpha[rows, loc].clamp_min(1e-12))
-                use_expected = torch.rand(N, 1, device=features.device) < HARD_EXPECTED_CONTEXT_PROB
-                expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
-                context = torch.where(use_expected, expected, context)
-                log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
+            context, log_prob = self._sample(features, alpha, sampling)
         return beta * context, alpha, beta.squeeze(1), log_prob
+
+    @staticmethod
+    def _sample(features, alpha, sampling: HardSampling):
+        """Training's hard context (see HardSampling) and the log-probability of each row's sample
+        (0 where the row read the expected context; None for the Gumbel estimator)."""
+        p = sampling.expected_prob
+        expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1) if p > 0 else None
+        if p >= 1:
+            return expected, (torch.zeros_like(alpha[:, 0]) if sampling.estimator == "reinforce" else None)
+        if sampling.estimator == "gumbel":
+            # One-hot in the forward pass, the relaxed sample's gradient in the backward pass.
+            weights = F.gumbel_softmax(torch.log(alpha.clamp_min(1e-12)), tau=sampling.tau, hard=True)
+            context, log_prob = torch.bmm(weights.unsqueeze(1), features).squeeze(1), None
+        else:
+            loc = torch.multinomial(alpha, 1).squeeze(1)
+            rows = torch.arange(alpha.shape[0], device=features.device)
+            context, log_prob = features[rows, loc], torch.log(alpha[rows, loc].clamp_min(1e-12))
+        if p > 0:
+            use_expected = torch.rand(alpha.shape[0], 1, device=features.device) < p
+            context = torch.where(use_expected, expected, context)
+            if log_prob is not None:
+                log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
+        return context, log_prob
 
     def _lstm(self, word_gates, z, h, c):
         return self._cell(word_gates + self.lstm_context(z) + self.lstm_hidden(h), c)
@@ -119,11 +157,12 @@ class Decoder(nn.Module):
 
     # -- training: teacher forcing -----------------------------------------------------------
 
-    def forward(self, features: torch.Tensor, captions: torch.Tensor) -> DecoderOutput:
+    def forward(self, features: torch.Tensor, captions: torch.Tensor, sampling: HardSampling | None = None) -> DecoderOutput:
         """features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...
         Returns scores for captions[:, 1:] (targets) given captions[:, :-1] (inputs); positions
         whose target is <pad> get zero attention and scores that mean nothing (the loss masks them).
-        Hard attention samples locations while the module is in training mode."""
+        Hard attention samples locations while the module is in training mode, as `sampling`
+        says (default HardSampling())."""
         B, T = captions.shape[0], captions.shape[1] - 1
         # The recurrence runs only as far as each caption needs: captions are taken longest first,
         # so those still running at step t are the first `running[t]` rows and the batch shrinks
@@ -139,12 +178,12 @@ class Decoder(nn.Module):
         emb = self.embedding(inputs)  # (B, T, E)
         word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
         keys, (h, c) = self.start(features)  # keys once per image
-        sample = self.hard and self.training
+        sampling = (sampling or HardSampling()) if self.hard and self.training else None
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
         for t, n in enumerate(running):
             if n < h.shape[0]:
                 h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
-            z, alpha, beta, log_prob = self._attend(features, keys, h, sample)
+            z, alpha, beta, log_prob = self._attend(features, keys, h, sampling)
             h, c = self._lstm(word_gates[:n, t], z, h, c)
             hs.append(h)
             zs.append(z)
@@ -154,7 +193,7 @@ class Decoder(nn.Module):
         alphas_t = _steps(alphas, B, T)
         logits = self._logits(emb, _steps(hs, B, T), _steps(zs, B, T))  # all steps at once
         out = DecoderOutput(logits=logits, alphas=alphas_t, betas=_steps(betas, B, T))
-        if sample:
+        if sampling is not None and sampling.estimator == "reinforce":
             out.sample_log_probs = _steps(log_probs, B, T)
             out.entropies = -(alphas_t * torch.log(alphas_t.clamp_min(1e-12))).sum(-1)
         if reorder:
@@ -179,7 +218,7 @@ class Decoder(nn.Module):
         m = self._merged()
         H = h.shape[1]
         from_h = m.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
-        z, alpha, beta, _ = self._attend(features, keys, h, sample=False, gate=from_h[:, :1], hard_context=hard_context)
+        z, alpha, beta, _ = self._attend(features, keys, h, gate=from_h[:, :1], hard_context=hard_context)
         from_z = m.context(z)  # [lstm_context(z) | out_context(z)]
         h, c = self._cell(m.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
         emb = self.embedding(tokens)

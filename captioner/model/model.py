@@ -11,7 +11,7 @@ import torch.nn as nn
 
 from captioner.model.beam_search import DecodingOptions, Hypotheses, beam_search, greedy_decode
 from captioner.model.config import ModelConfig
-from captioner.model.decoder import Decoder, DecoderOutput
+from captioner.model.decoder import Decoder, DecoderOutput, HardSampling
 from captioner.model.encoder import build_encoder
 
 
@@ -36,13 +36,15 @@ class CaptionModel(nn.Module):
         """Normalised pixels (B, 3, S, S) -> annotations (B, L, D)."""
         return self.encoder(pixels)
 
-    def forward(self, features: torch.Tensor, captions: torch.Tensor, from_frozen: bool = False) -> DecoderOutput:
+    def forward(
+        self, features: torch.Tensor, captions: torch.Tensor, from_frozen: bool = False, sampling: HardSampling | None = None
+    ) -> DecoderOutput:
         """Teacher forcing on annotations (B, L, D) and captions (B, T+1): what training optimises.
         With `from_frozen`, `features` are the encoder's frozen part (encode_frozen) and its
-        trainable blocks run first: fine-tuning."""
+        trainable blocks run first: fine-tuning. `sampling`: how hard attention samples (Decoder.forward)."""
         if from_frozen:
             features = self.annotations_from_frozen(features)
-        return self.decoder(features, captions)
+        return self.decoder(features, captions, sampling)
 
     # -- fine-tuning (config.finetune_blocks > 0): the frozen part's output is computed once and
     # cached, flattened to one row per image; the last blocks run on it at every step.

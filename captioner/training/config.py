@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from captioner.model.config import CONFIG_FORMAT, ModelConfig
+from captioner.model.decoder import HardSampling
 
 @dataclass
 class TrainConfig:
@@ -24,6 +25,14 @@ class TrainConfig:
     doubly_stochastic: float = 1.0  # lambda of the attention penalty
     baseline_decay: float = 0.9  # hard attention: b <- decay * b + (1 - decay) * cost
     entropy_bonus: float = 0.002  # hard attention
+    # Hard attention's estimator (captioner.model.decoder.HardSampling; the README compares them):
+    hard_estimator: str = "reinforce"  # or "gumbel": straight-through Gumbel-softmax
+    hard_expected_prob: float = 0.5  # chance a step reads the expected context, not a sample (authors' code: 0.5)
+    hard_expected_per: str = "step"  # drawn for each caption at each "step", or once per "batch" (authors' code)
+    hard_expected_anneal: bool = False  # lower that chance linearly to 0 over the run
+    hard_samples: int = 1  # samples per caption; >= 2: a leave-one-out baseline instead of the moving average
+    reinforce_scale: float = 1.0  # weight of the REINFORCE term (authors' code: 0.1)
+    gumbel_tau: float = 1.0
     max_caption_len: int = 20
     min_word_freq: int = 5
     seed: int = 0
@@ -36,6 +45,19 @@ class TrainConfig:
     amp: bool = True  # bfloat16 autocast on CUDA (never on the CPU)
     cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
     trained_on: str = ""  # shown to users of the model; defaults to the data path
+
+    def __post_init__(self):
+        if self.hard_expected_per not in ("step", "batch"):
+            raise ValueError(f"train.hard_expected_per must be 'step' or 'batch', got {self.hard_expected_per!r}")
+        if not isinstance(self.hard_samples, int) or isinstance(self.hard_samples, bool) or self.hard_samples < 1:
+            raise ValueError(f"train.hard_samples must be a whole number >= 1, got {self.hard_samples!r}")
+        self.hard_sampling(0.0)  # checks the estimator, probability and temperature
+
+    def hard_sampling(self, progress: float) -> HardSampling:
+        """How hard attention samples at `progress` (0 to 1) through the run; with
+        hard_expected_per "batch" the caller draws the batch's choice (see training.loop)."""
+        p = self.hard_expected_prob * ((1.0 - progress) if self.hard_expected_anneal else 1.0)
+        return HardSampling(expected_prob=p, estimator=self.hard_estimator, tau=self.gumbel_tau)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

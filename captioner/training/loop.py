@@ -4,11 +4,14 @@ The objective (Xu et al. 2015):
 - cross-entropy of the reference words under teacher forcing,
 - + lambda * sum_i (1 - sum_t alpha_ti)^2, the doubly stochastic attention penalty,
 - hard attention: + REINFORCE on the sampled locations with a moving-average baseline
-  (b <- 0.9 b + 0.1 cost) and an entropy bonus (authors' code: 0.002).
+  (b <- 0.9 b + 0.1 cost), or with several samples per caption a leave-one-out baseline, and an
+  entropy bonus (authors' code: 0.002); or, instead, a straight-through Gumbel-softmax estimator
+  (TrainConfig.hard_*: the levers compared in the README).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from captioner.distributed import Distributed
-from captioner.model.decoder import DecoderOutput
+from captioner.model.decoder import DecoderOutput, HardSampling
 from captioner.training.config import TrainConfig
 from captioner.vocab import Vocabulary, pad_captions
 
@@ -43,13 +46,21 @@ def caption_loss(
     logs = {"ce": ce.item(), "attention_penalty": penalty.item()}
     if out.sample_log_probs is not None:
         cost = token_ce.sum(dim=1).detach()  # per caption: the negative log-likelihood
-        mean_cost = mean(cost.mean().item())
-        baseline = mean_cost if baseline is None else config.baseline_decay * baseline + (1 - config.baseline_decay) * mean_cost
+        K = config.hard_samples
+        if K > 1:  # rows come in groups of K samples of one caption: each is judged against the others
+            grouped = cost.view(-1, K)
+            reference = ((grouped.sum(dim=1, keepdim=True) - grouped) / (K - 1)).view(-1)
+        else:
+            mean_cost = mean(cost.mean().item())
+            baseline = mean_cost if baseline is None else config.baseline_decay * baseline + (1 - config.baseline_decay) * mean_cost
+            reference = baseline
         log_prob = (out.sample_log_probs * mask).sum(dim=1)
-        reinforce = ((cost - baseline) * log_prob).mean()
+        reinforce = config.reinforce_scale * ((cost - reference) * log_prob).mean()
         entropy = (out.entropies * mask).sum() / mask.sum()
         loss = loss + reinforce - config.entropy_bonus * entropy
-        logs.update(reinforce=reinforce.item(), entropy=entropy.item(), baseline=baseline)
+        logs.update(reinforce=reinforce.item(), entropy=entropy.item())
+        if K == 1:
+            logs["baseline"] = baseline
     logs["loss"] = loss.item()
     return loss, logs, baseline
 
@@ -72,6 +83,16 @@ class TrainState:
     best_score: float | None = None
     epochs_without_improvement: int = 0
     history: list = field(default_factory=list)
+
+
+def hard_sampling(config: TrainConfig, progress: float) -> HardSampling:
+    """How hard attention samples in this batch, `progress` (0 to 1) through the run. With
+    hard_expected_per "batch" the whole batch reads either expected contexts or samples, drawn
+    here from torch's generator (saved with checkpoints, so a resumed run draws the same)."""
+    sampling = config.hard_sampling(progress)
+    if config.hard_expected_per == "batch":
+        sampling = dataclasses.replace(sampling, expected_prob=float(torch.rand(()).item() < sampling.expected_prob))
+    return sampling
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -128,7 +149,9 @@ def train_decoder(
     optimizer = torch.optim.Adam(groups, lr=config.lr)
     global_batch = config.batch_size * dist.world_size
     steps_per_epoch = math.ceil(len(pairs) / global_batch)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * steps_per_epoch))
+    total_steps = max(1, config.epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    hard = getattr(decoder, "hard", False)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state["optimizer"])
         scheduler.load_state_dict(optimizer_state["scheduler"])
@@ -145,8 +168,13 @@ def train_decoder(
             batch = [pairs[i] for i in chunk]
             feats = torch.from_numpy(np.array(features[[i for i, _ in batch]], dtype=np.float32)).to(device)
             captions = pad_captions([c for _, c in batch]).to(device)
+            kwargs = {"from_frozen": True} if fine_tuning else {}
+            if hard:
+                kwargs["sampling"] = hard_sampling(config, state.global_step / total_steps)
+                if config.hard_samples > 1:
+                    feats, captions = feats.repeat_interleave(config.hard_samples, 0), captions.repeat_interleave(config.hard_samples, 0)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
-                out = forward(feats, captions, from_frozen=True) if fine_tuning else forward(feats, captions)
+                out = forward(feats, captions, **kwargs)
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
                 raise NonFiniteLossError(

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from captioner.model.attention import SCORE_FUNCTIONS
-from captioner.model.decoder import Decoder
+from captioner.model.decoder import HARD_ESTIMATORS, Decoder, HardSampling
 from tests.conftest import small_decoder_config
 
 V = 17
@@ -97,9 +97,55 @@ def test_hard_attention_inference_uses_the_most_likely_location():
     feats, _ = _batch()
     keys = dec.attention.keys(feats)
     h, c = dec.init_state(feats)
-    z, alpha, beta, _ = dec._attend(feats, keys, h, sample=False)
+    z, alpha, beta, _ = dec._attend(feats, keys, h)
     picked = feats[torch.arange(3), alpha.argmax(-1)]
     assert torch.allclose(z, beta.unsqueeze(1) * picked)
+
+
+def test_hard_sampling_checks_its_settings():
+    for bad, message in ((dict(estimator="gumble"), "estimator"), (dict(expected_prob=1.5), "probability"), (dict(tau=0.0), "temperature")):
+        with pytest.raises(ValueError, match=message):
+            HardSampling(**bad)
+
+
+@pytest.mark.parametrize("estimator", HARD_ESTIMATORS)
+def test_hard_sampling_reads_a_location_drawn_from_alpha_or_the_expected_context(estimator):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, hard_attention=True)).train()
+    feats, _ = _batch(B=1)
+    keys = dec.attention.keys(feats)
+    alpha = dec.attention.weights(keys, dec.init_state(feats)[0]).detach()
+    n = 4000  # one image, many draws
+    many_feats, many_alpha = feats.expand(n, -1, -1), alpha.expand(n, -1)
+    context, log_prob = dec._sample(many_feats, many_alpha, HardSampling(expected_prob=0.0, estimator=estimator))
+    distance = (context.unsqueeze(1) - many_feats).abs().amax(-1)  # (n, L)
+    assert torch.all(distance.min(-1).values < 1e-5)  # each row is one location's annotation
+    loc = distance.argmin(-1)
+    frequency = torch.bincount(loc, minlength=alpha.shape[1]).float() / n
+    assert torch.allclose(frequency, alpha[0], atol=0.03)  # drawn as alpha says
+    if estimator == "reinforce":
+        assert torch.allclose(log_prob, torch.log(alpha[0, loc]))
+    else:
+        assert log_prob is None
+    expected, log_prob = dec._sample(feats, alpha, HardSampling(expected_prob=1.0, estimator=estimator))
+    assert torch.allclose(expected, torch.bmm(alpha.unsqueeze(1), feats).squeeze(1), atol=1e-6)
+    assert log_prob is None if estimator == "gumbel" else torch.equal(log_prob, torch.zeros(1))
+
+
+def test_straight_through_gumbel_lets_the_words_train_the_attention():
+    # Reading sampled locations, the words' loss reaches the attention only through REINFORCE's
+    # term; with the straight-through estimator it reaches it directly.
+    grads = {}
+    for estimator in HARD_ESTIMATORS:
+        torch.manual_seed(0)
+        dec = Decoder(small_decoder_config(V, hard_attention=True)).train()
+        feats, caps = _batch(B=8)
+        out = dec(feats, caps, HardSampling(expected_prob=0.0, estimator=estimator))
+        assert (out.sample_log_probs is None) == (estimator == "gumbel")
+        torch.nn.functional.cross_entropy(out.logits.reshape(-1, V), caps[:, 1:].reshape(-1)).backward()
+        grads[estimator] = dec.attention.score.weight.grad
+    assert grads["reinforce"] is None or not grads["reinforce"].any()
+    assert grads["gumbel"] is not None and grads["gumbel"].abs().sum() > 0
 
 
 @pytest.mark.parametrize("kind", SCORE_FUNCTIONS)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.model.decoder import Decoder
+from captioner.model.decoder import Decoder, HardSampling
 from captioner.training.config import TrainConfig
-from captioner.training.loop import caption_loss, train_decoder
+from captioner.training.loop import caption_loss, hard_sampling, train_decoder
 from captioner.vocab import pad_captions
 from captioner.vocab import Vocabulary
 from tests.conftest import small_decoder_config
@@ -22,8 +22,8 @@ class _Model(torch.nn.Module):
         super().__init__()
         self.decoder = Decoder(small_decoder_config(V, **kw))
 
-    def forward(self, features, captions):
-        return self.decoder(features, captions)
+    def forward(self, features, captions, **kwargs):
+        return self.decoder(features, captions, **kwargs)
 
 
 def _task(n=48, seed=0):
@@ -40,15 +40,27 @@ def _task(n=48, seed=0):
     return feats, pairs
 
 
-@pytest.mark.parametrize("hard", [False, True])
-def test_training_learns_an_image_dependent_caption(hard):
+HARD_LEVERS = {
+    "moving average": {},
+    "gumbel": {"hard_estimator": "gumbel"},
+    "leave-one-out, by batch, scaled, annealed": {
+        "hard_samples": 3, "hard_expected_per": "batch", "reinforce_scale": 0.1, "hard_expected_anneal": True,
+    },
+}
+
+
+@pytest.mark.parametrize("hard, levers", [(False, {})] + [(True, levers) for levers in HARD_LEVERS.values()], ids=["soft", *HARD_LEVERS])
+def test_training_learns_an_image_dependent_caption(hard, levers):
     torch.manual_seed(0)
     model = _Model(hard_attention=hard)
     feats, pairs = _task()
-    history = train_decoder(model, feats, pairs, TrainConfig(epochs=25, batch_size=16, lr=1e-2, doubly_stochastic=0.0), progress=False).history
+    config = TrainConfig(epochs=25, batch_size=16, lr=1e-2, doubly_stochastic=0.0, **levers)
+    history = train_decoder(model, feats, pairs, config, progress=False).history
     assert history[-1]["ce"] < 0.25 * history[0]["ce"]
     if hard:
-        assert "reinforce" in history[-1] and "baseline" in history[-1]
+        reinforce = config.hard_estimator == "reinforce"
+        assert ("reinforce" in history[-1]) == reinforce
+        assert ("baseline" in history[-1]) == (reinforce and config.hard_samples == 1)
     from captioner.model.beam_search import greedy_decode
 
     hyps = greedy_decode(model.decoder, torch.from_numpy(feats[:3].astype(np.float32)), max_len=5)
@@ -68,6 +80,36 @@ def test_doubly_stochastic_penalty_matches_the_formula():
     assert logs["attention_penalty"] == pytest.approx(expected.item(), rel=1e-5)
     # Balanced as in the paper: the penalty per caption against the summed word losses (5 words in 2 captions).
     assert loss.item() == pytest.approx(logs["ce"] + expected.item() / 2.5, rel=1e-5)
+
+
+def test_leave_one_out_baseline_and_the_scaled_learning_signal():
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, hard_attention=True)).train()
+    K = 3
+    feats = torch.randn(2, 12, 16).repeat_interleave(K, 0)
+    captions = pad_captions([[1, 4, 5, 2], [1, 6, 2]]).repeat_interleave(K, 0)
+    out = dec(feats, captions, HardSampling(expected_prob=0.0))
+    config = TrainConfig(doubly_stochastic=0.0, hard_samples=K, reinforce_scale=0.1)
+    loss, logs, baseline = caption_loss(out, captions[:, 1:], config, baseline=None)
+    mask = captions[:, 1:] != 0
+    cost = (torch.nn.functional.cross_entropy(out.logits.transpose(1, 2), captions[:, 1:], reduction="none") * mask).sum(1).detach()
+    others = torch.stack([(cost.view(2, K).sum(1) - cost.view(2, K)[:, k]) / (K - 1) for k in range(K)], dim=1).view(-1)
+    expected = 0.1 * ((cost - others) * (out.sample_log_probs * mask).sum(1)).mean()
+    assert logs["reinforce"] == pytest.approx(expected.item(), rel=1e-5)
+    assert baseline is None and "baseline" not in logs  # no moving average kept
+
+
+def test_hard_sampling_settings_annealed_and_drawn_by_batch():
+    config = TrainConfig(hard_expected_prob=0.5, hard_expected_anneal=True)
+    assert [config.hard_sampling(p).expected_prob for p in (0.0, 0.5, 1.0)] == [0.5, 0.25, 0.0]
+    assert TrainConfig(hard_expected_prob=0.5).hard_sampling(0.9).expected_prob == 0.5
+    torch.manual_seed(0)
+    draws = [hard_sampling(TrainConfig(hard_expected_per="batch"), 0.3).expected_prob for _ in range(400)]
+    assert set(draws) == {0.0, 1.0} and 0.4 < sum(draws) / len(draws) < 0.6  # the whole batch, half the time
+    for bad, name in ((dict(hard_expected_per="caption"), "hard_expected_per"), (dict(hard_samples=0), "hard_samples"),
+                      (dict(hard_estimator="gumble"), "estimator"), (dict(hard_expected_prob=2.0), "probability")):
+        with pytest.raises(ValueError, match=name):
+            TrainConfig(**bad)
 
 
 def test_training_is_reproducible_with_a_seed():
@@ -129,15 +171,15 @@ def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
     assert saved["train"]["epochs"] == 2 and saved["model"]["hidden_dim"] == 24
 
 
-@pytest.mark.parametrize("hard, finetune", [(False, 0), (True, 0), (False, 1)])
-def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard, finetune):
+@pytest.mark.parametrize("hard, finetune, train", [(False, 0, {}), (True, 0, {}), (True, 0, {"hard_expected_per": "batch", "hard_samples": 2}), (False, 1, {})])
+def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard, finetune, train):
     from captioner.training.run import run_training
 
-    model, config = _configs(tiny_synth, tmp_path / "full")
+    model, config = _configs(tiny_synth, tmp_path / "full", **train)
     model.hard_attention, model.finetune_blocks = hard, finetune
     full = run_training(model, config, progress=False)
     # 16 images x 5 captions = 80 pairs = 5 steps an epoch; checkpoints at steps 3, 5, 6, 9, 10.
-    model2, config2 = _configs(tiny_synth, tmp_path / "cut")
+    model2, config2 = _configs(tiny_synth, tmp_path / "cut", **train)
     model2.hard_attention, model2.finetune_blocks = hard, finetune
     run_training(model2, config2, progress=False, stop_after_steps=7)  # "killed" after step 7
     assert (tmp_path / "cut" / "latest").read_text() == "checkpoint-00000006"
