@@ -56,13 +56,15 @@ SMOOTHING = types.MappingProxyType(
 )
 
 
-def describe(decoding: DecodingOptions) -> str:
+def describe(decoding: DecodingOptions, int8: bool = False) -> str:
     method = "greedy" if decoding.beam_size == 1 else f"beam search, beam {decoding.beam_size}"
     extras = [name for name, on in (("no repeated words", decoding.block_repeats), ("no repeated trigrams", decoding.block_trigrams)) if on]
     if decoding.length_penalty != DecodingOptions().length_penalty:
         extras.append(f"length penalty {decoding.length_penalty:g}")
     if decoding.hard_context != DecodingOptions().hard_context:
         extras.append(f"hard attention reads the {decoding.hard_context} context")
+    if int8:
+        extras.append("int8 decoding")
     return ", ".join([method, f"at most {decoding.max_len} words", *extras])
 
 
@@ -70,6 +72,7 @@ def describe(decoding: DecodingOptions) -> str:
 class ModelChoice:
     label: str
     path: Path
+    int8: bool = False  # decode with int8 projections (Captioner's int8; CPU only)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,9 +99,11 @@ def available_models(folder: Path) -> list[ModelChoice]:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def load_captioner(model_dir: str) -> Captioner:
-    """Each model is loaded once per server process and shared by all visitors."""
-    return Captioner.from_pretrained(model_dir)
+def load_captioner(model_dir: str, int8: bool) -> Captioner:
+    """Each model is loaded once per server process and shared by all visitors (with int8
+    decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
+    the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice."""
+    return Captioner.from_pretrained(model_dir, int8=int8) if int8 else Captioner.from_pretrained(model_dir)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -106,10 +111,10 @@ def load_captioner(model_dir: str) -> Captioner:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def caption_image(model_dir: str, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
+def caption_image(model_dir: str, int8: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
     """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
     for the image in the cache key, so picking another word or heatmap colour reuses the result."""
-    captioner = load_captioner(model_dir)
+    captioner = load_captioner(model_dir, int8)
     started = time.perf_counter()
     (result,) = captioner.caption([_image], decoding)
     return result, time.perf_counter() - started
@@ -117,7 +122,7 @@ def caption_image(model_dir: str, digest: str, _image: Image.Image, decoding: De
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_grid_and_gif(
-    model_dir: str, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
+    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
 ) -> tuple[bytes, bytes]:
     """The all-words grid (PNG bytes) and the animation (GIF bytes), drawn from one fitted panel;
     the key names what `_result` came from."""
@@ -134,7 +139,10 @@ def _png_bytes(image: Image.Image) -> bytes:
 def result_json(name: str, model: ModelChoice, decoding: DecodingOptions, result: CaptionResult) -> bytes:
     """The download: the result's JSON (CaptionResult.to_json, with every word's attention map),
     with the image's name, the model and the decoding options."""
-    record = {"image": name, "model": model.label, "decoding": dataclasses.asdict(decoding), **result.to_json(include_attention=True)}
+    record = {
+        "image": name, "model": model.label, "int8": model.int8, "decoding": dataclasses.asdict(decoding),
+        **result.to_json(include_attention=True),
+    }
     return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
 
@@ -171,7 +179,7 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         help="The shipped models, and the saved models in the server's models folder (CAPTIONER_MODELS_DIR).",
     )
     try:
-        captioner = load_captioner(str(model.path))
+        captioner = load_captioner(str(model.path), False)
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
@@ -181,6 +189,12 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         f"{config.encoder} encoder · {kind} {config.attention} attention over a "
         f"{config.grid_size[0]}×{config.grid_size[1]} grid · {len(captioner.vocab)} words"
     )
+    if captioner.device.type == "cpu" and st.toggle(
+        "Faster decoding (int8)", help="The decoder's per-step projections in int8: about twice as fast for one "
+        "image on a CPU; a few captions differ from the float model's (the README's Speed section measures both).",
+    ):
+        model = dataclasses.replace(model, int8=True)
+        captioner = load_captioner(str(model.path), True)
 
     st.header("Decoding")
     method = st.radio(
@@ -303,7 +317,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
         st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
         return
     digest = hashlib.sha256(data).hexdigest()
-    result, seconds = caption_image(str(model.path), digest, image, decoding)
+    result, seconds = caption_image(str(model.path), model.int8, digest, image, decoding)
     key = f"{name}|{digest}|{result.text}"  # a new caption starts again at its first word
 
     picture, text = st.columns([3, 2])
@@ -323,7 +337,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
             st.caption("Greedy decoding gives one caption; choose beam search in the sidebar to see runners-up.")
         elif len(result.alternatives) > 1:
             st.markdown("**Other beams**\n\n" + "\n".join(f"- {md(t)} ({s:.3f})" for t, s in result.alternatives[1:]))
-        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding)}).")
+        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding, model.int8)}).")
     with picture:
         shown = image.copy()
         shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
@@ -337,7 +351,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
                 width="stretch",
             )
 
-    grid_png, gif = render_grid_and_gif(str(model.path), digest, decoding, style, image, result)
+    grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result)
     all_words, animation = st.columns([3, 1])
     all_words.image(
         grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",

@@ -211,6 +211,25 @@ def test_a_soft_model_has_no_hard_attention_choice(app):
     assert not any(r.label == "Hard attention reads" for r in app.sidebar.radio)
 
 
+def test_int8_decoding_is_a_choice_on_the_cpu(app, photos, monkeypatch):
+    loaded = []
+    from_pretrained = Captioner.from_pretrained.__func__
+
+    def recorded(cls, path=None, *args, **kwargs):
+        captioner = from_pretrained(cls, path, *args, **kwargs)
+        loaded.append(captioner.model.decoder.int8)
+        return captioner
+
+    monkeypatch.setattr(Captioner, "from_pretrained", classmethod(recorded))
+    upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    assert "int8" not in texts(app.caption)
+    faster = next(t for t in app.sidebar.toggle if t.label == "Faster decoding (int8)")
+    assert faster.value is False
+    faster.set_value(True).run()
+    assert not app.exception and "int8 decoding" in texts(app.caption)
+    assert True in loaded  # an int8 copy of the model captions now
+
+
 def test_heatmap_options_redraw_the_pictures(app, photos):
     upload(app, ("cat.png", encoded(photos["chelsea"]), "image/png"))
     before = [image.value for image in app.image]
