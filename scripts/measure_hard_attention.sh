@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hard attention's training levers measured one at a time: each run trains the hard shapes model
-# (configs/shapes-hard.json) on the small shapes set (3000 scenes, 3 epochs) with one setting
+# (configs/shapes-hard.json, from the baseline below) on the small shapes set (3000 scenes, 3 epochs) with one setting
 # changed from the baseline, and is scored on that set's test split at beam 3. The soft model
 # trained the same way is scripts/measure_finetuning.sh's N=0 run (results/finetune-shapes-0.json).
 #   bash scripts/measure_hard_attention.sh [LEVER ...]        (default: all, in the order below)
@@ -18,6 +18,10 @@ declare -A levers=(
     [anneal]="--set train.hard_expected_anneal=true"       # expected-context probability 0.5 -> 0 over the run
     [gumbel]="--set train.hard_estimator=gumbel"           # straight-through Gumbel-softmax instead of REINFORCE
 )
+# The baseline is the paper's estimator with the authors' expected-context mix, whatever the
+# shipped model's config says (it may use a lever).
+base="--set train.hard_estimator=reinforce --set train.hard_expected_prob=0.5 --set train.hard_expected_per=step
+      --set train.hard_expected_anneal=false --set train.hard_samples=1 --set train.reinforce_scale=1.0"
 order=(baseline batch-mix scaled anneal gumbel loo4 epochs6)
 names=${*:-${order[*]}}
 mkdir -p results runs
@@ -31,7 +35,7 @@ for name in $names; do
     elif [[ ! -f $run/final/config.json ]]; then
         # shellcheck disable=SC2086  # the lever's settings are separate words
         $py -m captioner train --config configs/shapes-hard.json --set train.data=$data --set train.out=$run \
-            --set train.epochs=3 --set train.val_images=200 --set train.patience=3 ${levers[$name]}
+            --set train.epochs=3 --set train.val_images=200 --set train.patience=3 $base ${levers[$name]}
     fi
     echo "$name: trained in $(( $(date +%s) - started )) s"
     [[ -f results/hard-$name.json ]] || $py -m captioner evaluate --model $run/best --data $data --split test \

@@ -143,3 +143,12 @@ def test_photo_evaluation_says_which_captions_name_the_main_object(tiny, tmp_pat
     assert names_object("a cupboard".split(), "cup") is None and names_object("a cat".split(), "dog|animal") is None
     # a bad photo set is a usage error
     assert main(["evaluate", "--model", str(tmp_path / "model"), "--photos", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_report_names_its_model_by_folder_or_by_training_run():
+    from captioner.evaluation.report import model_label
+
+    assert model_label({"model": "captioner/pretrained/hard"}) == "hard"
+    assert model_label({"model": "runs/hard-gumbel/best"}) == "hard-gumbel"  # a run's best or final model
+    assert model_label({"model": "runs/hard-gumbel/final"}) == "hard-gumbel"
+    assert model_label({"hard_attention": True}) == "hard" and model_label({}) == "soft"
