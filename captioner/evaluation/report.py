@@ -73,7 +73,14 @@ def photos_table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     paths = argv if argv is not None else sys.argv[1:]
-    reports = [json.loads(Path(p).read_text()) for p in paths]
+    reports = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict) or "metrics" not in data and "photos" not in data:
+            # e.g. the "<report>-coco-results.json" beside each report, which a glob also matches
+            print(f"skipped {path}: not a report of captioner evaluate", file=sys.stderr)
+            continue
+        reports.append(data)
     tables = [results_table([r for r in reports if "photos" not in r])] if any("photos" not in r for r in reports) else []
     tables += [photos_table(r) for r in reports if "photos" in r]
     print("\n\n".join(tables))

@@ -152,3 +152,15 @@ def test_a_report_names_its_model_by_folder_or_by_training_run():
     assert model_label({"model": "runs/hard-gumbel/best"}) == "hard-gumbel"  # a run's best or final model
     assert model_label({"model": "runs/hard-gumbel/final"}) == "hard-gumbel"
     assert model_label({"hard_attention": True}) == "hard" and model_label({}) == "soft"
+
+
+def test_the_report_table_skips_files_that_are_not_reports(tmp_path, capsys):
+    from captioner.evaluation.report import main
+
+    report = {"model": "runs/a/best", "split": "test", "beam_size": 3, "metrics": {"CIDEr-D": 1.5}}
+    (tmp_path / "a.json").write_text(json.dumps(report))
+    (tmp_path / "a-coco-results.json").write_text(json.dumps([{"image_id": 1, "caption": "x"}]))
+    assert main([str(tmp_path / "a-coco-results.json"), str(tmp_path / "a.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "| a | test | 3 |" in out and "1.500" in out
+    assert "skipped" in err and "a-coco-results.json" in err
