@@ -35,6 +35,8 @@ def decoding_label(report: dict) -> str:
     extras = [name for key, name in (("block_repeats", "no repeats"), ("block_trigrams", "no trigram repeats")) if d.get(key)]
     if d.get("length_penalty", 1.0) != 1.0:
         extras.append(f"length penalty {d['length_penalty']:g}")
+    if d.get("hard_context", "argmax") != "argmax" and report.get("hard_attention"):
+        extras.append(f"{d['hard_context']} context")
     return str(report["beam_size"]) + (f" ({', '.join(extras)})" if extras else "")
 
 

@@ -5,7 +5,7 @@ The scenes are the first images of the test split of `captioner synth --seed 0`,
 (issue 4): every object's colour and shape named in at least 90 % of images; for each word that
 names an object, at least half of its attention inside that object's box on average, and the
 attention's peak inside the box at least 80 % of the time. The hard-attention model is held to
-lower bars, just under what it measures now (see BARS).
+the attention bars and to a lower naming bar, just under what it measures now (see BARS).
 """
 
 from types import SimpleNamespace
@@ -20,8 +20,9 @@ N_SCENES = 200
 BARS = {
     # the issue's bars, which the shapes (soft attention) model reaches (measured: 0.94, 0.62, 0.82)
     "shapes": {"objects_named_rate": 0.90, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
-    # the hard model does NOT reach them (measured: 0.445, 0.338, 0.786); this only keeps what it has
-    "hard": {"objects_named_rate": 0.42, "mass_in_box": 0.32, "peak_in_box_rate": 0.75},
+    # the hard model (straight-through Gumbel-softmax training) reaches the attention bars but not
+    # the naming one (measured: 0.765, 0.694, 0.928; before it, with REINFORCE: 0.445, 0.338, 0.786)
+    "hard": {"objects_named_rate": 0.74, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
 }
 
 
