@@ -103,7 +103,7 @@ def load_captioner(model_dir: str, int8: bool) -> Captioner:
     """Each model is loaded once per server process and shared by all visitors (with int8
     decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
     the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice."""
-    return Captioner.from_pretrained(model_dir, int8=int8) if int8 else Captioner.from_pretrained(model_dir)
+    return Captioner.from_pretrained(model_dir, int8=int8)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -39,13 +39,14 @@ for world in $worlds; do
     done
     $py - "$world" $blocks <<'EOF'
 import json, sys
+from captioner.viz.curves import read_metrics
 world, blocks = sys.argv[1], sys.argv[2:]
 print(f"\n{world}: test split, beam 3")
 print("| finetune_blocks | CIDEr-D | BLEU-4 | objects named | mass in box | peak in box | training pairs/s | val CIDEr-D by epoch |")
 print("|---|---|---|---|---|---|---|---|")
 for n in blocks:
     report = json.load(open(f"results/finetune-{world}-{n}.json"))
-    epochs = [json.loads(l) for l in open(f"runs/finetune-{world}-{n}/metrics.jsonl")]
+    epochs = read_metrics(f"runs/finetune-{world}-{n}/metrics.jsonl")
     g, m = report["grounding"], report["metrics"]
     a = g["attention"]
     print(f"| {n} | {m['CIDEr-D']:.3f} | {100 * m['BLEU-4']:.1f} | {100 * g['objects_named_rate']:.1f} | "

@@ -124,22 +124,24 @@ class Decoder(nn.Module):
         """Training's hard context (see HardSampling) and the log-probability of each row's sample
         (0 where the row read the expected context; None for the Gumbel estimator)."""
         p = sampling.expected_prob
-        expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1) if p > 0 else None
+        N = alpha.shape[0]
         if p >= 1:
+            expected = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)
             return expected, (torch.zeros_like(alpha[:, 0]) if sampling.estimator == "reinforce" else None)
         if sampling.estimator == "gumbel":
-            # One-hot in the forward pass, the relaxed sample's gradient in the backward pass.
+            # One-hot in the forward pass, the relaxed sample's gradient in the backward pass; rows
+            # that read the expected context take alpha instead, so one product serves both.
             weights = F.gumbel_softmax(torch.log(alpha.clamp_min(1e-12)), tau=sampling.tau, hard=True)
-            context, log_prob = torch.bmm(weights.unsqueeze(1), features).squeeze(1), None
-        else:
-            loc = torch.multinomial(alpha, 1).squeeze(1)
-            rows = torch.arange(alpha.shape[0], device=features.device)
-            context, log_prob = features[rows, loc], torch.log(alpha[rows, loc].clamp_min(1e-12))
+            if p > 0:
+                weights = torch.where(torch.rand(N, 1, device=features.device) < p, alpha, weights)
+            return torch.bmm(weights.unsqueeze(1), features).squeeze(1), None
+        loc = torch.multinomial(alpha, 1).squeeze(1)
+        rows = torch.arange(N, device=features.device)
+        context, log_prob = features[rows, loc], torch.log(alpha[rows, loc].clamp_min(1e-12))
         if p > 0:
-            use_expected = torch.rand(alpha.shape[0], 1, device=features.device) < p
-            context = torch.where(use_expected, expected, context)
-            if log_prob is not None:
-                log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
+            use_expected = torch.rand(N, 1, device=features.device) < p
+            context = torch.where(use_expected, torch.bmm(alpha.unsqueeze(1), features).squeeze(1), context)
+            log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
         return context, log_prob
 
     def _lstm(self, word_gates, z, h, c):
