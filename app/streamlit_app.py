@@ -56,13 +56,16 @@ SMOOTHING = types.MappingProxyType(
 )
 
 
+HARD_CONTEXT_LABELS = {"argmax": "the most likely location", "expected": "all locations, weighted (expected context)"}
+
+
 def describe(decoding: DecodingOptions, int8: bool = False) -> str:
     method = "greedy" if decoding.beam_size == 1 else f"beam search, beam {decoding.beam_size}"
     extras = [name for name, on in (("no repeated words", decoding.block_repeats), ("no repeated trigrams", decoding.block_trigrams)) if on]
     if decoding.length_penalty != DecodingOptions().length_penalty:
         extras.append(f"length penalty {decoding.length_penalty:g}")
     if decoding.hard_context != DecodingOptions().hard_context:
-        extras.append(f"hard attention reads the {decoding.hard_context} context")
+        extras.append(f"hard attention reads {HARD_CONTEXT_LABELS[decoding.hard_context]}")
     if int8:
         extras.append("int8 decoding")
     return ", ".join([method, f"at most {decoding.max_len} words", *extras])
@@ -214,10 +217,9 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         block_trigrams = st.checkbox("No repeated three-word sequence", default.block_trigrams)
         hard_context = default.hard_context
         if config.hard_attention:
-            labels = {"argmax": "the most likely location", "expected": "all locations, weighted (expected context)"}
             hard_context = st.radio(
                 "Hard attention reads", HARD_CONTEXTS, index=HARD_CONTEXTS.index(default.hard_context),
-                format_func=labels.get, help="This model attends to one location per word in training; "
+                format_func=HARD_CONTEXT_LABELS.get, help="This model attends to one location per word in training; "
                 "decoding can read the most likely one or the attention-weighted mean of all.",
             )
     beam_size = 1 if method == "Greedy" else beam_size

@@ -30,13 +30,14 @@ def model_label(report: dict) -> str:
 
 
 def decoding_label(report: dict) -> str:
-    """The beam size, with the anti-repetition options that were on."""
+    """The beam size, with the anti-repetition options that were on and, for a hard-attention
+    model, how it read the grid (reports written before the option existed read the argmax)."""
     d = report.get("decoding", {})
     extras = [name for key, name in (("block_repeats", "no repeats"), ("block_trigrams", "no trigram repeats")) if d.get(key)]
     if d.get("length_penalty", 1.0) != 1.0:
         extras.append(f"length penalty {d['length_penalty']:g}")
-    if d.get("hard_context", "argmax") != "argmax" and report.get("hard_attention"):
-        extras.append(f"{d['hard_context']} context")
+    if report.get("hard_attention"):
+        extras.append({"argmax": "argmax location", "expected": "expected context"}[d.get("hard_context", "argmax")])
     return str(report["beam_size"]) + (f" ({', '.join(extras)})" if extras else "")
 
 

@@ -154,6 +154,16 @@ def test_a_report_names_its_model_by_folder_or_by_training_run():
     assert model_label({"hard_attention": True}) == "hard" and model_label({}) == "soft"
 
 
+def test_a_report_names_how_a_hard_model_read_the_grid():
+    from captioner.evaluation.report import decoding_label
+
+    hard = {"hard_attention": True, "beam_size": 3}
+    assert decoding_label({**hard, "decoding": {"hard_context": "expected"}}) == "3 (expected context)"
+    assert decoding_label({**hard, "decoding": {"hard_context": "argmax", "block_trigrams": True}}) == "3 (no trigram repeats, argmax location)"
+    assert decoding_label({**hard, "decoding": {}}) == "3 (argmax location)"  # written before the option: argmax
+    assert decoding_label({"beam_size": 1, "decoding": {"hard_context": "expected"}}) == "1"  # a soft model
+
+
 def test_the_report_table_skips_files_that_are_not_reports(tmp_path, capsys):
     from captioner.evaluation.report import main
 

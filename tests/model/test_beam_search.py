@@ -280,8 +280,9 @@ def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
     expected = search(hard, feats, max_len=8, hard_context="expected")
     as_soft = search(soft, feats, max_len=8)
     assert torch.equal(expected.tokens, as_soft.tokens) and torch.allclose(expected.scores, as_soft.scores)
-    argmax = search(hard, feats, max_len=8)  # the default: one location per word
-    assert DecodingOptions().hard_context == "argmax"
+    assert DecodingOptions().hard_context == "expected"  # the default
+    assert torch.equal(search(hard, feats, max_len=8).tokens, expected.tokens)
+    argmax = search(hard, feats, max_len=8, hard_context="argmax")  # one location per word
     assert not torch.allclose(argmax.scores, expected.scores)
     # a soft model reads its expected context whatever the option says
     assert torch.equal(search(soft, feats, max_len=8, hard_context="argmax").tokens, as_soft.tokens)

@@ -5,7 +5,7 @@ The scenes are the first images of the test split of `captioner synth --seed 0`,
 (issue 4): every object's colour and shape named in at least 90 % of images; for each word that
 names an object, at least half of its attention inside that object's box on average, and the
 attention's peak inside the box at least 80 % of the time. The hard-attention model is held to
-the attention bars and to a lower naming bar, just under what it measures now (see BARS).
+the attention bars and to a naming bar 5 points lower (see BARS).
 """
 
 from types import SimpleNamespace
@@ -18,11 +18,13 @@ from captioner.pipeline import Captioner, shipped_models
 
 N_SCENES = 200
 BARS = {
-    # the issue's bars, which the shapes (soft attention) model reaches (measured: 0.94, 0.62, 0.82)
+    # the issue's bars, which the shapes (soft attention) model reaches (measured: 0.935, 0.623, 0.816)
     "shapes": {"objects_named_rate": 0.90, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
-    # the hard model (straight-through Gumbel-softmax training) reaches the attention bars but not
-    # the naming one (measured: 0.765, 0.694, 0.928; before it, with REINFORCE: 0.445, 0.338, 0.786)
-    "hard": {"objects_named_rate": 0.74, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
+    # the hard model (straight-through Gumbel-softmax training), decoded as by default (expected
+    # context): issue 13's goal, within 5 points of the soft bar, and the attention bars (measured:
+    # 0.875, 0.699, 0.836; reading the argmax location 0.765, 0.694, 0.928; the REINFORCE-trained
+    # hard model before it, argmax: 0.445, 0.338, 0.786)
+    "hard": {"objects_named_rate": 0.85, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
 }
 
 
