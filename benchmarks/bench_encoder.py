@@ -1,10 +1,20 @@
 """How to get a 14x14 annotation grid from EfficientNet-Lite0: cost of each option on the CPU.
 
-    python benchmarks/bench_encoder.py [--threads 2] [--batch 32]
+    python -m benchmarks.bench_encoder [--threads 2] [--batch 32]
 
 Options: stride-16 features at 224 px (14x14x112), stride-16 plus upsampled stride-32 features
-at 224 px (14x14x432, the default), stride-32 features at 448 px (14x14x320), and stride-32
-at 224 px (7x7x320) for reference.
+at 224 px (14x14x432), stride-32 features at 448 px (14x14x320), and stride-32 at 224 px
+(7x7x320) for reference.
+
+    python -m benchmarks.bench_encoder --inference [--threads 2] [--batch 32] [--rounds 5]
+
+How inference runs the default model's encoder (stride 16 + head, 224 px): batch norm as its own
+operation (the modules as saved) or folded into the convolutions, and the batch in chunks of 1 to
+32 images; rounds interleaved, medians (encoder.CPU_CHUNK is the chunk inference uses).
+
+    python -m benchmarks.bench_encoder --agreement data/objects-scenes/dataset_objects.json [--model objects] [--n 200]
+
+How many captions of the first n test images change when batch norm is folded.
 """
 
 from __future__ import annotations
@@ -13,9 +23,15 @@ import argparse
 
 import torch
 
+import statistics
+import time
+
 from benchmarks.common import best_of, setup_threads
 from captioner import ModelConfig
+from captioner.model import encoder as encoder_module
 from captioner.model.encoder import build_encoder
+
+CHUNKS = (1, 2, 4, 8, 16, 32)
 
 OPTIONS = [
     ("stride 16 @224", 224, (3,)),
@@ -29,8 +45,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--inference", action="store_true", help="batch norm folded or not, by chunk size")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--agreement", metavar="DATA", help="with --model: captions of DATA's test images, folded or not")
+    parser.add_argument("--model", default="objects")
+    parser.add_argument("--n", type=int, default=200)
     args = parser.parse_args()
     setup_threads(args.threads)
+    if args.agreement:
+        return agreement(args.model, args.agreement, args.n)
+    if args.inference:
+        return inference(args.batch, args.rounds)
     print(f"{'option':<32} {'grid':>10} {'D':>5} {'ms/img':>8}")
     for label, size, levels in OPTIONS:
         enc = build_encoder(ModelConfig(image_size=size, feature_levels=levels))
@@ -44,6 +69,42 @@ def main() -> None:
         grid = enc.grid_size(size)
         print(f"{label:<32} {f'{grid[0]}x{grid[1]}':>10} {enc.feature_dim:>5} {ms:>8.1f}")
 
+
+def inference(batch: int, rounds: int) -> None:
+    enc = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3))
+    x = torch.randn(batch, 3, 224, 224)
+    in_use = encoder_module.CPU_CHUNK
+    runs = [(False, c) for c in (1, 4, batch)] + [(True, c) for c in CHUNKS if c <= batch]
+    times = {run: [] for run in runs}
+    with torch.inference_mode():
+        enc(x)  # builds the folded copy
+        for _ in range(rounds):
+            for fold, chunk in runs:
+                enc.fold_batch_norm, encoder_module.CPU_CHUNK = fold, chunk
+                start = time.perf_counter()
+                enc(x)
+                times[fold, chunk].append((time.perf_counter() - start) / batch * 1000)
+    encoder_module.CPU_CHUNK = in_use
+    print(f"batch {batch}, rounds {rounds}; CPU_CHUNK in use: {in_use}")
+    print(f"{'batch norm':<10} {'chunk':>5} {'ms/img':>8}")
+    for (fold, chunk), t in times.items():
+        print(f"{'folded' if fold else 'separate':<10} {chunk:>5} {statistics.median(t):>8.1f}")
+
+
+def agreement(model: str, data: str, n: int) -> None:
+    """How many of the first n test captions change when batch norm is folded (float rounding)."""
+    from captioner import Captioner
+    from captioner.data.datasets import load_karpathy
+
+    images = [r.image_path for r in load_karpathy(data) if r.split == "test"][:n]
+    cap = Captioner.from_pretrained(model, device="cpu")
+    folded = [r.text for r in cap.caption(images)]
+    cap.model.encoder.fold_batch_norm = False
+    separate = [r.text for r in cap.caption(images)]
+    changed = [(a, b) for a, b in zip(separate, folded) if a != b]
+    print(f"{model}: {len(changed)} of {len(images)} captions change with batch norm folded")
+    for a, b in changed:
+        print(f"  {a!r} -> {b!r}")
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,8 @@ default (stride-16 + stride-32 features of Lite0 at 224 px: a 14x14 grid, D = 43
 
 from __future__ import annotations
 
+import copy
+import itertools
 from pathlib import Path
 
 import torch
@@ -25,6 +27,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
+
+# Images per encoder pass at inference on the CPU (benchmarks/bench_encoder.py measures the choice).
+CPU_CHUNK = 4
 
 
 
@@ -214,6 +219,8 @@ class Encoder(nn.Module):
         # channels_last roughly doubles CPU throughput of depthwise/1x1 convs at batch > 1.
         self.backbone.to(memory_format=torch.channels_last)
         self.backbone.eval()
+        self.fold_batch_norm = True  # at inference; see _inference_backbone
+        self._folded_cache = None  # (parameter versions, backbone for inference)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -224,7 +231,30 @@ class Encoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.contiguous(memory_format=torch.channels_last)
-        return self._annotations(self._levels(x))
+        if torch.is_grad_enabled():
+            return self._annotations(self._levels(x))
+        # Inference (and feature caching): batch norm folded into the convolutions, and on the CPU
+        # a few images at a time, whose activations stay in the processor's caches (a batch of
+        # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
+        backbone = self._inference_backbone(x) if self.fold_batch_norm else self.backbone
+        parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
+        return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
+
+    def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
+        """The backbone with each batch norm folded into the convolution before it (eval mode: BN is
+        then an affine map per channel), so inference runs one operation where it ran two. Made
+        again whenever a parameter or statistic has changed; the module's own weights (the file
+        format) are untouched. A backbone whose folded copy does not give the same maps (one
+        that reuses a convolution's output elsewhere) runs unfolded."""
+        tensors = itertools.chain(self.backbone.parameters(), self.backbone.buffers())
+        version = tuple((t.data_ptr(), t._version) for t in tensors)
+        if self._folded_cache is None or self._folded_cache[0] != version:
+            with torch.inference_mode(False), torch.no_grad():
+                folded = _fold_batch_norms(copy.deepcopy(self.backbone))
+                probe = x[:1].clone()
+                same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
+            self._folded_cache = (version, folded if same else self.backbone)
+        return self._folded_cache[1]
 
     def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """The level maps (in self.levels' order) on one grid, concatenated: (B, H*W, D)."""
@@ -233,13 +263,14 @@ class Encoder(nn.Module):
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
         return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)
 
-    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The feature maps of self.levels, in order."""
+    def _levels(self, x: torch.Tensor, backbone: nn.Module | None = None) -> list[torch.Tensor]:
+        """The feature maps of self.levels, in order (from `backbone`, by default self.backbone)."""
+        backbone = self.backbone if backbone is None else backbone
         if self.head_level is None:
-            return self.backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
+            return backbone.forward_intermediates(x, indices=list(self.levels), intermediates_only=True, stop_early=True)
         stages = [level for level in self.levels if level != self.head_level]
         last = self.head_level - 1  # running the last stage is what lets timm apply the head conv
-        head, maps = self.backbone.forward_intermediates(x, indices=sorted(set(stages + [last])), stop_early=True)
+        head, maps = backbone.forward_intermediates(x, indices=sorted(set(stages + [last])), stop_early=True)
         if last not in stages:
             maps = maps[:-1]
         return maps + [head]
@@ -288,6 +319,27 @@ class Encoder(nn.Module):
         maps = self._levels(torch.zeros(1, 3, image_size, image_size, device=device))
         self.train(was_training)
         return tuple(maps[self.levels.index(self.grid_level)].shape[-2:])
+
+
+def _fold_batch_norms(backbone: nn.Module) -> nn.Module:
+    """Fold, in place, every batch norm (eval mode) registered right after the convolution that
+    feeds it: w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta. timm's
+    BatchNormAct2d keeps its activation."""
+    for module in list(backbone.modules()):
+        children = list(module.named_children())
+        for (_, conv), (name, bn) in zip(children, children[1:]):
+            foldable = type(bn) is nn.BatchNorm2d or (isinstance(bn, nn.BatchNorm2d) and hasattr(bn, "act") and hasattr(bn, "drop"))
+            if not (isinstance(conv, nn.Conv2d) and foldable and bn.running_var is not None and bn.num_features == conv.out_channels):
+                continue
+            scale = bn.running_var.add(bn.eps).rsqrt()
+            if bn.weight is not None:
+                scale = scale * bn.weight
+            shift = -bn.running_mean * scale + (bn.bias if bn.bias is not None else 0)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            bias = shift if conv.bias is None else conv.bias * scale + shift
+            conv.bias = nn.Parameter(bias, requires_grad=False)
+            setattr(module, name, nn.Sequential(bn.drop, bn.act) if hasattr(bn, "act") else nn.Identity())
+    return backbone
 
 
 def _blocks(backbone: nn.Module) -> list[nn.Module]:
