@@ -1,7 +1,7 @@
 """Training cost on the CPU: one decoder step (forward, backward, Adam) at the paper's sizes and
 at small sizes, and training throughput with and without the feature cache.
 
-    python -m benchmarks.bench_train [--threads 2] [--batch 32]
+    python -m benchmarks.bench_train [--threads 2] [--batch 32] [--steps-only]
 
 Sizes as in design.md's reference measurements of the best-known tutorial (3.4 s a step at the
 paper's sizes, 0.19 s at the small sizes; batch 32, captions of 20 tokens):
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--steps-only", action="store_true", help="only the decoder steps (not throughput or fine-tuning)")
     args = parser.parse_args()
     setup_threads(args.threads)
 
@@ -71,6 +72,8 @@ def main() -> None:
         step_seconds[name] = best_of(make_step(config, args.batch, args.tokens), repeats=3)
         varied = best_of(make_step(config, args.batch, args.tokens, varied=True), repeats=3)
         print(f"  {name:<8} {step_seconds[name]:.3f} s/step; captions of 5-{args.tokens} tokens: {varied:.3f} s/step")
+    if args.steps_only:
+        return
 
     # Throughput for the default model: encoder run every step (no cache) vs features read from a
     # memory-mapped cache, as `captioner train` does.

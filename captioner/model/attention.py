@@ -13,13 +13,17 @@ The score function f_att is chosen by name:
 Every image-side term (W a_i, its normalisation) depends only on the image, so `keys()` computes
 it once per image; `weights()` then costs one small query projection per decoding step. (The
 best-known tutorial recomputes W a_i at every step, its most expensive operation.)
+
+"additive" computes tanh through the logistic function, tanh(u) = 2 sigmoid(2u) - 1: on the CPU
+torch's sigmoid is vectorised and its tanh is not (the tanh over (rows, L, A) was the decoding
+step's largest cost), so its keys are kept doubled, 2 (W a_i + b), and
+v^T tanh(u) = 2 v^T sigmoid(2u) - sum(v), the same scores.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,6 +60,8 @@ class Attention(nn.Module):
         keys = self.key(features)
         if self.kind == "cosine":
             keys = F.normalize(keys, dim=-1)
+        if self.kind == "additive":
+            keys = 2.0 * keys  # see the module's docstring
         return keys
 
     def scores(self, keys: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -65,8 +71,9 @@ class Attention(nn.Module):
         n, L = keys.shape[:2]
         N = h.shape[0]
         if self.kind == "additive":
-            e = keys.unsqueeze(1) + self.query(h).view(n, N // n, 1, -1)  # (n, N/n, L, A)
-            return self.score(_tanh_(e)).view(N, L)
+            # v^T tanh(W a_i + b + U h) = 2 v^T sigmoid(2 (W a_i + b) + 2 U h) - sum(v); the keys are doubled
+            u = keys.unsqueeze(1) + 2.0 * self.query(h).view(n, N // n, 1, -1)  # (n, N/n, L, A), a new tensor
+            return 2.0 * self.score(u.sigmoid_()).view(N, L) - self.score.weight.sum()
         if self.kind == "location":
             return self.query(h)
         if self.kind == "cosine":
@@ -86,29 +93,3 @@ def _per_row(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     n, L = keys.shape[:2]
     N = q.shape[0]
     return torch.bmm(keys, q.view(n, N // n, -1).transpose(1, 2)).transpose(1, 2).reshape(N, L)
-
-
-def _tanh_(x: torch.Tensor) -> torch.Tensor:
-    """tanh in place, with autograd. On the CPU, torch's float tanh runs at scalar speed (about 6x
-    NumPy's vectorised one on these machines, and this tanh over (rows, L, A) is the attention's
-    largest cost), so NumPy computes it there; torch's own backward formula is kept."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-        return x.tanh_()
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _NumpyTanh.apply(x)
-    array = x.detach().numpy()
-    np.tanh(array, out=array)
-    return x
-
-
-class _NumpyTanh(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.from_numpy(np.tanh(x.detach().numpy()))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
