@@ -195,6 +195,12 @@ def test_step_follows_parameter_changes():
     assert torch.allclose(after, torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
     dec.load_state_dict(Decoder(small_decoder_config(V)).state_dict())
     assert torch.allclose(_first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
+    # whichever parameter changes (the cache checks only those it merges)
+    for name, p in dec.named_parameters():
+        with torch.no_grad():
+            p.add_(0.5)
+        step, forward = _first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1)
+        assert torch.allclose(step, forward, atol=1e-5), name
 
 
 def test_int8_decoding_is_close_to_float_and_can_be_switched_off():
