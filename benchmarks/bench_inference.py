@@ -1,7 +1,7 @@
 """Inference cost on the CPU: the encoder alone vs full captioning (preprocessing, encoder,
 beam search, attention maps), per image, at batch 1 and batch 32.
 
-    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8]
+    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8 | --onnx]
 
 Without --model it uses the default architecture with a random decoder and a 60-word
 vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
@@ -26,21 +26,22 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
+    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True))")
     args = parser.parse_args()
     setup_threads(args.threads)
 
     if args.model:
-        cap = Captioner.from_pretrained(args.model, device="cpu", int8=args.int8)
+        cap = Captioner.from_pretrained(args.model, device="cpu", int8=args.int8, onnx=args.onnx)
     else:
         torch.manual_seed(0)
         cap = Captioner.from_config(ModelConfig(), synthetic_vocab(60), device="cpu")
-        cap.model.decoder.decode_int8(args.int8)
+        cap.model.decoder.decode_int8(args.int8).decode_onnx(args.onnx)
         with torch.no_grad():
             cap.model.decoder.out.bias[Vocabulary.end_id] = -1e4  # worst case: no caption ends early
     print(f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
           f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
           f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
-          f"{'; int8 decoding' if args.int8 else ''}")
+          f"{'; int8 decoding' if args.int8 else ''}{'; ONNX Runtime decoding' if args.onnx else ''}")
     print(f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}")
     for batch in (1, 32):
         images = photos(batch)

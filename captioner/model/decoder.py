@@ -87,7 +87,9 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.out = nn.Linear(E, V)
         self.int8 = False  # decode with int8 projections (decode_int8)
+        self.onnx = False  # decode with ONNX Runtime (decode_onnx)
         self._merged_cache = None  # (parameter versions, _MergedWeights) for decoding
+        self._onnx_cache = None  # (parameter versions, {hard_context: OnnxStep})
 
     # -- pieces shared by training and decoding ---------------------------------------------
 
@@ -216,6 +218,8 @@ class Decoder(nn.Module):
 
         The same math as `forward`, with fewer and larger operations: projections that read the
         same input are one matrix product, and the word's LSTM input is looked up (see `_merged`)."""
+        if self.onnx and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+            return self._onnx_step(hard_context, (tokens, *state, features, keys))(tokens, state, features, keys)
         h, c = state
         m = self._merged()
         H = h.shape[1]
@@ -233,6 +237,29 @@ class Decoder(nn.Module):
         of captions that can differ from the float model's. Training is unaffected."""
         self.int8 = enabled
         return self
+
+    def decode_onnx(self, enabled: bool = True) -> "Decoder":
+        """Run the decoding step on ONNX Runtime (CPU only; see captioner/model/onnx_step.py): the same
+        captions as torch's to float rounding, faster one image at a time. Training is unaffected."""
+        self.onnx = enabled
+        return self
+
+    def _onnx_step(self, hard_context: str, example):
+        """The exported step for this way of reading the grid, exported again whenever a parameter
+        has changed (as _merged is rebuilt)."""
+        from captioner.model.onnx_step import OnnxStep
+
+        if self.int8:
+            raise ValueError("choose int8 or ONNX decoding, not both")
+        if self.out.weight.device.type != "cpu":
+            raise ValueError("ONNX decoding runs on the CPU only")
+        version = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if self._onnx_cache is None or self._onnx_cache[0] != version:
+            self._onnx_cache = (version, {})
+        steps = self._onnx_cache[1]
+        if hard_context not in steps:
+            steps[hard_context] = OnnxStep(self, hard_context, example)
+        return steps[hard_context]
 
     def _merged(self) -> "_MergedWeights":
         """The decoding step's merged projections, rebuilt whenever a parameter has changed (moved,

@@ -50,6 +50,14 @@ def test_caption_folder_exit_0_and_summary(folder, model_dir, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"captioned 3, failed 0 -> {out}"
 
 
+def test_caption_with_onnx_decoding_writes_the_same_captions(folder, model_dir, tmp_path):
+    plain, onnx = tmp_path / "plain.jsonl", tmp_path / "onnx.jsonl"
+    assert main(["caption", str(folder), "--out", str(plain), "--model", model_dir, "--no-progress"]) == 0
+    assert main(["caption", str(folder), "--out", str(onnx), "--model", model_dir, "--no-progress", "--onnx"]) == 0
+    assert [r["caption"] for r in _records(onnx)] == [r["caption"] for r in _records(plain)]
+    assert main(["caption", str(folder), "--out", str(onnx), "--model", model_dir, "--onnx", "--int8", "--overwrite"]) == 2
+
+
 def test_caption_list_file_and_glob_to_csv_with_a_failure(folder, model_dir, tmp_path, capsys):
     (folder / "broken.jpg").write_text("not an image")
     listing = tmp_path / "list.txt"
