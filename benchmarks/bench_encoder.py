@@ -20,11 +20,10 @@ How many captions of the first n test images change when batch norm is folded.
 from __future__ import annotations
 
 import argparse
-
-import torch
-
 import statistics
 import time
+
+import torch
 
 from benchmarks.common import best_of, setup_threads
 from captioner import ModelConfig
@@ -105,6 +104,7 @@ def agreement(model: str, data: str, n: int) -> None:
     print(f"{model}: {len(changed)} of {len(images)} captions change with batch norm folded")
     for a, b in changed:
         print(f"  {a!r} -> {b!r}")
+
 
 if __name__ == "__main__":
     main()

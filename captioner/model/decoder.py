@@ -253,7 +253,7 @@ class Decoder(nn.Module):
             raise ValueError("choose int8 or ONNX decoding, not both")
         if self.out.weight.device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
-        version = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        version = self._parameter_versions()
         if self._onnx_cache is None or self._onnx_cache[0] != version:
             self._onnx_cache = (version, {})
         steps = self._onnx_cache[1]
@@ -261,10 +261,14 @@ class Decoder(nn.Module):
             steps[hard_context] = OnnxStep(self, hard_context, example)
         return steps[hard_context]
 
+    def _parameter_versions(self) -> tuple:
+        """What changes when a parameter is moved, loaded or updated: the key of the decoding caches."""
+        return tuple((p.data_ptr(), p._version) for p in self.parameters())
+
     def _merged(self) -> "_MergedWeights":
         """The decoding step's merged projections, rebuilt whenever a parameter has changed (moved,
         loaded, or updated by training). The saved parameters stay as they are: they are the file format."""
-        version = (self.int8, *((p.data_ptr(), p._version) for p in self.parameters()))
+        version = (self.int8, *self._parameter_versions())
         if self._merged_cache is None or self._merged_cache[0] != version:
             # Plain tensors even under inference_mode, so a later step with autograd on can use them.
             with torch.inference_mode(False), torch.no_grad():
