@@ -104,6 +104,11 @@ def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: Deco
         log_probs[stuck, Vocabulary.end_id] = torch.finfo(log_probs.dtype).min  # _scored turns it into -inf
     if history is None or history.shape[1] == 0:
         return log_probs
+    return _blocked(log_probs, history, options)
+
+
+def _blocked(log_probs: torch.Tensor, history: torch.Tensor, options: DecodingOptions) -> torch.Tensor:
+    """The repetition controls' part of `_masked`: a new tensor with the blocked words at -inf."""
     blocked = torch.zeros(log_probs.shape[0], log_probs.shape[1] + 1, dtype=torch.bool, device=log_probs.device)
     if options.block_repeats:
         blocked.scatter_(1, history[:, -1:], True)
@@ -130,12 +135,68 @@ def _normalised(sum_log_probs: torch.Tensor, lengths: torch.Tensor, length_penal
     return sum_log_probs / lengths.clamp_min(1).to(sum_log_probs.dtype) ** length_penalty
 
 
+class _Selection:
+    """One step of beam search's choice: the K best continuations of each image's beams.
+
+    Most steps need little of the general rule, so it is applied in parts: an ended hypothesis is
+    frozen (it may only "emit" <end> again, at no cost) only once some beam has ended, and scores
+    are length-normalised only then, since until then every beam has the same length and the
+    normalisation cannot change the order. The guards against a broken model (NaN, or no finite
+    choice left; see `_masked`) are applied only when the choice found without them is not finite,
+    which is what either would cause; otherwise they would not change it."""
+
+    def __init__(self, options: DecodingOptions, device: torch.device):
+        self.options = options
+        self.banned = torch.tensor([Vocabulary.pad_id, Vocabulary.start_id], device=device)
+        self.frozen = None
+
+    def __call__(self, log_probs, history, sum_lp, lengths, finished, beams: int, any_finished: bool):
+        """log_probs (A * beams, V) of the A images' rows -> their beams' new (sum_lp, lengths,
+        finished), each (A, K), and the parent beam and word (A, K) of each."""
+        A, V = log_probs.shape[0] // beams, log_probs.shape[1]
+        raw = log_probs.index_fill_(1, self.banned, float("-inf"))  # what _masked does first, in place
+        if history is not None and history.shape[1] > 0:
+            log_probs = _blocked(raw, history, self.options)
+        chosen = self._choose(log_probs.view(A, beams, V), sum_lp, lengths, finished, any_finished)
+        if not math.isfinite(chosen[-1].sum().item()):  # a sum is finite only if every value is
+            chosen = self._choose(_masked(raw, history, self.options).view(A, beams, V), sum_lp, lengths, finished, any_finished)
+        return chosen[:-1]
+
+    def _choose(self, log_probs, sum_lp, lengths, finished, any_finished: bool):
+        A, _, V = log_probs.shape
+        K = self.options.beam_size
+        if any_finished:
+            if self.frozen is None:
+                self.frozen = torch.full((V,), float("-inf"), device=log_probs.device)
+                self.frozen[Vocabulary.end_id] = 0.0
+            log_probs = torch.where(finished.unsqueeze(-1), self.frozen, log_probs)
+            cand_len = lengths + (~finished).long()
+        else:
+            cand_len = lengths + 1
+        cand_lp = (sum_lp.unsqueeze(-1) + log_probs).view(A, K * V)
+        if any_finished and self.options.length_penalty != 0:
+            score = _normalised(cand_lp.view(A, K, V), cand_len.unsqueeze(-1), self.options.length_penalty)
+            values, top = score.view(A, K * V).topk(K, dim=1)
+            sum_lp = cand_lp.gather(1, top)
+        else:
+            values, top = cand_lp.topk(K, dim=1)
+            sum_lp = values
+        parent = top.div(V, rounding_mode="floor")
+        word = top - parent * V
+        if any_finished:
+            lengths, finished = cand_len.gather(1, parent), finished.gather(1, parent) | (word == Vocabulary.end_id)
+        else:
+            lengths, finished = cand_len, word == Vocabulary.end_id
+        return sum_lp, lengths, finished, parent, word, values
+
+
 @torch.no_grad()
 def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
     """The most likely word at every step, for a batch of images (B, L, D)."""
     options = decoding_options(options, **overrides)
     max_len = options.max_len or decoder.max_len
     B, device = features.shape[0], features.device
+    step = decoder.stepper(options.hard_context)
     keys, state = decoder.start(features)
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
@@ -143,7 +204,7 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOpt
     lengths = torch.zeros(B, dtype=torch.long, device=device)  # tokens emitted incl. <end>
     out_tokens, out_alphas, out_betas = [], [], []
     for _ in range(max_len):
-        log_probs, state, alpha, beta = decoder.step(tokens, state, features, keys, options.hard_context)
+        log_probs, state, alpha, beta = step(tokens, state, features, keys)
         history = torch.stack(out_tokens, 1) if out_tokens and _tracks_history(options) else None
         log_probs = _masked(log_probs, history, options)
         best_lp, tokens = log_probs.max(dim=-1)
@@ -175,6 +236,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     max_len, length_penalty, n_best = options.max_len or decoder.max_len, options.length_penalty, options.n_best
     B, L, _ = features.shape
     K, device = options.beam_size, features.device
+    step = decoder.stepper(options.hard_context)
     # The decoder gets each image's features and keys once, shared by its beams' rows. The K beams
     # of an image start identical, so the first step runs one row per image (`beams` = 1); the
     # selection then copies each row to the K beams it chose.
@@ -190,40 +252,33 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     # Those that leave write their final beams into `final`.
     active = None
     final = (sum_lp.clone(), lengths.clone(), finished.clone())
-    frozen = None
+    select = _Selection(options, device)
     # Each searching beam's own words so far, only when a repetition control needs them.
     history = torch.empty(B, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
-    # Per step: (active, word (A, K), parent (A, K), alpha (A, K, L), beta (A, K)) of the images searching.
+    # Per step: (active, word (A, K), parent (A, K), alpha (A, beams, L), beta (A, beams)) of the images searching.
     steps = []
+    # Where each image's rows start in the state, for copying the rows the chosen beams continue.
+    images = torch.arange(B, device=device)
+    firsts = images * K
+    any_finished = False  # whether some searching beam has ended (known without reading `finished`)
 
     for _ in range(max_len):
         A = sum_lp.shape[0]
-        log_probs, state, alpha, beta = decoder.step(tokens, state, feats, keys, options.hard_context)
-        V = log_probs.shape[-1]
-        log_probs = _masked(log_probs, history, options).view(A, beams, V)
-        if frozen is None:
-            # An ended hypothesis can only "emit" <end> again, at no cost: its score stays fixed.
-            frozen = torch.full((V,), float("-inf"), device=device)
-            frozen[Vocabulary.end_id] = 0.0
-        if bool(finished.any()):
-            log_probs = torch.where(finished.unsqueeze(-1), frozen, log_probs)
-        cand_lp = sum_lp.unsqueeze(-1) + log_probs  # (A, K, V)
-        cand_len = lengths + (~finished).long()  # (A, K)
-        cand_score = _normalised(cand_lp, cand_len.unsqueeze(-1), length_penalty)
-        _, top = cand_score.view(A, K * V).topk(K, dim=1)  # (A, K)
-        parent, word = top // V, top % V
-        sum_lp = cand_lp.view(A, K * V).gather(1, top)
-        lengths = cand_len.gather(1, parent)
-        finished = finished.gather(1, parent) | (word == Vocabulary.end_id)
-        image = torch.arange(A, device=device).unsqueeze(1)
-        rows = (image * K + parent if beams == K else image.expand(A, K)).reshape(-1)
-        state = (state[0][rows], state[1][rows])
+        log_probs, state, alpha, beta = step(tokens, state, feats, keys)
+        sum_lp, lengths, finished, parent, word = select(log_probs, history, sum_lp, lengths, finished, beams, any_finished)
+        # The state of the row each chosen beam continues (the first step: the image's only row).
+        rows = (parent + firsts[:A, None] if beams == K else images[:A, None].expand(A, K)).reshape(-1)
+        state = (state[0].index_select(0, rows), state[1].index_select(0, rows))
         tokens = word.view(-1)
         if history is not None:
-            history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
-        steps.append((active, word, parent, alpha.view(A, beams, L).expand(A, K, L), beta.view(A, beams).expand(A, K)))
+            history = torch.cat([history.index_select(0, rows), tokens.unsqueeze(1)], dim=1)
+        steps.append((active, word, parent, alpha.view(A, beams, L), beta.view(A, beams)))
         beams = K
-        searching = ~finished.all(dim=1)
+        ended_beams = finished.sum(dim=1)
+        any_finished = bool(ended_beams.any())
+        if not any_finished:
+            continue
+        searching = ended_beams < K
         if bool(searching.all()):
             continue
         ended = searching.logical_not().nonzero().squeeze(1)
@@ -235,9 +290,10 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
         keep = searching.repeat_interleave(K)
         feats, keys, tokens = feats[searching], keys[searching], tokens[keep]
         sum_lp, lengths, finished = sum_lp[searching], lengths[searching], finished[searching]
+        any_finished = bool(finished.any())
         history = history[keep] if history is not None else None
         state = (state[0][keep], state[1][keep])
-        active = (torch.arange(B, device=device) if active is None else active)[searching]
+        active = (images if active is None else active)[searching]
     else:  # the length limit: the images still searching end here
         where = slice(None) if active is None else active
         for kept, now in zip(final, (sum_lp, lengths, finished)):
@@ -259,9 +315,11 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
         here = beam[rows]
         out_tokens[rows, :, t] = word.gather(1, here)
         back = parent.gather(1, here)
-        # The attention that produced token t was computed by the parent beam at step t.
-        out_alpha[rows, :, t] = alpha.gather(1, back.unsqueeze(-1).expand(-1, -1, L))
-        out_beta[rows, :, t] = beta.gather(1, back)
+        # The attention that produced token t was computed by the parent beam at step t (the
+        # image's only row at the first step).
+        row = back if alpha.shape[1] > 1 else torch.zeros_like(back)
+        out_alpha[rows, :, t] = alpha.gather(1, row.unsqueeze(-1).expand(-1, -1, L))
+        out_beta[rows, :, t] = beta.gather(1, row)
         if act is None:
             beam = back
         else:

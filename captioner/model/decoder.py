@@ -218,10 +218,18 @@ class Decoder(nn.Module):
 
         The same math as `forward`, with fewer and larger operations: projections that read the
         same input are one matrix product, and the word's LSTM input is looked up (see `_merged`)."""
+        return self.stepper(hard_context)(tokens, state, features, keys)
+
+    def stepper(self, hard_context: str = "argmax") -> Callable:
+        """`step` bound to the decoder's weights as they are now: a search takes it once and calls
+        it at every step, so the check that the merged weights (or the exported graph) are current
+        runs once per search, not once per step. Do not keep it across a change to the weights."""
         if self.onnx and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
-            return self._onnx_step(hard_context, (tokens, *state, features, keys))(tokens, state, features, keys)
+            return _LazyOnnxStep(self, hard_context)
+        return partial(self._step, self._merged(), hard_context)
+
+    def _step(self, m: "_MergedWeights", hard_context: str, tokens, state, features, keys):
         h, c = state
-        m = self._merged()
         H = h.shape[1]
         from_h = m.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
         z, alpha, beta, _ = self._attend(features, keys, h, gate=from_h[:, :1], hard_context=hard_context)
@@ -319,3 +327,16 @@ class _MergedWeights:
     out_hidden: Callable[[torch.Tensor], torch.Tensor]
     out: Callable[[torch.Tensor], torch.Tensor]
     word_gates: torch.Tensor  # (V, 4H)
+
+
+class _LazyOnnxStep:
+    """The ONNX Runtime step for one search: its graph is found (or exported) at the first call,
+    which gives the example inputs the exporter needs."""
+
+    def __init__(self, decoder: Decoder, hard_context: str):
+        self.decoder, self.hard_context, self.run = decoder, hard_context, None
+
+    def __call__(self, tokens, state, features, keys):
+        if self.run is None:
+            self.run = self.decoder._onnx_step(self.hard_context, (tokens, *state, features, keys))
+        return self.run(tokens, state, features, keys)

@@ -129,7 +129,14 @@ def test_bad_arguments():
         beam_search(dec, feats, beam_size=2, n_best=3)
 
 
-class _CountdownDecoder:
+class _StandIn:
+    """What a search needs of a decoder beyond start and step: the step for one search."""
+
+    def stepper(self, hard_context="argmax"):
+        return functools.partial(self.step, hard_context=hard_context)
+
+
+class _CountdownDecoder(_StandIn):
     """A stand-in decoder whose image b says word 4 for b + 1 steps, then <end> (its state counts
     steps; feats[b, 0, 0] holds the budget)."""
 
@@ -164,7 +171,7 @@ def test_images_leave_the_batch_when_all_their_beams_ended():
     assert dec.rows == [4, 8, 6, 4, 2, 2]
 
 
-class _Babbler:
+class _Babbler(_StandIn):
     """A stand-in decoder that prefers to repeat: after word w it likes w again best, then the
     word two before (so "4 5 4 5 ..." cycles), and <end> least. V = 8; words 4..7."""
 
@@ -247,6 +254,25 @@ def test_a_nan_model_never_emits_pad_or_start(search):
             words = hyps.tokens[b, k, : hyps.lengths[b, k]]
             assert not torch.isin(words, torch.tensor([Vocabulary.pad_id, Vocabulary.start_id])).any()
     assert bool(torch.isneginf(hyps.scores).all())  # no finite score for a model that gave no finite choice
+
+
+@pytest.mark.parametrize("broken", [float("nan"), float("inf")])
+def test_a_word_with_a_broken_score_is_never_chosen(broken):
+    # Beam search first chooses without the NaN guards and applies them only when its choice is not
+    # finite: a NaN or +inf log-probability must still count as -inf, one image or a batch.
+    dec = _Babbler()
+    plain = dec.step
+
+    def step(tokens, state, features, keys, hard_context="argmax"):
+        log_probs, state, alpha, beta = plain(tokens, state, features, keys)
+        log_probs[:, 6] = broken  # a word the babbler would otherwise never say
+        return log_probs, state, alpha, beta
+
+    dec.step = step
+    for feats in (torch.zeros(1, 3, 2), torch.zeros(3, 3, 2)):
+        hyps = beam_search(dec, feats, beam_size=3, n_best=3, max_len=6)
+        assert not (hyps.tokens == 6).any()
+        assert bool(torch.isfinite(hyps.scores).all())
 
 
 @pytest.mark.parametrize(
