@@ -261,13 +261,17 @@ def test_inference_folds_batch_norm_into_the_convolutions(tmp_path, name):
     x = torch.randn(9, 3, 96, 96)  # not a whole number of CPU chunks
     with torch.no_grad():
         torch.testing.assert_close(enc(x), unfolded(enc, x), rtol=1e-4, atol=1e-4)
-    folded = enc._folded_cache[1]
+    folded = enc._folded_cache.backbone
     assert folded is not enc.backbone and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     # the model's own weights, the file format, are untouched
     assert enc.state_dict().keys() == saved.keys() and all(torch.equal(v, saved[k]) for k, v in enc.state_dict().items())
     # a changed statistic is seen at the next call
     bn = next(m for m in enc.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
     bn.running_mean.add_(0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
+    # and so are loaded weights
+    enc.load_state_dict({k: v * 1.01 if v.is_floating_point() else v for k, v in saved.items()})
     with torch.no_grad():
         torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
     # with autograd on (training), the encoder's own modules run
@@ -288,4 +292,4 @@ def test_a_fold_that_changes_the_maps_is_not_used(monkeypatch):
     enc = build_encoder(ModelConfig(feature_levels=(3,), grid_level=3))
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(enc(x), unfolded(enc, x)) and enc._folded_cache[1] is enc.backbone
+        assert torch.equal(enc(x), unfolded(enc, x)) and enc._folded_cache.backbone is enc.backbone
