@@ -1,6 +1,6 @@
 """Beam search cost per image, decoder only (features given), one image at a time vs batched.
 
-    python -m benchmarks.bench_beam_search [--threads 2] [--beam-size 3] [--int8 | --onnx]
+    python -m benchmarks.bench_beam_search [--threads 2] [--beam-size 3] [--int8] [--onnx]
 
 Random decoders at design.md's reference sizes with <end> suppressed, so every caption runs the
 full 20 steps (the best-known tutorial's own code: ~275 ms per image at the paper's sizes and
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
-    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True))")
+    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there")
     args = parser.parse_args()
     setup_threads(args.threads)
     print(f"beam {args.beam_size}, 20 steps, {args.threads} threads{', int8' if args.int8 else ''}{', ONNX Runtime' if args.onnx else ''}; ms per image")

@@ -1,7 +1,7 @@
 """Inference cost on the CPU: the encoder alone vs full captioning (preprocessing, encoder,
 beam search, attention maps), per image, at batch 1 and batch 32.
 
-    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8 | --onnx]
+    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx]
 
 Without --model it uses the default architecture with a random decoder and a 60-word
 vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
-    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True))")
+    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there")
     args = parser.parse_args()
     setup_threads(args.threads)
 

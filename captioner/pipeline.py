@@ -83,13 +83,12 @@ class Captioner:
         """`int8` decodes with the decoder's per-step projections quantised to int8 (CPU only):
         faster, above all one image at a time, but a few captions can differ from the float model's.
         `onnx` runs the decoding step on ONNX Runtime (CPU only): faster one image at a time, the
-        same captions to float rounding."""
+        same captions to float rounding. Both: the step on ONNX Runtime with its products in int8
+        (the fastest one image at a time)."""
         self.device = torch.device(device)
         for name, on in (("int8", int8), ("ONNX", onnx)):
             if on and self.device.type != "cpu":
                 raise ValueError(f"{name} decoding runs on the CPU only, not on {self.device}")
-        if int8 and onnx:
-            raise ValueError("choose int8 or ONNX decoding, not both")
         self.model = model.to(self.device).eval()
         self.model.decoder.decode_int8(int8).decode_onnx(onnx)
         self.vocab = vocab

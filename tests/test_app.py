@@ -228,8 +228,8 @@ def test_int8_decoding_is_a_choice_on_the_cpu(app, photos, monkeypatch):
     faster = next(t for t in app.sidebar.toggle if t.label == "Faster decoding (int8)")
     assert faster.value is False
     faster.set_value(True).run()
-    assert not app.exception and "int8 decoding" in texts(app.caption)
-    assert (True, False) in loaded  # an int8 copy of the model captions now
+    assert not app.exception and "int8 decoding" in texts(app.caption) and "ONNX Runtime" in texts(app.caption)
+    assert (True, True) in loaded  # an int8 copy of the model captions now, on ONNX Runtime
 
 
 def test_heatmap_options_redraw_the_pictures(app, photos):

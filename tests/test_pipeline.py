@@ -177,11 +177,13 @@ def test_int8_decoding_is_an_option_of_the_cpu(small_captioner, photos):
 def test_onnx_decoding_is_an_option_of_the_cpu_with_the_same_captions(small_captioner, photos):
     with pytest.raises(ValueError, match="CPU only"):
         Captioner(small_captioner.model, small_captioner.vocab, device="cuda", onnx=True)
-    with pytest.raises(ValueError, match="int8 or ONNX"):
-        Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True, onnx=True)
     onnx = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, onnx=True)
     images = [photos["chelsea"], photos["coffee"]]
     for ours, theirs in zip(onnx.caption(images), small_captioner.caption(images)):
         assert ours.words == theirs.words and ours.score == pytest.approx(theirs.score, abs=1e-5)
         np.testing.assert_allclose(ours.attention, theirs.attention, atol=1e-5)
     assert not small_captioner.model.decoder.onnx
+    # both: the step on ONNX Runtime with int8 products (a few captions can differ)
+    both = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True, onnx=True)
+    for result in both.caption(images):
+        assert result.attention.shape[0] == len(result.words) and np.isfinite(result.score)

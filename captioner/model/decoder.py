@@ -226,7 +226,7 @@ class Decoder(nn.Module):
         runs once per search, not once per step. Do not keep it across a change to the weights."""
         if self.onnx and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
             return _LazyOnnxStep(self, hard_context)
-        return partial(self._step, self._merged(), hard_context)
+        return partial(self._step, self._merged(int8=self.int8 and not torch.onnx.is_in_onnx_export()), hard_context)
 
     def _step(self, m: "_MergedWeights", hard_context: str, tokens, state, features, keys):
         h, c = state
@@ -257,32 +257,31 @@ class Decoder(nn.Module):
         has changed (as _merged is rebuilt)."""
         from captioner.model.onnx_step import OnnxStep
 
-        if self.int8:
-            raise ValueError("choose int8 or ONNX decoding, not both")
         if self.out.weight.device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
-        version = self._parameter_versions()
+        version = (self.int8, *self._parameter_versions())
         if self._onnx_cache is None or self._onnx_cache[0] != version:
             self._onnx_cache = (version, {})
         steps = self._onnx_cache[1]
         if hard_context not in steps:
-            steps[hard_context] = OnnxStep(self, hard_context, example)
+            steps[hard_context] = OnnxStep(self, hard_context, example, int8=self.int8)
         return steps[hard_context]
 
     def _parameter_versions(self) -> tuple:
         """What changes when a parameter is moved, loaded or updated: the key of the decoding caches."""
         return tuple((p.data_ptr(), p._version) for p in self.parameters())
 
-    def _merged(self) -> "_MergedWeights":
-        """The decoding step's merged projections, rebuilt whenever a parameter has changed (moved,
-        loaded, or updated by training). The saved parameters stay as they are: they are the file format."""
-        version = (self.int8, *self._parameter_versions())
+    def _merged(self, int8: bool = False) -> "_MergedWeights":
+        """The decoding step's merged projections (`int8`: two of them quantised), rebuilt whenever a
+        parameter has changed (moved, loaded, or updated by training). The saved parameters stay as
+        they are: they are the file format."""
+        version = (int8, *self._parameter_versions())
         if self._merged_cache is None or self._merged_cache[0] != version:
             # Plain tensors even under inference_mode, so a later step with autograd on can use them.
             with torch.inference_mode(False), torch.no_grad():
                 hidden = (torch.cat([self.gate.weight, self.lstm_hidden.weight]), torch.cat([self.gate.bias, self.gate.bias.new_zeros(self.lstm_hidden.out_features)]))
                 context = (torch.cat([self.lstm_context.weight, self.out_context.weight]), torch.cat([self.out_context.bias.new_zeros(self.lstm_context.out_features), self.out_context.bias]))
-                if self.int8:
+                if int8:
                     if self.out.weight.device.type != "cpu":
                         raise ValueError("int8 decoding runs on the CPU only")
                     merged = _MergedWeights(

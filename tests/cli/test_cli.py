@@ -55,7 +55,8 @@ def test_caption_with_onnx_decoding_writes_the_same_captions(folder, model_dir, 
     assert main(["caption", str(folder), "--out", str(plain), "--model", model_dir, "--no-progress"]) == 0
     assert main(["caption", str(folder), "--out", str(onnx), "--model", model_dir, "--no-progress", "--onnx"]) == 0
     assert [r["caption"] for r in _records(onnx)] == [r["caption"] for r in _records(plain)]
-    assert main(["caption", str(folder), "--out", str(onnx), "--model", model_dir, "--onnx", "--int8", "--overwrite"]) == 2
+    assert main(["caption", str(folder), "--out", str(onnx), "--model", model_dir, "--onnx", "--int8", "--overwrite"]) == 0
+    assert all(r["caption"] for r in _records(onnx))  # int8 on ONNX Runtime: captions (a few may differ)
 
 
 def test_caption_list_file_and_glob_to_csv_with_a_failure(folder, model_dir, tmp_path, capsys):

@@ -50,7 +50,30 @@ def test_onnx_decoding_follows_parameter_changes_and_leaves_training_alone():
     assert log_probs.requires_grad
 
 
-def test_onnx_and_int8_are_not_combined():
-    dec = Decoder(small_decoder_config(V)).eval().decode_onnx().decode_int8()
-    with pytest.raises(ValueError, match="int8 or ONNX"):
-        _search(dec, torch.randn(1, 12, 16))
+def test_int8_on_onnx_runtime_quantises_the_weight_matrices_and_stays_close_to_float(monkeypatch):
+    import onnx
+
+    from captioner.model import onnx_step
+
+    graphs = []
+    quantise = onnx_step._int8
+    monkeypatch.setattr(onnx_step, "_int8", lambda graph: graphs.append(quantise(graph)) or graphs[-1])
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval()
+    feats = torch.randn(4, 12, 16)
+    keys, state = dec.start(feats)
+    tokens = torch.tensor([1, 4, 5, 6])
+    with torch.no_grad():
+        reference = dec.step(tokens, state, feats, keys)[0]
+        quantised = dec.decode_onnx().decode_int8().step(tokens, state, feats, keys)[0]
+    (graph,) = graphs
+    products = [n for n in onnx.load_from_string(graph).graph.node if n.op_type in ("MatMul", "Gemm", "MatMulInteger")]
+    # the products by a weight matrix are int8; the attention's by its score vector, and the
+    # context's by the features (an input), stay float
+    assert sum(n.op_type == "MatMulInteger" for n in products) == 5
+    assert {n.name for n in products if n.op_type != "MatMulInteger"} == {"/score/MatMul", "/MatMul"}
+    assert (reference - quantised).abs().max() > 1e-6  # it is int8, not the float step
+    assert (reference - quantised).abs().mean() < 0.1 and (reference - quantised).abs().max() < 0.5
+    # int8 off: the float graph again
+    with torch.no_grad():
+        torch.testing.assert_close(dec.decode_int8(False).step(tokens, state, feats, keys)[0], reference, rtol=1e-5, atol=1e-5)
