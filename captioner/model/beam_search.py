@@ -255,11 +255,11 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     select = _Selection(options, device)
     # Each searching beam's own words so far, only when a repetition control needs them.
     history = torch.empty(B, 0, dtype=torch.long, device=device) if _tracks_history(options) else None
-    # Per step: (active, word (A, K), parent (A, K), alpha (A, beams, L), beta (A, beams)) of the images searching.
+    # Per step: (active, word (A, K), parent (A, K), alpha (A * beams, L), beta (A * beams)) of the images searching.
     steps = []
     # Where each image's rows start in the state, for copying the rows the chosen beams continue.
     images = torch.arange(B, device=device)
-    firsts = images * K
+    firsts = (images * K).unsqueeze(1)  # (A, 1), kept to the images still searching
     any_finished = False  # whether some searching beam has ended (known without reading `finished`)
 
     for _ in range(max_len):
@@ -267,18 +267,17 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
         log_probs, state, alpha, beta = step(tokens, state, feats, keys)
         sum_lp, lengths, finished, parent, word = select(log_probs, history, sum_lp, lengths, finished, beams, any_finished)
         # The state of the row each chosen beam continues (the first step: the image's only row).
-        rows = (parent + firsts[:A, None] if beams == K else images[:A, None].expand(A, K)).reshape(-1)
+        rows = (parent + firsts if beams == K else images[:A, None].expand(A, K)).reshape(-1)
         state = (state[0].index_select(0, rows), state[1].index_select(0, rows))
         tokens = word.view(-1)
         if history is not None:
             history = torch.cat([history.index_select(0, rows), tokens.unsqueeze(1)], dim=1)
-        steps.append((active, word, parent, alpha.view(A, beams, L), beta.view(A, beams)))
+        steps.append((active, word, parent, alpha, beta))
         beams = K
-        ended_beams = finished.sum(dim=1)
-        any_finished = bool(ended_beams.any())
+        any_finished = bool(finished.any())
         if not any_finished:
             continue
-        searching = ended_beams < K
+        searching = ~finished.all(dim=1)
         if bool(searching.all()):
             continue
         ended = searching.logical_not().nonzero().squeeze(1)
@@ -294,6 +293,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
         history = history[keep] if history is not None else None
         state = (state[0][keep], state[1][keep])
         active = (images if active is None else active)[searching]
+        firsts = firsts[: active.shape[0]]
     else:  # the length limit: the images still searching end here
         where = slice(None) if active is None else active
         for kept, now in zip(final, (sum_lp, lengths, finished)):
@@ -311,6 +311,7 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
     beam = order
     for t in range(T - 1, -1, -1):
         act, word, parent, alpha, beta = steps[t]
+        alpha, beta = alpha.view(word.shape[0], -1, L), beta.view(word.shape[0], -1)
         rows = slice(None) if act is None else act
         here = beam[rows]
         out_tokens[rows, :, t] = word.gather(1, here)
