@@ -48,6 +48,20 @@ def best_of(fn, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def paired(fn_a, fn_b, repeats: int = 7, warmup: int = 1) -> tuple[float, float, float]:
+    """`fn_a` and `fn_b` run in turn (A B A B ...): their median wall times in seconds and the
+    median of the ratios B / A pair by pair, which holds when the machine's speed drifts."""
+    for _ in range(warmup):
+        fn_a(), fn_b()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, a), (fn_b, b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b), statistics.median(y / x for x, y in zip(a, b))
+
+
 def photos(n: int):
     """n real photographs (scikit-image's bundled samples, cycled), as RGB PIL images."""
     from PIL import Image
