@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from captioner.model.attention import Attention
 from captioner.model.config import ModelConfig
+from captioner.model.deferred_grad import StepProducts
 from captioner.vocab import Vocabulary
 
 HARD_ESTIMATORS = ("reinforce", "gumbel")
@@ -146,8 +147,8 @@ class Decoder(nn.Module):
             log_prob = log_prob.masked_fill(use_expected.squeeze(1), 0.0)
         return context, log_prob
 
-    def _lstm(self, word_gates, z, h, c):
-        return self._cell(word_gates + self.lstm_context(z) + self.lstm_hidden(h), c)
+    def _lstm(self, word_gates, z, h, c, context: Callable, hidden: Callable):
+        return self._cell(word_gates + context(z) + hidden(h), c)
 
     @staticmethod
     def _cell(gates, c):
@@ -182,13 +183,17 @@ class Decoder(nn.Module):
         emb = self.embedding(inputs)  # (B, T, E)
         word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
         keys, (h, c) = self.start(features)  # keys once per image
+        # The recurrence's own weights: with autograd on, their gradients in one product each, not one a step.
+        context, hidden = (
+            StepProducts(m.weight) if torch.is_grad_enabled() and m.weight.requires_grad else m for m in (self.lstm_context, self.lstm_hidden)
+        )
         sampling = (sampling or HardSampling()) if self.hard and self.training else None
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
         for t, n in enumerate(running):
             if n < h.shape[0]:
                 h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
             z, alpha, beta, log_prob = self._attend(features, keys, h, sampling)
-            h, c = self._lstm(word_gates[:n, t], z, h, c)
+            h, c = self._lstm(word_gates[:n, t], z, h, c, context, hidden)
             hs.append(h)
             zs.append(z)
             alphas.append(alpha)

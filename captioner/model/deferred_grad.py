@@ -1,0 +1,60 @@
+"""A weight applied at every step of the decoder's recurrence, its gradient computed once.
+
+Training runs the LSTM one step at a time, so autograd computes the gradient of each per-step
+weight (lstm_context: D x 4H, the largest; lstm_hidden: H x 4H) once per step: one small matrix
+product per step, each adding into the whole weight-sized gradient. The gradient is the sum over
+steps of grad_t^T x_t, so it can wait: each step's backward keeps (grad_t, x_t) and returns only
+the gradient of its input, and once every step's backward has run, one large product gives the
+weight's gradient. The same gradients (a float64 test compares them with nn.Linear's); at the
+paper's sizes about 30 % less time in these products (benchmarks/bench_train.py).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class StepProducts:
+    """x -> x @ weight.T for the steps of one forward pass, the weight's gradient deferred to one
+    product. Make one per forward pass; one backward pass (no double backward)."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.inputs: list[torch.Tensor] = []
+        self.grads: list[torch.Tensor] = []
+        self.weight = _Collect.apply(weight, self)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return _StepProduct.apply(x, self.weight, self)
+
+
+class _StepProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, owner):
+        ctx.save_for_backward(x, weight)
+        ctx.owner = owner
+        return x @ weight.t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        ctx.owner.inputs.append(x)
+        ctx.owner.grads.append(grad)
+        return grad @ weight, None, None  # the weight's share waits for _Collect
+
+
+class _Collect(torch.autograd.Function):
+    """Stands between the weight and its per-step uses, so that its backward runs after all of theirs."""
+
+    @staticmethod
+    def forward(ctx, weight, owner):
+        ctx.owner = owner
+        return weight.detach()
+
+    @staticmethod
+    def backward(ctx, _):
+        owner = ctx.owner
+        if not owner.grads:
+            return None, None
+        grad = torch.cat(owner.grads).t() @ torch.cat(owner.inputs)
+        owner.inputs, owner.grads = [], []
+        return grad, None
