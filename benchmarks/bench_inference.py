@@ -63,5 +63,6 @@ def main() -> None:
         n = len(images)
         print(f"{batch:>5} {t_enc / n * 1000:>15.1f} {t_full / n * 1000:>12.1f} {ratio:>6.2f}")
 
+
 if __name__ == "__main__":
     main()

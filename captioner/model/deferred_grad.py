@@ -19,26 +19,26 @@ class StepProducts:
     product. Make one per forward pass; one backward pass (no double backward)."""
 
     def __init__(self, weight: torch.Tensor):
-        self.inputs: list[torch.Tensor] = []
-        self.grads: list[torch.Tensor] = []
-        self.weight = _Collect.apply(weight, self)
+        # Each step's (grad_t, x_t), filled by the steps' backward and emptied by _Collect's. The
+        # autograd nodes hold this list, not this object, so no reference cycle runs through the graph.
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.weight = _Collect.apply(weight, self.pairs)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _StepProduct.apply(x, self.weight, self)
+        return _StepProduct.apply(x, self.weight, self.pairs)
 
 
 class _StepProduct(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, owner):
+    def forward(ctx, x, weight, pairs):
         ctx.save_for_backward(x, weight)
-        ctx.owner = owner
+        ctx.pairs = pairs
         return x @ weight.t()
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        ctx.owner.inputs.append(x)
-        ctx.owner.grads.append(grad)
+        ctx.pairs.append((grad, x))
         return grad @ weight, None, None  # the weight's share waits for _Collect
 
 
@@ -46,15 +46,15 @@ class _Collect(torch.autograd.Function):
     """Stands between the weight and its per-step uses, so that its backward runs after all of theirs."""
 
     @staticmethod
-    def forward(ctx, weight, owner):
-        ctx.owner = owner
+    def forward(ctx, weight, pairs):
+        ctx.pairs = pairs
         return weight.detach()
 
     @staticmethod
     def backward(ctx, _):
-        owner = ctx.owner
-        if not owner.grads:
+        pairs = ctx.pairs
+        if not pairs:
             return None, None
-        grad = torch.cat(owner.grads).t() @ torch.cat(owner.inputs)
-        owner.inputs, owner.grads = [], []
-        return grad, None
+        grads, inputs = zip(*pairs)
+        pairs.clear()
+        return torch.cat(grads).t() @ torch.cat(inputs), None
