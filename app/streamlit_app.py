@@ -319,7 +319,8 @@ def choose_images() -> list[tuple[str, bytes]]:
 def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner, decoding: DecodingOptions, style: HeatmapStyle) -> None:
     st.subheader(md(name), anchor=False)
     try:
-        image = load_image(data, max_pixels=MAX_PIXELS, name=name)
+        # A large JPEG decodes at a reduced scale, still big enough to show and to caption.
+        image = load_image(data, max_pixels=MAX_PIXELS, name=name, min_side=max(DISPLAY_SIDE, captioner.preprocessor.source_side))
     except ImageLoadError as exc:
         st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
         return

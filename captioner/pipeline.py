@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.images import ImageInput, ImageLoadError, load_image
+from captioner.images import ImageInput, ImageLoadError, load_image_and_size
 from captioner.model.beam_search import DecodingOptions, Hypotheses, decoding_options
 from captioner.model.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
 from captioner.model.config import ModelConfig
@@ -55,8 +55,8 @@ class Captioned:
     source: Any  # the input as given
     result: CaptionResult | None = None
     error: ImageLoadError | None = None  # the input is not a readable image
-    size: tuple[int, int] | None = None  # (width, height) of the original image
-    image: Image.Image | None = None  # the original image, when the stream was asked to keep it
+    size: tuple[int, int] | None = None  # (width, height) of the original image, at full scale
+    image: Image.Image | None = None  # the image, when the stream was asked to keep it (a large JPEG at a reduced scale)
 
 
 @dataclass
@@ -172,7 +172,9 @@ class Captioner:
         `workers` background threads read, decode and resize the images (PIL releases the GIL
         while it does) while the model captions the previous batch. `keep_images` keeps each
         original image in its Captioned; `finish`, if given, runs on each Captioned in those
-        threads (drawing heatmaps, say) and its return value is what is yielded."""
+        threads (drawing heatmaps, say) and its return value is what is yielded. A JPEG given as a
+        path or bytes is decoded at a reduced scale when it is large (no side below six times the
+        model's input: Preprocessor.source_side), the kept image too."""
         for name, value in (("batch_size", batch_size), ("workers", workers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
@@ -193,10 +195,12 @@ class Captioner:
 
     def _read(self, source: ImageInput, keep_image: bool) -> _Loaded:
         try:
-            image = load_image(source)
+            # A large JPEG is decoded at a reduced scale, still at least source_side on each side:
+            # the same for captions with and without kept images (heatmaps), and the app's.
+            image, size = load_image_and_size(source, min_side=self.preprocessor.source_side)
         except ImageLoadError as exc:
             return _Loaded(source, error=exc)
-        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, image.size)
+        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size)
 
     def _encoded(self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         while chunk := list(islice(loads, batch_size)):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.images import ImageLoadError, load_image
+from captioner.images import ImageLoadError, load_image, load_image_and_size
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -62,6 +62,40 @@ def test_exif_orientation_is_honoured():
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     out = load_image(_encode(img, "JPEG", exif=exif))
     assert out.size == (10, 20)
+
+
+def _large_jpeg(photo: Image.Image, size=(1600, 1400), **kw) -> bytes:
+    return _encode(photo.resize(size, Image.Resampling.BICUBIC), "JPEG", quality=90, **kw)
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_no_smaller_than_asked(photos):
+    data = _large_jpeg(photos["astronaut"])
+    whole = load_image(data)
+    small, size = load_image_and_size(data, min_side=672)
+    assert whole.size == size == (1600, 1400)
+    assert small.mode == "RGB" and small.size == (800, 700)  # 1/2: 1/4 would leave a side under 672
+    assert load_image(data, min_side=300).size == (400, 350)  # 1/4
+    # What the model sees: the reduced decode resized equals the whole one resized, to a level or two.
+    resized = [np.asarray(im.resize((224, 224), Image.Resampling.BICUBIC, reducing_gap=3.0), dtype=float) for im in (whole, small)]
+    diff = np.abs(resized[0] - resized[1])
+    assert diff.mean() < 0.5 and diff.max() <= 8
+
+
+def test_reduced_scale_keeps_the_orientation_and_reports_the_upright_full_size(photos):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    small, size = load_image_and_size(_large_jpeg(photos["astronaut"], exif=exif), min_side=672)
+    assert size == (1400, 1600) and small.size == (700, 800)
+
+
+def test_reduced_scale_only_for_jpegs_read_here(tmp_path, photos):
+    png = _encode(photos["astronaut"].resize((1600, 1400)), "PNG")
+    assert load_image_and_size(png, min_side=672)[0].size == (1600, 1400)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(_large_jpeg(photos["astronaut"]))
+    assert load_image(path, min_side=672).size == (800, 700)
+    given = Image.open(path)  # the caller's own image object: decoded whole, left as it was
+    assert load_image(given, min_side=672).size == given.size == (1600, 1400)
 
 
 def test_gif_first_frame():

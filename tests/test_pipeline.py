@@ -33,6 +33,17 @@ def test_same_image_any_form_same_caption(tmp_path, small_captioner, photos):
     assert a.words == b.words and a.score == pytest.approx(b.score)
 
 
+def test_a_large_jpeg_is_read_at_a_reduced_scale_and_reports_its_full_size(tmp_path, small_captioner, photos):
+    path = tmp_path / "big.jpg"
+    photos["astronaut"].resize((3000, 2700)).save(path, quality=90)  # a phone photo's size
+    (kept,) = small_captioner.stream([path], keep_images=True)
+    (bare,) = small_captioner.stream([path.read_bytes()])
+    assert kept.size == bare.size == (3000, 2700)  # boxes and maps are in the original's coordinates
+    assert kept.image.size == (1500, 1350)  # 1/2: at 1/4 a side would be under 2 x 3 x 224
+    # The kept image (heatmaps) is the one captioned, so captions do not depend on keeping it.
+    assert kept.result.words == bare.result.words and kept.result.score == pytest.approx(bare.result.score)
+
+
 def test_batches_do_not_change_results(small_captioner, photos):
     images = list(photos.values())
     together = small_captioner.caption(images, beam_size=3, batch_size=4)

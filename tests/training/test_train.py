@@ -236,7 +236,7 @@ def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
     cached = sorted((run / "cache").glob("features-*.npy"))
     assert len(cached) == 2  # train and val
     # Reopening the cache reads no image and runs no encoder.
-    monkeypatch.setattr(pipeline, "load_image", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(pipeline, "load_image_and_size", lambda *a, **k: pytest.fail("an image was read"))
     cap = Captioner.from_pretrained(run / "best", device="cpu")
     n = np.load(cached[0], mmap_mode="r").shape[0]
     out = features.extract_features(cap, [f"img{i}.png" for i in range(n)], cached[0])
