@@ -70,7 +70,7 @@ def describe(decoding: DecodingOptions, int8: bool = False, onnx: bool = False) 
     if int8:
         extras.append("int8 decoding")
     if onnx:
-        extras.append("decoding step on ONNX Runtime")
+        extras.append("encoder and decoding step on ONNX Runtime")
     return ", ".join([method, f"at most {decoding.max_len} words", *extras])
 
 
@@ -109,8 +109,8 @@ def load_captioner(model_dir: str, int8: bool) -> Captioner:
     """Each model is loaded once per server process and shared by all visitors (with int8
     decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
     the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice.
-    On a CPU the model decodes on ONNX Runtime, faster for one image: the float model with the
-    same captions, the int8 copy with its products in int8 (the fastest; a few captions differ)."""
+    On a CPU the model runs on ONNX Runtime, faster for one image: the float model with the same
+    captions, the int8 copy with the decoding step's products in int8 (the fastest; a few captions differ)."""
     return Captioner.from_pretrained(model_dir, int8=int8, onnx=not torch.cuda.is_available())
 
 

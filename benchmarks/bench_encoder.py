@@ -9,12 +9,14 @@ at 224 px (14x14x432), stride-32 features at 448 px (14x14x320), and stride-32 a
     python -m benchmarks.bench_encoder --inference [--threads 2] [--batch 32] [--rounds 5]
 
 How inference runs the default model's encoder (stride 16 + head, 224 px): batch norm as its own
-operation (the modules as saved) or folded into the convolutions, and the batch in chunks of 1 to
-32 images; rounds interleaved, medians (encoder.CPU_CHUNK is the chunk inference uses).
+operation (the modules as saved) or folded into the convolutions, on torch or ONNX Runtime
+(Encoder.encode_onnx), and the batch in chunks of 1 to 32 images; rounds interleaved, medians
+(encoder.CPU_CHUNK is the chunk inference uses).
 
-    python -m benchmarks.bench_encoder --agreement data/objects-scenes/dataset_objects.json [--model objects] [--n 200]
+    python -m benchmarks.bench_encoder --agreement data/objects-scenes/dataset_objects.json [--model objects] [--n 200] [--onnx]
 
-How many captions of the first n test images change when batch norm is folded.
+How many captions of the first n test images change when batch norm is folded (with --onnx: when
+the model runs on ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def main() -> None:
     parser.add_argument("--agreement", metavar="DATA", help="with --model: captions of DATA's test images, folded or not")
     parser.add_argument("--model", default="objects")
     parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--onnx", action="store_true", help="with --agreement: torch against ONNX Runtime (encoder and decoding step)")
     args = parser.parse_args()
     setup_threads(args.threads)
     if args.agreement:
-        return agreement(args.model, args.agreement, args.n)
+        return agreement(args.model, args.agreement, args.n, args.onnx)
     if args.inference:
         return inference(args.batch, args.rounds)
     print(f"{'option':<32} {'grid':>10} {'D':>5} {'ms/img':>8}")
@@ -73,35 +76,42 @@ def inference(batch: int, rounds: int) -> None:
     enc = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3))
     x = torch.randn(batch, 3, 224, 224)
     in_use = encoder_module.CPU_CHUNK
-    runs = [(False, c) for c in (1, 4, batch)] + [(True, c) for c in CHUNKS if c <= batch]
+    runs = [("separate", c) for c in (1, 4, batch)] + [("folded", c) for c in CHUNKS if c <= batch]
+    runs += [("onnx", c) for c in (1, 4, batch)]
     times = {run: [] for run in runs}
     with torch.inference_mode():
         enc(x)  # builds the folded copy
+        enc.encode_onnx()(x[:1])  # and the exported graph
         for _ in range(rounds):
-            for fold, chunk in runs:
-                enc.fold_batch_norm, encoder_module.CPU_CHUNK = fold, chunk
+            for how, chunk in runs:
+                enc.fold_batch_norm, enc.onnx, encoder_module.CPU_CHUNK = how != "separate", how == "onnx", chunk
                 start = time.perf_counter()
                 enc(x)
-                times[fold, chunk].append((time.perf_counter() - start) / batch * 1000)
+                times[how, chunk].append((time.perf_counter() - start) / batch * 1000)
     encoder_module.CPU_CHUNK = in_use
     print(f"batch {batch}, rounds {rounds}; CPU_CHUNK in use: {in_use}")
-    print(f"{'batch norm':<10} {'chunk':>5} {'ms/img':>8}")
-    for (fold, chunk), t in times.items():
-        print(f"{'folded' if fold else 'separate':<10} {chunk:>5} {statistics.median(t):>8.1f}")
+    print(f"{'batch norm':<26} {'chunk':>5} {'ms/img':>8}")
+    labels = {"separate": "separate", "folded": "folded", "onnx": "folded, ONNX Runtime"}
+    for (how, chunk), t in times.items():
+        print(f"{labels[how]:<26} {chunk:>5} {statistics.median(t):>8.1f}")
 
 
-def agreement(model: str, data: str, n: int) -> None:
-    """How many of the first n test captions change when batch norm is folded (float rounding)."""
+def agreement(model: str, data: str, n: int, onnx: bool = False) -> None:
+    """How many of the first n test captions change when batch norm is folded (float rounding), or
+    with `onnx`, when the model runs on ONNX Runtime instead of torch (folded in both)."""
     from captioner import Captioner
     from captioner.data.datasets import load_karpathy
 
     images = [r.image_path for r in load_karpathy(data) if r.split == "test"][:n]
     cap = Captioner.from_pretrained(model, device="cpu")
     folded = [r.text for r in cap.caption(images)]
-    cap.model.encoder.fold_batch_norm = False
-    separate = [r.text for r in cap.caption(images)]
-    changed = [(a, b) for a, b in zip(separate, folded) if a != b]
-    print(f"{model}: {len(changed)} of {len(images)} captions change with batch norm folded")
+    if onnx:
+        other, what = [r.text for r in Captioner.from_pretrained(model, device="cpu", onnx=True).caption(images)], "on ONNX Runtime"
+    else:
+        cap.model.encoder.fold_batch_norm = False
+        other, what = [r.text for r in cap.caption(images)], "with batch norm separate"
+    changed = [(a, b) for a, b in zip(folded, other) if a != b]
+    print(f"{model}: {len(changed)} of {len(images)} captions change {what}")
     for a, b in changed:
         print(f"  {a!r} -> {b!r}")
 

@@ -82,15 +82,16 @@ class Captioner:
                  onnx: bool = False):
         """`int8` decodes with the decoder's per-step projections quantised to int8 (CPU only):
         faster, above all one image at a time, but a few captions can differ from the float model's.
-        `onnx` runs the decoding step on ONNX Runtime (CPU only): faster one image at a time, the
-        same captions to float rounding. Both: the step on ONNX Runtime with its products in int8
-        (the fastest one image at a time)."""
+        `onnx` runs the encoder and the decoding step on ONNX Runtime (CPU only): faster, above all
+        one image at a time, the same captions to float rounding. Both: the step on ONNX Runtime
+        with its products in int8 (the fastest one image at a time)."""
         self.device = torch.device(device)
         for name, on in (("int8", int8), ("ONNX", onnx)):
             if on and self.device.type != "cpu":
-                raise ValueError(f"{name} decoding runs on the CPU only, not on {self.device}")
+                raise ValueError(f"{name} inference runs on the CPU only, not on {self.device}")
         self.model = model.to(self.device).eval()
         self.model.decoder.decode_int8(int8).decode_onnx(onnx)
+        self.model.encoder.encode_onnx(onnx)
         self.vocab = vocab
         self.preprocessor = Preprocessor.for_config(model.config)
 

@@ -249,8 +249,8 @@ def _add_int8_arg(p) -> None:
     p.add_argument("--int8", action="store_true",
                    help="CPU only: decode with int8 projections, faster (above all one image at a time); a few captions can differ")
     p.add_argument("--onnx", action="store_true",
-                   help="CPU only: run the decoding step on ONNX Runtime, faster one image at a time; the same captions "
-                        "(with --int8: the step on ONNX Runtime in int8, the fastest)")
+                   help="CPU only: run the encoder and the decoding step on ONNX Runtime, faster; the same captions "
+                        "(with --int8: the step's products in int8, the fastest one image at a time)")
 
 
 def _add_decoding_args(p) -> None:

@@ -221,6 +221,8 @@ class Encoder(nn.Module):
         self.backbone.eval()
         self.fold_batch_norm = True  # at inference; see _inference_backbone
         self._folded_cache = None  # _Folded: the backbone for inference
+        self.onnx = False  # inference on ONNX Runtime (encode_onnx)
+        self._onnx_cache = None  # ((the _Folded it was exported from, input size), OnnxEncoder)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -237,8 +239,27 @@ class Encoder(nn.Module):
         # a few images at a time, whose activations stay in the processor's caches (a batch of
         # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
         backbone = self._inference_backbone(x) if self.fold_batch_norm else self.backbone
+        if self.onnx and self.fold_batch_norm and x.device.type == "cpu":
+            return torch.cat([self._onnx_encoder(backbone, pixels)(part) for part in pixels.split(CPU_CHUNK)])
         parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
+
+    def encode_onnx(self, enabled: bool = True) -> "Encoder":
+        """Run the encoder at inference on ONNX Runtime (CPU only; see captioner/model/onnx_encoder.py):
+        the same annotations to float rounding, faster. Training and feature caching for
+        fine-tuning are unaffected."""
+        self.onnx = enabled
+        return self
+
+    def _onnx_encoder(self, backbone: nn.Module, example: torch.Tensor):
+        """The exported inference path, exported again whenever the inference backbone is made again
+        (a weight or statistic changed: see _inference_backbone) or the images' size changes."""
+        from captioner.model.onnx_encoder import OnnxEncoder
+
+        key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
+        if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
+            self._onnx_cache = (key, OnnxEncoder(self, backbone, example[:1]))
+        return self._onnx_cache[1]
 
     def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
         """The backbone with each batch norm folded into the convolution before it (eval mode: BN is
@@ -259,7 +280,9 @@ class Encoder(nn.Module):
 
     def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """The level maps (in self.levels' order) on one grid, concatenated: (B, H*W, D)."""
-        grid = maps[self.levels.index(self.grid_level)].shape[-2:]
+        # Plain ints: an exported graph (onnx_encoder) then holds the grid as a constant, which its
+        # pooling needs; its input's size is fixed with it.
+        grid = tuple(int(d) for d in maps[self.levels.index(self.grid_level)].shape[-2:])
         maps = [self._resize(m, grid) for m in maps]
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
         return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)

@@ -48,10 +48,6 @@ class OnnxStep:
     """`Decoder.step` for one way of reading the grid, run by an ONNX Runtime session on the CPU."""
 
     def __init__(self, decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool = False):
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - a dependency of captioner
-            raise RuntimeError("ONNX decoding needs the onnxruntime package (pip install onnxruntime)") from exc
         buffer = io.BytesIO()
         was_training = decoder.training
         step = _Step(decoder, hard_context).eval()
@@ -62,13 +58,7 @@ class OnnxStep:
             torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS),
                               dynamic_axes=dynamic)
         decoder.train(was_training)
-        graph = _int8(buffer.getvalue()) if int8 else buffer.getvalue()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        # Threads that wait by spinning would take the cores from torch's encoder and the search.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(_int8(buffer.getvalue()) if int8 else buffer.getvalue())
         self.inputs = {i.name for i in self.session.get_inputs()}  # an input the graph never reads is dropped
 
     def __call__(self, tokens, state, features, keys):
@@ -76,6 +66,20 @@ class OnnxStep:
         outputs = self.session.run(None, {name: np.ascontiguousarray(t.numpy()) for name, t in feed.items() if name in self.inputs})
         log_probs, h, c, alpha, beta = (torch.from_numpy(o) for o in outputs)
         return log_probs, (h, c), alpha, beta
+
+
+def cpu_session(graph: bytes):
+    """An ONNX Runtime session on the CPU for a serialised graph, with as many threads as torch."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # pragma: no cover - a dependency of captioner
+        raise RuntimeError("ONNX Runtime inference needs the onnxruntime package (pip install onnxruntime)") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    # Threads that wait by spinning would take the cores from torch and the search in Python.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 def _int8(graph: bytes) -> bytes:

@@ -278,6 +278,31 @@ def test_inference_folds_batch_norm_into_the_convolutions(tmp_path, name):
     assert torch.equal(enc(x[:2]), unfolded(enc, x[:2]))
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+def test_onnx_runtime_gives_the_same_annotations_and_sees_new_weights(tmp_path, name):
+    if name == "resnet18":
+        torch.save(random_torchvision_resnet(name).state_dict(), tmp_path / "r.pth")
+        config = ModelConfig(encoder=name, encoder_weights=str(tmp_path / "r.pth"), feature_levels=(2, 3), grid_level=3)
+    else:
+        config = ModelConfig(feature_levels=(3, 5), grid_level=3)
+    enc = build_encoder(config).encode_onnx()
+    x = torch.randn(9, 3, 96, 96)  # not a whole number of CPU chunks
+    with torch.inference_mode():
+        out = enc(x)
+    assert enc._onnx_cache is not None  # it ran on ONNX Runtime
+    torch.testing.assert_close(out, unfolded(enc, x), rtol=1e-4, atol=1e-4)
+    exported = enc._onnx_cache[1]
+    enc.load_state_dict({k: v * 1.01 if v.is_floating_point() else v for k, v in enc.state_dict().items()})
+    with torch.inference_mode():
+        torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
+    assert enc._onnx_cache[1] is not exported
+    other = torch.randn(2, 3, 64, 64)  # another image size: the graph, whose size is fixed, is exported again
+    with torch.inference_mode():
+        torch.testing.assert_close(enc(other), unfolded(enc, other), rtol=1e-4, atol=1e-4)
+    # with autograd on (training), the encoder's own modules run
+    assert torch.equal(enc(x[:2]), unfolded(enc, x[:2]))
+
+
 def test_a_fold_that_changes_the_maps_is_not_used(monkeypatch):
     from captioner.model import encoder as encoder_module
 
