@@ -36,11 +36,15 @@ class OnnxEncoder:
 
     def __init__(self, encoder: nn.Module, backbone: nn.Module, example: torch.Tensor):
         buffer = io.BytesIO()
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
-            torch.onnx.export(_Annotations(encoder, backbone).eval(), (example.contiguous(),), buffer, dynamo=False,
-                              input_names=["pixels"], output_names=["annotations"],
-                              dynamic_axes={"pixels": {0: "images"}, "annotations": {0: "images"}})
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
+                torch.onnx.export(_Annotations(encoder, backbone).eval(), (example.contiguous(),), buffer, dynamo=False,
+                                  input_names=["pixels"], output_names=["annotations"],
+                                  dynamic_axes={"pixels": {0: "images"}, "annotations": {0: "images"}})
+        except Exception as exc:  # noqa: BLE001 - a backbone the exporter cannot trace: say which, and what to do
+            raise RuntimeError(f"this encoder ({type(backbone).__name__}) cannot run on ONNX Runtime: its export failed "
+                               f"({type(exc).__name__}: {exc}); caption without the ONNX option") from exc
         self.session = cpu_session(buffer.getvalue())
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -303,6 +303,17 @@ def test_onnx_runtime_gives_the_same_annotations_and_sees_new_weights(tmp_path, 
     assert torch.equal(enc(x[:2]), unfolded(enc, x[:2]))
 
 
+def test_an_encoder_that_cannot_be_exported_says_so(monkeypatch):
+    enc = build_encoder(ModelConfig(feature_levels=(3,), grid_level=3)).encode_onnx()
+
+    def refuse(*args, **kwargs):
+        raise torch.onnx.errors.UnsupportedOperatorError("aten::made_up", 17, "")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    with pytest.raises(RuntimeError, match="cannot run on ONNX Runtime.*without the ONNX option"), torch.inference_mode():
+        enc(torch.randn(1, 3, 64, 64))
+
+
 def test_a_fold_that_changes_the_maps_is_not_used(monkeypatch):
     from captioner.model import encoder as encoder_module
 
