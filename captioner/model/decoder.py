@@ -181,7 +181,10 @@ class Decoder(nn.Module):
         running = [n for n in running if n > 0] or [B] * min(T, 1)  # nothing but <pad>: one step, for the shapes
         inputs = captions[:, :-1]
         emb = self.embedding(inputs)  # (B, T, E)
-        word_gates = self.lstm_word(emb)  # (B, T, 4H), all steps at once
+        # (B, 4H) per step, all steps at once; unbound, so the backward pass gathers the steps'
+        # gradients in one stack, where a slice of the whole (B, T, 4H) at each step would make a
+        # zero-filled tensor of that size per step (word_gates[:n, t]).
+        word_gates = self.lstm_word(emb).unbind(1)
         keys, (h, c) = self.start(features)  # keys once per image
         # The recurrence's own weights: with autograd on, their gradients in one product each, not one a step.
         context, hidden = (
@@ -193,7 +196,7 @@ class Decoder(nn.Module):
             if n < h.shape[0]:
                 h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
             z, alpha, beta, log_prob = self._attend(features, keys, h, sampling)
-            h, c = self._lstm(word_gates[:n, t], z, h, c, context, hidden)
+            h, c = self._lstm(word_gates[t][:n], z, h, c, context, hidden)
             hs.append(h)
             zs.append(z)
             alphas.append(alpha)
