@@ -72,7 +72,10 @@ class Attention(nn.Module):
         N = h.shape[0]
         if self.kind == "additive":
             # v^T tanh(W a_i + b + U h) = 2 v^T sigmoid(2 (W a_i + b) + 2 U h) - sum(v); the keys are doubled
-            u = keys.unsqueeze(1) + 2.0 * self.query(h).view(n, N // n, 1, -1)  # (n, N/n, L, A), a new tensor
+            q = 2.0 * self.query(h).view(n, N // n, 1, -1)
+            if torch.is_grad_enabled():
+                return _AdditiveScores.apply(keys.unsqueeze(1), q, self.score.weight.view(-1)).view(N, L)
+            u = keys.unsqueeze(1) + q  # (n, N/n, L, A), a new tensor
             return 2.0 * self.score(u.sigmoid_()).view(N, L) - self.score.weight.sum()
         if self.kind == "location":
             return self.query(h)
@@ -86,6 +89,29 @@ class Attention(nn.Module):
     def weights(self, keys: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """alpha_t: (N, L), each row sums to 1."""
         return torch.softmax(self.scores(keys, h), dim=-1)
+
+
+class _AdditiveScores(torch.autograd.Function):
+    """Training's additive scores 2 v^T sigmoid(k_i + q) - sum(v) over (n, m, L, A), whose backward
+    works in the sigmoid's own buffer. Autograd's would allocate two more tensors of that size at
+    every step (the product of the scores' gradient with v, and the sigmoid's gradient), and new
+    memory that large comes as fresh pages, each faulted in: a step's largest cost at the small
+    sizes (README, Speed). One backward pass: it overwrites what it saved."""
+
+    @staticmethod
+    def forward(ctx, keys, q, v):
+        s = torch.add(keys, q).sigmoid_()  # keys (n, 1, L, A), q (n, m, 1, A) -> (n, m, L, A)
+        ctx.save_for_backward(s, v)
+        ctx.key_rows = keys.shape[1]
+        return torch.matmul(s, v).mul_(2.0).sub_(v.sum())
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, v = ctx.saved_tensors
+        dv = (grad.reshape(1, -1) @ s.reshape(-1, s.shape[-1])).view(-1).mul_(2.0).sub_(grad.sum()) if ctx.needs_input_grad[2] else None
+        du = s.addcmul_(s, s, value=-1.0).mul_(grad.unsqueeze(-1)).mul_(2.0 * v)  # sigmoid' = s (1 - s), in place
+        dkeys = du if ctx.key_rows == du.shape[1] else du.sum(1, keepdim=True)
+        return dkeys, du.sum(2, keepdim=True), dv
 
 
 def _per_row(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

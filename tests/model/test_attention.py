@@ -104,3 +104,14 @@ def test_additive_scores_and_their_gradients_are_the_textbook_formulas():
     inputs = [feats, h, *att.parameters()]
     for a, b in zip(torch.autograd.grad((ours * weight).sum(), inputs), torch.autograd.grad((textbook * weight).sum(), inputs)):
         torch.testing.assert_close(a, b)
+
+
+def test_training_scores_allow_one_backward_pass_and_refuse_a_second():
+    # The additive scores' backward works in the buffer it saved (see _AdditiveScores): a second
+    # pass over the same graph must fail loudly, not give wrong gradients.
+    att = Attention("additive", 6, 5, 4, 9)
+    feats, h = torch.randn(3, 9, 6), torch.randn(3, 5, requires_grad=True)
+    scores = att.scores(att.keys(feats), h).sum()
+    scores.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        scores.backward()
