@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
-    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there")
+    parser.add_argument("--onnx", action="store_true", help="run the encoder and the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, the step in int8 there")
     parser.add_argument("--upload", type=int, metavar="PX", help="give each photo as the bytes of a JPEG whose longer side is PX pixels")
     args = parser.parse_args()
     setup_threads(args.threads)
@@ -43,12 +43,13 @@ def main() -> None:
         torch.manual_seed(0)
         cap = Captioner.from_config(ModelConfig(), synthetic_vocab(60), device="cpu")
         cap.model.decoder.decode_int8(args.int8).decode_onnx(args.onnx)
+        cap.model.encoder.encode_onnx(args.onnx)
         with torch.no_grad():
             cap.model.decoder.out.bias[Vocabulary.end_id] = -1e4  # worst case: no caption ends early
     print(f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
           f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
           f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
-          f"{'; int8 decoding' if args.int8 else ''}{'; ONNX Runtime decoding' if args.onnx else ''}"
+          f"{'; int8 decoding' if args.int8 else ''}{'; on ONNX Runtime' if args.onnx else ''}"
           f"{f'; photos as JPEG bytes, {args.upload} px' if args.upload else ''}")
     print(f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}   (medians of {args.repeats} interleaved rounds; ratio: median of the pairs)")
     for batch in (1, 32):

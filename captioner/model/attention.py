@@ -75,6 +75,7 @@ class Attention(nn.Module):
             q = 2.0 * self.query(h).view(n, N // n, 1, -1)
             if torch.is_grad_enabled():
                 return _AdditiveScores.apply(keys.unsqueeze(1), q, self.score.weight.view(-1)).view(N, L)
+            # Without autograd (decoding), the same math in plain operations, which the ONNX exporter traces.
             u = keys.unsqueeze(1) + q  # (n, N/n, L, A), a new tensor
             return 2.0 * self.score(u.sigmoid_()).view(N, L) - self.score.weight.sum()
         if self.kind == "location":
@@ -102,7 +103,6 @@ class _AdditiveScores(torch.autograd.Function):
     def forward(ctx, keys, q, v):
         s = torch.add(keys, q).sigmoid_()  # keys (n, 1, L, A), q (n, m, 1, A) -> (n, m, L, A)
         ctx.save_for_backward(s, v)
-        ctx.key_rows = keys.shape[1]
         return torch.matmul(s, v).mul_(2.0).sub_(v.sum())
 
     @staticmethod
@@ -110,7 +110,7 @@ class _AdditiveScores(torch.autograd.Function):
         s, v = ctx.saved_tensors
         dv = (grad.reshape(1, -1) @ s.reshape(-1, s.shape[-1])).view(-1).mul_(2.0).sub_(grad.sum()) if ctx.needs_input_grad[2] else None
         du = s.addcmul_(s, s, value=-1.0).mul_(grad.unsqueeze(-1)).mul_(2.0 * v)  # sigmoid' = s (1 - s), in place
-        dkeys = du if ctx.key_rows == du.shape[1] else du.sum(1, keepdim=True)
+        dkeys = du if du.shape[1] == 1 else du.sum(1, keepdim=True)  # the keys are shared by an image's m rows
         return dkeys, du.sum(2, keepdim=True), dv
 
 

@@ -232,15 +232,16 @@ class Encoder(nn.Module):
         return self
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = pixels.contiguous(memory_format=torch.channels_last)
         if torch.is_grad_enabled():
-            return self._annotations(self._levels(x))
+            return self._annotations(self._levels(pixels.contiguous(memory_format=torch.channels_last)))
         # Inference (and feature caching): batch norm folded into the convolutions, and on the CPU
         # a few images at a time, whose activations stay in the processor's caches (a batch of
         # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
-        backbone = self._inference_backbone(x) if self.fold_batch_norm else self.backbone
-        if self.onnx and self.fold_batch_norm and x.device.type == "cpu":
-            return torch.cat([self._onnx_encoder(backbone, pixels)(part) for part in pixels.split(CPU_CHUNK)])
+        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
+        if self.onnx and self.fold_batch_norm and pixels.device.type == "cpu":
+            run = self._onnx_encoder(backbone, pixels)  # takes the pixels as they are (NCHW)
+            return torch.cat([run(part) for part in pixels.split(CPU_CHUNK)])
+        x = pixels.contiguous(memory_format=torch.channels_last)
         parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
 
