@@ -56,12 +56,27 @@ def test_sixteen_bit_is_rescaled_not_clipped():
     assert out[0, :, 0].tolist() == [0, 128, 255]
 
 
-def test_exif_orientation_is_honoured():
-    img = Image.new("RGB", (20, 10), (255, 0, 0))
+@pytest.mark.parametrize(
+    "orientation, top, bottom",
+    [(1, "red", "blue"), (3, "blue", "red"), (6, "red", "blue"), (8, "blue", "red")],
+)
+def test_exif_orientation_is_honoured(orientation, top, bottom):
+    # left half red, right half blue, 40 x 20. Displayed upright:
+    # 6 (turn 90 degrees clockwise) puts the left half on top, 8 (counter-clockwise) the right half,
+    # 3 (180 degrees) swaps them, 1 leaves the picture as stored. A turn the wrong way swaps the halves.
+    img = Image.new("RGB", (40, 20), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 20, 20))
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
-    out = load_image(_encode(img, "JPEG", exif=exif))
-    assert out.size == (10, 20)
+    exif[0x0112] = orientation
+    out = np.asarray(load_image(_encode(img, "JPEG", exif=exif)), dtype=int)
+    rotated = orientation in (6, 8)
+    assert out.shape[:2] == ((40, 20) if rotated else (20, 40))
+    if rotated:
+        halves = out[5, 10], out[-5, 10]  # a pixel in the top half, one in the bottom half
+    else:
+        halves = out[10, 5], out[10, -5]  # stored unrotated: left and right
+    colour = {"red": 0, "blue": 2}
+    assert halves[0][colour[top]] > 200 and halves[1][colour[bottom]] > 200
 
 
 def _large_jpeg(photo: Image.Image, size=(1600, 1400), **kw) -> bytes:

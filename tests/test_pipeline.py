@@ -172,8 +172,10 @@ def test_caption_refuses_what_is_no_image_or_list_of_images(small_captioner, ima
 def test_a_single_memoryview_is_one_image(small_captioner, photos):
     buffer = io.BytesIO()
     photos["coffee"].resize((64, 48)).save(buffer, "PNG")
-    results = small_captioner.caption(memoryview(buffer.getvalue()), beam_size=1)
-    assert len(results) == 1
+    (result,) = small_captioner.caption(memoryview(buffer.getvalue()), beam_size=1)
+    (same,) = small_captioner.caption(buffer.getvalue(), beam_size=1)  # the same image as bytes
+    assert result.words == same.words and result.score == pytest.approx(same.score)
+    np.testing.assert_array_equal(result.attention, same.attention)
 
 
 def test_int8_decoding_is_an_option_of_the_cpu(small_captioner, photos):

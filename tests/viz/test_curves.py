@@ -28,9 +28,13 @@ def test_curves_draw_a_panel_per_kind_of_figure(tmp_path):
     with Image.open(plain) as a, Image.open(grounded) as b:
         assert a.format == b.format == "PNG"
         assert b.width > a.width * 1.4  # a third panel for naming and attention correctness
-        pixels = np.asarray(a.convert("RGB"))
-    # lines were drawn: the picture holds matplotlib's default line colour (C0, #1f77b4), not only white and grey
-    assert (np.abs(pixels.astype(int) - [0x1f, 0x77, 0xb4]).sum(axis=-1) < 40).sum() > 100
+        plain_pixels, grounded_pixels = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB"))
+    # every panel drew its first line: each panel's column of the picture holds matplotlib's default
+    # line colour (C0, #1f77b4), not only white, grey and the "no values yet" text
+    for pixels, n_panels in ((plain_pixels, 2), (grounded_pixels, 3)):
+        line = np.abs(pixels.astype(int) - [0x1F, 0x77, 0xB4]).sum(axis=-1) < 40
+        for column in np.array_split(line, n_panels, axis=1):
+            assert column.sum() > 100
     assert not list(tmp_path.glob("*.tmp"))
 
 
