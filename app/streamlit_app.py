@@ -9,7 +9,7 @@ Models offered: the shipped ones in captioner/pretrained/ and the saved model di
 under CAPTIONER_MODELS_DIR (default ./models). Visitors pick from that list; they never type a path,
 so nobody can make the server load files from anywhere else.
 
-All the work is done by the library (captioner.pipeline, captioner.images, captioner.viz);
+All the work is done by the library (captioner.pipeline, captioner.images.loading, captioner.viz);
 this file only lays out widgets and caches results.
 """
 
@@ -34,11 +34,11 @@ import torch
 from PIL import Image
 
 from captioner.data.objects import ObjectsDataError, known_objects
-from captioner.images import ImageLoadError, load_image
-from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
-from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.images.loading import ImageLoadError, load_image
+from captioner.decoding.search import HARD_CONTEXTS, DecodingOptions
+from captioner.modeldir.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.pipeline import Captioner, default_model_dir, shipped_models
-from captioner.result import CaptionResult
+from captioner.results.result import CaptionResult
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"

@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.common import REFERENCE_SIZES, best_of, setup_threads
 from captioner import ModelConfig
-from captioner.model.beam_search import beam_search
+from captioner.decoding.search import beam_search
 from captioner.model.decoder import Decoder
 from captioner.vocab import Vocabulary
 

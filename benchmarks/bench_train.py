@@ -20,8 +20,7 @@ import torch
 from benchmarks.common import REFERENCE_SIZES, best_of, photos, setup_threads
 from captioner import ModelConfig
 from captioner.model.decoder import Decoder
-from captioner.model.encoder import build_encoder
-from captioner.model.preprocess import Preprocessor
+from captioner.model.encoder import build_encoder, preprocessor_for
 from captioner.training.config import TrainConfig
 from captioner.training.loop import caption_loss
 
@@ -79,7 +78,7 @@ def main() -> None:
     # memory-mapped cache, as `captioner train` does.
     config = ModelConfig(grid_size=(14, 14), **SIZES["default"])
     encoder = build_encoder(ModelConfig())
-    prep = Preprocessor.for_config(ModelConfig())
+    prep = preprocessor_for(ModelConfig())
     images = photos(args.batch)
     step = make_step(config, args.batch, args.tokens)
 
@@ -119,7 +118,7 @@ def fine_tuning_step(images, blocks: int, tokens: int):
     config = ModelConfig(feature_levels=(3, 5), grid_level=3, embed_dim=256, hidden_dim=512, attention_dim=256,
                          vocab_size=300, finetune_blocks=blocks)
     model = CaptionModel(config).train()
-    pixels = Preprocessor.for_config(config)(images)
+    pixels = preprocessor_for(config)(images)
     with torch.no_grad():
         cached = (model.encode_frozen(pixels) if blocks else model.encode(pixels)).half().float()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)

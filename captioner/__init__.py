@@ -1,8 +1,8 @@
 """captioner: image captioning with visual attention (Show, Attend and Tell)."""
 
-from captioner.model.checkpoint import CheckpointError
+from captioner.modeldir.checkpoint import CheckpointError
 from captioner.model.config import ModelConfig
-from captioner.images import ImageLoadError, load_image
+from captioner.images.loading import ImageLoadError, load_image
 from captioner.pipeline import CaptionResult, Captioner, NoDefaultModelError
 from captioner.vocab import Vocabulary, tokenize
 

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.images import ImageInput, ImageLoadError, load_image_and_size
-from captioner.model.beam_search import DecodingOptions, Hypotheses, decoding_options
-from captioner.model.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
+from captioner.images.loading import ImageInput, ImageLoadError, load_image_and_size
+from captioner.decoding.search import DecodingOptions, Hypotheses, decoding_options, generate
+from captioner.modeldir.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
 from captioner.model.config import ModelConfig
 from captioner.model.model import CaptionModel
-from captioner.model.preprocess import Preprocessor
-from captioner.result import CaptionResult
+from captioner.model.encoder import preprocessor_for
+from captioner.results.result import CaptionResult
 from captioner.vocab import Vocabulary
 
 T = TypeVar("T")
@@ -93,7 +93,7 @@ class Captioner:
         self.model.decoder.decode_int8(int8).decode_onnx(onnx)
         self.model.encoder.encode_onnx(onnx)
         self.vocab = vocab
-        self.preprocessor = Preprocessor.for_config(model.config)
+        self.preprocessor = preprocessor_for(model.config)
 
     @property
     def config(self) -> ModelConfig:
@@ -228,7 +228,7 @@ class Captioner:
     @torch.inference_mode()
     def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, **decoding: Any) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say."""
-        return self._results(self.model.generate(features, decoding_options(options, **decoding)))
+        return self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))
 
     def _results(self, hyps: Hypotheses) -> list[CaptionResult]:
         H, W = self.config.grid_size

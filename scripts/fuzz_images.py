@@ -1,10 +1,10 @@
-"""Fuzz campaign for captioner.images.load_image: mutate small images of every format it reads
+"""Fuzz campaign for captioner.images.loading.load_image: mutate small images of every format it reads
 and report every input that raises anything but ImageLoadError (an "escape").
 
     python scripts/fuzz_images.py --seconds 600 --out fuzz-escapes/
 
 Each escape is written to --out as <format>-<seed>-<n>.bin with its traceback printed; the exit
-status is 1 if any escaped. tests/test_images_fuzz.py runs a bounded number of the same
+status is 1 if any escaped. tests/images/test_loading_fuzz.py runs a bounded number of the same
 mutations in the test suite.
 """
 
@@ -79,7 +79,7 @@ def mutate(data: bytes, seed: int, n: int) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from captioner.images import ImageLoadError, load_image
+    from captioner.images.loading import ImageLoadError, load_image
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)

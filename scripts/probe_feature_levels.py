@@ -21,9 +21,8 @@ import torch
 
 from captioner.model.config import ModelConfig
 from captioner.data.objects import CATEGORY_WORDS, World, mention_order, split_scene
-from captioner.model.encoder import build_encoder
-from captioner.images import load_image
-from captioner.model.preprocess import Preprocessor
+from captioner.model.encoder import build_encoder, preprocessor_for
+from captioner.images.loading import load_image
 
 LEVELS = (3, 4, 5)
 SLICES = {"stride16": slice(0, 112), "stride32": slice(112, 432), "head": slice(432, 1712)}
@@ -66,7 +65,7 @@ def main():
     index = {n: i for i, n in enumerate(world.names)}
     category_of = {s.name: s.category for s in world.stamps}
     config = ModelConfig(feature_levels=LEVELS, grid_level=3)
-    encoder, preprocess = build_encoder(config).eval(), Preprocessor.for_config(config)
+    encoder, preprocess = build_encoder(config).eval(), preprocessor_for(config)
 
     def scenes(split, n):
         images, labels = [], []

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from app import streamlit_app as webapp
 from captioner import Captioner, ModelConfig, pipeline
 from captioner.data.synth import generate_scene
-from captioner.model.beam_search import DecodingOptions
+from captioner.decoding.search import DecodingOptions
 
 APP = str(Path(webapp.__file__))
 

@@ -23,7 +23,7 @@ from test_app import save_tiny_model  # pytest puts tests/ on sys.path
 
 from app import streamlit_app as webapp
 from captioner import Captioner
-from captioner.model.beam_search import DecodingOptions
+from captioner.decoding.search import DecodingOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"

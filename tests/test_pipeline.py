@@ -136,7 +136,7 @@ def test_the_shipped_models_load_and_describe_a_scene():
 
 
 def test_json_of_a_non_finite_result_is_strict_json():
-    from captioner.result import CaptionResult
+    from captioner.results.result import CaptionResult
 
     nan = float("nan")
     result = CaptionResult("a", ["a"], np.full((1, 2, 2), nan, np.float32), nan, np.array([nan], np.float32),

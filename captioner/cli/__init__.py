@@ -1,4 +1,4 @@
-"""The command line (`captioner <command>`) and the tools behind it: batch captioning, the demo, model export."""
+"""The command line (`captioner <command>`): argument parsing and exit statuses; the work is done by the library."""
 
 from captioner.cli.main import main
 

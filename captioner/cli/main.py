@@ -82,7 +82,7 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    from captioner.cli.demo import run_demo
+    from captioner.demo import run_demo
 
     run_demo(args.out, n_train=args.n_train, epochs=args.epochs, seed=args.seed)
     return 0
@@ -134,7 +134,7 @@ def _run_train(args) -> int:
     if not args.resume and not train_config.data:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
-    from captioner.model.checkpoint import CheckpointError
+    from captioner.modeldir.checkpoint import CheckpointError
     from captioner.training.loop import NonFiniteLossError
 
     try:
@@ -218,7 +218,7 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from captioner.cli.publish import export_model
+    from captioner.publish import export_model
 
     images = []
     if args.check_data:
@@ -254,7 +254,7 @@ def _add_int8_arg(p) -> None:
 
 
 def _add_decoding_args(p) -> None:
-    from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
+    from captioner.decoding.search import HARD_CONTEXTS, DecodingOptions
 
     default = DecodingOptions()
     g = p.add_argument_group("decoding")
@@ -273,7 +273,7 @@ def _add_decoding_args(p) -> None:
 
 def _decoding(args):
     """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
-    from captioner.model.beam_search import decoding_options
+    from captioner.decoding.search import decoding_options
 
     names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams", "hard_context")
     return decoding_options(**{name: getattr(args, name) for name in names})
@@ -350,7 +350,7 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.cli.batch import BatchError, BatchOptions, check_output, discover_inputs, run_batch
+    from captioner.batch import BatchError, BatchOptions, check_output, discover_inputs, run_batch
     from captioner.distributed import Distributed
 
     shard = Distributed.from_env()
@@ -397,7 +397,7 @@ def _add_inspect(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from captioner.cli.batch import BatchOptions, caption_items, discover_inputs
+    from captioner.batch import BatchOptions, caption_items, discover_inputs
     from captioner.distributed import Distributed
 
     try:

@@ -1,5 +1,5 @@
 """Attention correctness (Liu et al., AAAI 2017): a word's attention map is upsampled to the
-image size (captioner.maps, as the heatmaps show it) and renormalised, and the mass inside the
+image size (captioner.results.maps, as the heatmaps show it) and renormalised, and the mass inside the
 referent's ground-truth box is compared with the uniform baseline (box area / image area). We also
 report whether the map's peak is in the box. Where the referent also has a segmentation mask (the
 scenes of photographed objects), the same three figures are reported for the mask.
@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from captioner import maps
+from captioner.results import maps
 
 
 def upsample_attention(attention: np.ndarray, image_size: tuple[int, int], mode: str = maps.DEFAULT_SMOOTH) -> np.ndarray:

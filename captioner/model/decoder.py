@@ -255,7 +255,7 @@ class Decoder(nn.Module):
         return self
 
     def decode_onnx(self, enabled: bool = True) -> "Decoder":
-        """Run the decoding step on ONNX Runtime (CPU only; see captioner/model/onnx_step.py): the same
+        """Run the decoding step on ONNX Runtime (CPU only; see captioner/runtime/onnx_step.py): the same
         captions as torch's to float rounding, faster one image at a time. Training is unaffected."""
         self.onnx = enabled
         return self
@@ -263,7 +263,7 @@ class Decoder(nn.Module):
     def _onnx_step(self, hard_context: str, example):
         """The exported step for this way of reading the grid, exported again whenever a parameter
         has changed (as _merged is rebuilt)."""
-        from captioner.model.onnx_step import OnnxStep
+        from captioner.runtime.onnx_step import OnnxStep
 
         if self.out.weight.device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")

@@ -26,8 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from captioner.images.preprocess import Preprocessor
 from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
 
+# Normalisation each backbone was trained with (on 0..1 pixels).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5, TF-Lite style
 # Images per encoder pass at inference on the CPU (benchmarks/bench_encoder.py measures the choice).
 CPU_CHUNK = 4
 
@@ -246,7 +250,7 @@ class Encoder(nn.Module):
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
 
     def encode_onnx(self, enabled: bool = True) -> "Encoder":
-        """Run the encoder at inference on ONNX Runtime (CPU only; see captioner/model/onnx_encoder.py):
+        """Run the encoder at inference on ONNX Runtime (CPU only; see captioner/runtime/onnx_encoder.py):
         the same annotations to float rounding, faster. Training and feature caching for
         fine-tuning are unaffected."""
         self.onnx = enabled
@@ -255,7 +259,7 @@ class Encoder(nn.Module):
     def _onnx_encoder(self, backbone: nn.Module, example: torch.Tensor):
         """The exported inference path, exported again whenever the inference backbone is made again
         (a weight or statistic changed: see _inference_backbone) or the images' size changes."""
-        from captioner.model.onnx_encoder import OnnxEncoder
+        from captioner.runtime.onnx_encoder import OnnxEncoder
 
         key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
         if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
@@ -409,6 +413,28 @@ def _units(backbone: nn.Module, head_level: int | None) -> tuple[list[nn.Module]
         return units, level_unit
     raise ValueError(f"fine-tuning needs an EfficientNet or ResNet backbone (timm); {type(backbone).__name__} "
                      f"is supported only frozen (finetune_blocks=0)")
+
+
+def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) on 0..1 pixels for a backbone name; for a timm model, from timm's pretrained
+    config (no network is built)."""
+    if encoder == DEFAULT_ENCODER:
+        return LITE0_MEAN, LITE0_STD
+    if encoder in TORCHVISION_RESNETS:
+        return IMAGENET_MEAN, IMAGENET_STD
+    if encoder.startswith("timm:"):
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(encoder[5:])
+        return (tuple(cfg.mean), tuple(cfg.std)) if cfg is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    raise ValueError(f"unknown encoder {encoder!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
+
+
+def preprocessor_for(config: ModelConfig) -> Preprocessor:
+    """The encoder's input for `config`: images squashed to its image size, normalised as its
+    backbone was trained."""
+    mean, std = normalization(config.encoder)
+    return Preprocessor(config.image_size, tuple(mean), tuple(std))
 
 
 def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:

@@ -1,5 +1,5 @@
 """The whole network: encoder + decoder, built from a ModelConfig. Training runs `forward` on
-annotations (the encoder's output, often cached); inference runs `encode`, then `generate`."""
+annotations (the encoder's output, often cached); inference runs `encode`, then a search over the decoder's steps (`decoding.search.generate`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import math
 import torch
 import torch.nn as nn
 
-from captioner.model.beam_search import DecodingOptions, Hypotheses, beam_search, greedy_decode
 from captioner.model.config import ModelConfig
 from captioner.model.decoder import Decoder, DecoderOutput, HardSampling
 from captioner.model.encoder import build_encoder
@@ -74,9 +73,3 @@ class CaptionModel(nn.Module):
     def frozen_size(self) -> int:
         """P: the numbers per image that encode_frozen gives."""
         return sum(math.prod(shape) for shape in self.frozen_shapes)
-
-    @torch.no_grad()
-    def generate(self, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:
-        """Captions for annotations (B, L, D): greedy decoding or batched beam search."""
-        search = greedy_decode if options.greedy else beam_search
-        return search(self.decoder, features, options)

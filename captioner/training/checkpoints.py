@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from captioner.files import atomic_write
-from captioner.model.checkpoint import CheckpointError, save_model
+from captioner.modeldir.checkpoint import CheckpointError, save_model
 from captioner.training.loop import TrainState
 
 LATEST = "latest"  # file in the run folder naming the newest complete checkpoint

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from captioner.distributed import Distributed, process_group
-from captioner.model.beam_search import DecodingOptions
+from captioner.decoding.search import DecodingOptions
 from captioner.model.config import ModelConfig
-from captioner.model.checkpoint import CheckpointError
+from captioner.modeldir.checkpoint import CheckpointError
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
 from captioner.training.config import TrainConfig
 from captioner.training.features import extract_features, feature_cache_name
@@ -54,7 +54,7 @@ def decode_features(captioner, features: np.ndarray, options: DecodingOptions = 
 
 def _image_sizes(records) -> list[tuple[int, int]]:
     """(W, H) of each record's image, upright, as the captioning path sees it."""
-    from captioner.images import load_image
+    from captioner.images.loading import load_image
 
     return [load_image(r.image_path).size for r in records]
 

@@ -8,7 +8,7 @@ Inputs are the image (any PIL mode, original size) and what captioning it gave: 
 and `.score`).
 
 Choices a reader of the pictures should know:
-- Maps are stretched over the image by captioner.maps.upsample, the same function that attention
+- Maps are stretched over the image by captioner.results.maps.upsample, the same function that attention
   correctness measures with (bilinear by default), so a picture shows the map the metrics score.
 - Each map is shown relative to its own peak (value / max): the hottest colour is where that word
   looked most and zero attention is the coldest colour. A near-uniform map therefore looks evenly
@@ -34,8 +34,8 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from captioner import maps
-from captioner.maps import DEFAULT_SMOOTH
+from captioner.results import maps
+from captioner.results.maps import DEFAULT_SMOOTH
 
 __all__ = ["HeatmapStyle", "upsample", "overlay", "render_grid", "render_gif", "render_heatmaps"]
 
@@ -52,7 +52,7 @@ class HeatmapStyle:
 
     colormap: str = "jet"  # a name in matplotlib.colormaps
     opacity: float = 0.5  # weight of the heatmap colour: 0 shows the image only, 1 the colour only
-    smooth: str = DEFAULT_SMOOTH  # grid upsampling (captioner.maps): "bilinear", "bicubic" or "nearest" (blocky cells)
+    smooth: str = DEFAULT_SMOOTH  # grid upsampling (captioner.results.maps): "bilinear", "bicubic" or "nearest" (blocky cells)
     sigma: float = 0.0  # extra gaussian blur in grid cells, so it looks the same at any image size
     panel_size: int = 224  # side of each square panel of the grid and of the GIF, in pixels
     columns: int = 5  # panels per row of the grid
@@ -89,7 +89,7 @@ def upsample(
 ) -> np.ndarray:
     """Stretch one (H, W) attention map to `size` = (width, height) pixels, for display.
 
-    `smooth` picks the interpolation (captioner.maps.upsample); `sigma` > 0 adds a gaussian blur
+    `smooth` picks the interpolation (captioner.results.maps.upsample); `sigma` > 0 adds a gaussian blur
     measured in grid cells. Returns float32 (height, width) scaled so the peak is 1.0; an all-zero
     map stays all zero.
     """

@@ -158,7 +158,7 @@ def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path
 
 
 def test_an_internal_crash_exits_3_with_a_message(folder, model_dir, tmp_path, monkeypatch, capsys):
-    from captioner.cli import batch
+    from captioner import batch
 
     def crash(*args, **kwargs):
         raise RuntimeError("an unforeseen bug")

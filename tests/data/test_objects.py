@@ -205,7 +205,7 @@ def test_evaluation_grounds_object_scenes_with_their_masks(world_root, tmp_path)
     attention scored against each object's mask. A map on the object scores high, a map elsewhere low."""
     from captioner.data.datasets import load_dataset
     from captioner.evaluation.evaluate import grounding_report
-    from captioner.result import CaptionResult
+    from captioner.results.result import CaptionResult
 
     path = generate_dataset(tmp_path, world_root, world_root / "stamps.csv", n_train=0, n_val=0, n_test=12, n_heldout=0)
     records = load_dataset(path)

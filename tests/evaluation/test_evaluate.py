@@ -100,7 +100,7 @@ def test_evaluate_and_export_commands(tiny, tmp_path, capsys):
     assert report["split"] == "comp" and report["n_images"] == 3
     capsys.readouterr()
     assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]) == 0
-    exported = json.loads(capsys.readouterr().out)  # which dtype is chosen when: tests/cli/test_publish.py
+    exported = json.loads(capsys.readouterr().out)  # which dtype is chosen when: tests/test_publish.py
     assert exported["checked_images"] == 3
     from safetensors import safe_open
 

@@ -3,8 +3,7 @@ import torch
 from timm.data import ImageNetInfo
 
 from captioner.model.config import ModelConfig
-from captioner.model.encoder import EncoderWeightsError, build_encoder, bundled_lite0_state_dict
-from captioner.model.preprocess import Preprocessor
+from captioner.model.encoder import EncoderWeightsError, build_encoder, bundled_lite0_state_dict, preprocessor_for
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def lite0_classifier():
     [("chelsea", {"tabby", "tiger cat", "Egyptian cat"}), ("coffee", {"espresso"})],
 )
 def test_bundled_imagenet_weights_are_really_loaded(lite0_classifier, photos, photo, expected):
-    prep = Preprocessor.for_config(ModelConfig())
+    prep = preprocessor_for(ModelConfig())
     with torch.inference_mode():
         logits = lite0_classifier(prep([photos[photo]]))
     info = ImageNetInfo()
@@ -137,8 +136,8 @@ def test_a_torchvision_resnet_file_gives_torchvisions_features(tmp_path, name, c
     assert enc.grid_size(96) == (6, 6) and grid.shape == (2, 36, sum(channels))
     stem_pooled = torch.nn.functional.adaptive_avg_pool2d(theirs[0], (6, 6))
     torch.testing.assert_close(grid.transpose(1, 2).reshape(2, -1, 6, 6)[:, : channels[0]], stem_pooled, rtol=1e-4, atol=1e-4)
-    assert Preprocessor.for_config(ModelConfig(encoder=name)).mean == (0.485, 0.456, 0.406)
-    assert Preprocessor.for_config(ModelConfig(encoder=name)).std == (0.229, 0.224, 0.225)
+    assert preprocessor_for(ModelConfig(encoder=name)).mean == (0.485, 0.456, 0.406)
+    assert preprocessor_for(ModelConfig(encoder=name)).std == (0.229, 0.224, 0.225)
 
 
 def test_resnet_levels_are_pruned_and_fine_tuning_counts_its_blocks(tmp_path):
@@ -207,7 +206,7 @@ def test_a_saved_model_with_the_old_resnet_key_names_still_loads(tmp_path, vocab
     from safetensors.torch import load_file, save_file
 
     from captioner import Captioner
-    from captioner.model.checkpoint import load_model
+    from captioner.modeldir.checkpoint import load_model
 
     net = random_torchvision_resnet("resnet18")
     torch.save(net.state_dict(), tmp_path / "resnet18.pth")

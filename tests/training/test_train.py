@@ -61,7 +61,7 @@ def test_training_learns_an_image_dependent_caption(hard, levers):
         reinforce = config.hard_estimator == "reinforce"
         assert ("reinforce" in history[-1]) == reinforce
         assert ("baseline" in history[-1]) == (reinforce and config.hard_samples == 1)
-    from captioner.model.beam_search import greedy_decode
+    from captioner.decoding.search import greedy_decode
 
     hyps = greedy_decode(model.decoder, torch.from_numpy(feats[:3].astype(np.float32)), max_len=5)
     assert [hyps.tokens[i, 0, :3].tolist() for i in range(3)] == [[4, 7, 4], [5, 8, 5], [6, 9, 6]]

@@ -12,7 +12,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from captioner.result import CaptionResult
+from captioner.results.result import CaptionResult
 from captioner.viz import export as hx
 from captioner.viz import render as hm
 from captioner.viz.render import HeatmapStyle

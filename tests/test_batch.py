@@ -1,4 +1,4 @@
-"""captioner.cli.batch: input discovery, error records, output formats, resume, part-file merging, heatmaps."""
+"""captioner.batch: input discovery, error records, output formats, resume, part-file merging, heatmaps."""
 
 import csv
 import io
@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from captioner import Captioner, ModelConfig
-from captioner.model.beam_search import DecodingOptions
-from captioner.cli.batch import (
+from captioner.decoding.search import DecodingOptions
+from captioner.batch import (
     BatchError,
     BatchOptions,
     RecordFile,
@@ -405,7 +405,7 @@ def test_resume_matches_another_spelling_of_the_same_inputs(tmp_path, tiny, phot
 
 
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path, tiny, photos):
-    from captioner.cli.batch import locked
+    from captioner.batch import locked
 
     paths = _save_photos(tmp_path / "in", photos, ["chelsea.jpg"])
     out = tmp_path / "out.jsonl"

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
-from captioner.images import ImageLoadError, load_image  # noqa: E402
+from captioner.images.loading import ImageLoadError, load_image  # noqa: E402
 from scripts.fuzz_images import SEED_FORMATS, mutate, seed_images  # noqa: E402
 
 SEEDS = seed_images()

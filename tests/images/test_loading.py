@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.images import ImageLoadError, load_image, load_image_and_size
+from captioner.images.loading import ImageLoadError, load_image, load_image_and_size
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:

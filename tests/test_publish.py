@@ -1,4 +1,4 @@
-"""`captioner export` (captioner.cli.publish.export_model): float16 exactly when it leaves the
+"""`captioner export` (captioner.publish.export_model): float16 exactly when it leaves the
 check images' captions unchanged. Two decoders are built by hand: one whose first word wins by a
 wide margin, and one whose first word wins by less than float16 rounding of its weights moves it."""
 
@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 
 from captioner import Captioner, ModelConfig
-from captioner.cli.publish import export_model
+from captioner.publish import export_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -33,12 +33,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from captioner import maps
+from captioner.results import maps
 from captioner.distributed import Distributed, process_group
 from captioner.files import atomic_write
-from captioner.model.beam_search import DecodingOptions
+from captioner.decoding.search import DecodingOptions
 from captioner.pipeline import Captioned
-from captioner.result import CaptionResult
+from captioner.results.result import CaptionResult
 from captioner.viz.export import export_heatmaps
 from captioner.viz.render import HeatmapStyle
 
@@ -173,7 +173,7 @@ def error_record(path: str, error: str) -> dict[str, Any]:
 
 
 def attention_peaks(words: Sequence[str], attention: np.ndarray) -> list[dict[str, Any]]:
-    """For each word, the grid cell (row, col) where its attention peaks (captioner.maps.peak at
+    """For each word, the grid cell (row, col) where its attention peaks (captioner.results.maps.peak at
     the grid's resolution: the cell holding the upsampled map's peak) and the weight there."""
     peaks = []
     for word, grid in zip(words, attention):

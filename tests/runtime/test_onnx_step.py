@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from captioner.model.attention import SCORE_FUNCTIONS
-from captioner.model.beam_search import beam_search
+from captioner.decoding.search import beam_search
 from captioner.model.decoder import Decoder
 from tests.conftest import small_decoder_config
 
@@ -53,7 +53,7 @@ def test_onnx_decoding_follows_parameter_changes_and_leaves_training_alone():
 def test_int8_on_onnx_runtime_quantises_the_weight_matrices_and_stays_close_to_float(monkeypatch):
     import onnx
 
-    from captioner.model import onnx_step
+    from captioner.runtime import onnx_step
 
     graphs = []
     quantise = onnx_step._int8

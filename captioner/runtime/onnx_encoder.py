@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from captioner.model.onnx_step import cpu_session
+from captioner.runtime.onnx_step import cpu_session
 
 
 class _Annotations(nn.Module):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from captioner import Captioner, CheckpointError, ModelConfig
-from captioner.model.checkpoint import load_model
+from captioner.modeldir.checkpoint import load_model
 
 
 class _Payload:
@@ -182,7 +182,7 @@ def test_deeply_nested_config_is_a_checkpoint_error(tmp_path, small_captioner):
 
 
 def test_sizes_beyond_what_the_weights_file_holds_are_refused_before_allocating(tmp_path, small_captioner, monkeypatch):
-    from captioner.model import checkpoint
+    from captioner.modeldir import checkpoint
 
     out = small_captioner.save_pretrained(tmp_path / "m")
     _edit_config(out, hidden_dim=8192)  # in range, but ~300M parameters: far more than the small file holds
@@ -192,7 +192,7 @@ def test_sizes_beyond_what_the_weights_file_holds_are_refused_before_allocating(
 
 
 def test_any_other_load_failure_is_a_checkpoint_error_naming_the_directory(tmp_path, small_captioner, monkeypatch):
-    from captioner.model import checkpoint
+    from captioner.modeldir import checkpoint
 
     out = small_captioner.save_pretrained(tmp_path / "m")
 

@@ -335,3 +335,10 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
         betas=out_beta,
         finished=ended,
     )
+
+
+@torch.no_grad()
+def generate(decoder: Decoder, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:
+    """Captions for annotations (B, L, D): greedy decoding or batched beam search, as `options` say."""
+    search = greedy_decode if options.greedy else beam_search
+    return search(decoder, features, options)

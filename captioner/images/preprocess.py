@@ -4,6 +4,7 @@ The whole image is resized (squashed, not cropped) to a square: the model must s
 may be asked to describe, and each attention cell then maps to the same fraction of the original
 image in both axes, which is what the heatmaps rely on.
 Resizing runs on PIL images (in data-loader workers); normalisation runs on whole uint8 batches.
+Which mean and std a backbone wants is the encoder's knowledge: `model.encoder.preprocessor_for`.
 """
 
 from __future__ import annotations
@@ -14,28 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelConfig
-
-# Normalisation each backbone was trained with (on 0..1 pixels).
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5, TF-Lite style
 # A downscale by more than this is an integer box reduction first, then bicubic (PIL's reducing_gap).
 REDUCING_GAP = 3.0
-
-
-def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) on 0..1 pixels for a backbone name; for a timm model, from timm's pretrained
-    config (no network is built)."""
-    if encoder == DEFAULT_ENCODER:
-        return LITE0_MEAN, LITE0_STD
-    if encoder in TORCHVISION_RESNETS:
-        return IMAGENET_MEAN, IMAGENET_STD
-    if encoder.startswith("timm:"):
-        import timm
-
-        cfg = timm.models.get_pretrained_cfg(encoder[5:])
-        return (tuple(cfg.mean), tuple(cfg.std)) if cfg is not None else (IMAGENET_MEAN, IMAGENET_STD)
-    raise ValueError(f"unknown encoder {encoder!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
 
 
 @dataclass(frozen=True)
@@ -43,11 +24,6 @@ class Preprocessor:
     image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-
-    @classmethod
-    def for_config(cls, config: ModelConfig) -> "Preprocessor":
-        mean, std = normalization(config.encoder)
-        return cls(config.image_size, tuple(mean), tuple(std))
 
     def resize(self, image: Image.Image) -> np.ndarray:
         """RGB PIL image -> uint8 array (S, S, 3). reducing_gap makes large downscales cheap

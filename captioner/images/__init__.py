@@ -1,0 +1,1 @@
+"""Images in: reading paths, bytes and PIL images into upright RGB (`loading`), and turning them into the encoder's input (`preprocess`)."""
