@@ -199,7 +199,7 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
     )
     if captioner.device.type == "cpu" and st.toggle(
         "Faster decoding (int8)", help="The decoder's per-step projections in int8: about twice as fast for one "
-        "image on a CPU; a few captions differ from the float model's (the README's Speed section measures both).",
+        "image on a CPU; a few captions differ from the float model's (docs/speed.md measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
         captioner = load_captioner(str(model.path), True)

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Set up captioner in ./.venv: Python packages (and, with --test, what the test suite needs:
 # pytest, playwright, Java for METEOR / the PTB tokenizer, Chromium for the web app's browser
-# test, and the Tux Paint stamps for the real-objects scenes). Safe to run again.
+# test, and the Tux Paint stamps for the real-objects scenes; with --dev, only the Python packages
+# the fast test tier needs). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
+with_dev=0
+[[ "${1:-}" == "--dev" ]] && with_dev=1
 
 python=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
 pip="./.venv/bin/python -m pip"
-if [[ $with_tests == 1 ]]; then
+if [[ $with_tests == 1 || $with_dev == 1 ]]; then
     $pip install -q -r requirements-test.txt
 else
     $pip install -q -r requirements.txt

@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Exit statuses of every command (the README's command-line section lists them).
+# Exit statuses of every command (docs/cli.md lists them).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 

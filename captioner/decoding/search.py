@@ -42,7 +42,8 @@ class DecodingOptions:
     block_trigrams: bool = False  # never repeat a trigram within a caption
     # Hard-attention models only: each word reads the most likely location ("argmax", the paper's
     # deterministic approximation) or the expected context sum_i alpha_i a_i ("expected"). Expected
-    # by default: it measured better on the shapes test split (README, "How a hard model reads the grid").
+    # by default: on the shapes test split, beam 3, the shipped hard model scores CIDEr-D 4.094 with it
+    # against 3.811 with argmax, and names every object in 87.4 % of scenes against 79.9 %.
     hard_context: str = "expected"
 
     def __post_init__(self) -> None:

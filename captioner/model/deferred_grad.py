@@ -6,7 +6,8 @@ product per step, each adding into the whole weight-sized gradient. The gradient
 steps of grad_t^T x_t, so it can wait: each step's backward keeps (grad_t, x_t) and returns only
 the gradient of its input, and once every step's backward has run, one large product gives the
 weight's gradient. The same gradients (float64 tests compare them with a product a step); a
-decoder training step at the paper's sizes measured 1.08-1.11x faster (README, Speed).
+decoder training step at the paper's sizes measured 1.08-1.11x faster (`python -m benchmarks.bench_train`,
+before and after in one process).
 """
 
 from __future__ import annotations

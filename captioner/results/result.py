@@ -2,7 +2,7 @@
 
 `CaptionResult.to_json` is the only place a caption becomes JSON: the records of
 `captioner caption`, the `<name>.json` of `captioner inspect` and the web app's download all use
-it (the README lists the fields).
+it (docs/cli.md lists the fields).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ The objective (Xu et al. 2015):
 - hard attention: + REINFORCE on the sampled locations with a moving-average baseline
   (b <- 0.9 b + 0.1 cost), or with several samples per caption a leave-one-out baseline, and an
   entropy bonus (authors' code: 0.002); or, instead, a straight-through Gumbel-softmax estimator
-  (TrainConfig.hard_*: the levers compared in the README).
+  (TrainConfig.hard_*: the levers compared in docs/results.md).
 """
 
 from __future__ import annotations

@@ -169,9 +169,9 @@ def test_an_internal_crash_exits_3_with_a_message(folder, model_dir, tmp_path, m
     assert "captioner caption: internal error" in err and "an unforeseen bug" in err
 
 
-def test_exit_statuses_are_documented_in_the_readme_and_help(capsys):
-    readme = (ROOT / "README.md").read_text()
-    assert all(f"| {status} |" in readme for status in (0, 1, 2, 3))
+def test_exit_statuses_are_documented_in_the_cli_reference_and_help(capsys):
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    assert all(f"| {status} |" in reference for status in (0, 1, 2, 3))
     with pytest.raises(SystemExit):
         main(["caption", "--help"])
     assert "3 internal error" in " ".join(capsys.readouterr().out.split())
