@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 import torch
 from PIL import Image
@@ -49,3 +51,35 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Test tiers (pyproject's markers; docs/testing.md). A bare `pytest` runs what no pattern here marks:
+# unit tests that need neither Java, nor Chromium, nor the Tux Paint stamps, nor minutes.
+# Patterns are fnmatch patterns over test node ids; a test may also carry its marker itself.
+TIERS = {
+    "browser": ["tests/test_app_browser.py::*"],
+    "quality": [
+        "tests/model/test_pretrained.py::*",
+        "tests/model/test_pretrained_objects.py::*",
+    ],
+    "integration": [
+        "tests/images/test_loading_fuzz.py::*",
+        "tests/evaluation/test_caption_metrics.py::*",  # Java: PTB tokenizer and METEOR
+        "tests/evaluation/test_evaluate.py::*",  # Java, through evaluate
+        "*torchrun*",
+        "tests/training/test_train.py::test_training_learns_*",
+        "tests/training/test_train.py::test_run_writes_*",
+        "tests/training/test_train.py::test_resume_reaches_*",
+        "tests/training/test_train.py::test_fine_tuning_*",
+        "tests/training/test_train.py::test_training_is_reproducible_*",
+        "tests/training/test_train.py::test_feature_cache_is_reused",
+        "tests/training/test_train.py::test_a_damaged_checkpoint_*",
+    ],
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker, patterns in TIERS.items():
+            if any(fnmatch.fnmatchcase(item.nodeid, p) for p in patterns):
+                item.add_marker(getattr(pytest.mark, marker))
