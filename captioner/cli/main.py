@@ -16,20 +16,25 @@ from pathlib import Path
 
 
 def _add_synth(sub) -> None:
-    p = sub.add_parser("synth", help="generate grounded synthetic scenes (images + captions + boxes)")
+    p = sub.add_parser(
+        "synth", help="generate grounded synthetic scenes (images + captions + boxes)",
+        description="Draw scenes of 1-4 coloured shapes on varied backgrounds, with captions and each object's box, "
+        "into a Karpathy-style split file (train, val, test and a compositional split of colour-shape pairs never "
+        "seen in training) that train and evaluate read.",
+    )
     _add_scene_args(p, "dataset_synth.json", n_train=8000, n_val=1000)
     p.add_argument("--n-comp", type=int, default=1000, help="compositional split: held-out colour-shape pairs")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=224, help="side of the square images in pixels (default: %(default)s)")
     p.set_defaults(func=_run_synth)
 
 
 def _add_scene_args(p, json_name: str, n_train: int, n_val: int) -> None:
     """What both scene generators take: where to write, how many scenes of each split, seed, workers."""
     p.add_argument("--out", required=True, help=f"output folder (images/ and {json_name})")
-    p.add_argument("--n-train", type=int, default=n_train)
-    p.add_argument("--n-val", type=int, default=n_val)
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=n_train, help="training scenes (default: %(default)s)")
+    p.add_argument("--n-val", type=int, default=n_val, help="validation scenes (default: %(default)s)")
+    p.add_argument("--n-test", type=int, default=1000, help="test scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default: %(default)s)")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
                    help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
 
@@ -46,11 +51,15 @@ def _run_synth(args) -> int:
 
 
 def _add_objects(sub) -> None:
-    p = sub.add_parser("objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)")
+    p = sub.add_parser(
+        "objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)",
+        description="Paste photographed objects (Tux Paint stamps) on background photographs, with captions and each "
+        "object's box and mask, into a Karpathy-style split file: the data the shipped objects model was trained on.",
+    )
     p.add_argument("--tuxpaint", required=True,
                    help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
                         "(bash scripts/fetch_tuxpaint.sh DIR does it)")
-    p.add_argument("--table", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
+    p.add_argument("--table", metavar="CSV", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
     _add_scene_args(p, "dataset_objects.json", n_train=10000, n_val=500)
     p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
     p.set_defaults(func=_run_objects)
@@ -254,7 +263,7 @@ def _add_int8_arg(p) -> None:
 
 
 def _add_decoding_args(p) -> None:
-    from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
+    from captioner.model.decoding import HARD_CONTEXTS, DecodingOptions
 
     default = DecodingOptions()
     g = p.add_argument_group("decoding")
@@ -273,7 +282,7 @@ def _add_decoding_args(p) -> None:
 
 def _decoding(args):
     """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
-    from captioner.model.beam_search import decoding_options
+    from captioner.model.decoding import decoding_options
 
     names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams", "hard_context")
     return decoding_options(**{name: getattr(args, name) for name in names})
