@@ -238,11 +238,11 @@ class Encoder(nn.Module):
         # Inference (and feature caching): batch norm folded into the convolutions, and on the CPU
         # a few images at a time, whose activations stay in the processor's caches (a batch of
         # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
-        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
         if self.onnx and self.fold_batch_norm and pixels.device.type == "cpu":
-            run = self._onnx_encoder(backbone, pixels)  # takes the pixels as they are (NCHW)
+            run = self._onnx_encoder(pixels)  # takes the pixels as they are (NCHW)
             if run is not None:
                 return torch.cat([run(part) for part in pixels.split(CPU_CHUNK)])
+        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
         x = pixels.contiguous(memory_format=torch.channels_last)
         parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
@@ -254,15 +254,18 @@ class Encoder(nn.Module):
         self.onnx = enabled
         return self
 
-    def _onnx_encoder(self, backbone: nn.Module, example: torch.Tensor):
-        """The exported inference path, exported again whenever the inference backbone is made again
-        (a weight or statistic changed: see _inference_backbone) or the images' size changes."""
+    def _onnx_encoder(self, example: torch.Tensor):
+        """The exported inference path, exported again whenever a weight or statistic changes or the
+        images' size does. The folded backbone is made only to export it: a graph read back from
+        the disk cache (onnx_cache, keyed by the backbone's own weights) needs none, which spares a
+        first caption the fold and its check (seconds on a cold start)."""
         from captioner.model.onnx_encoder import OnnxEncoder, OnnxExportError
 
-        key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
-        if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
+        size = tuple(example.shape[1:])  # the graph's image size is fixed
+        if self._onnx_cache is None or not self._onnx_cache[0][0].current() or self._onnx_cache[0][1] != size:
+            weights = _Folded(list(itertools.chain(self.backbone.parameters(), self.backbone.buffers())), self.backbone)
             try:
-                self._onnx_cache = (key, OnnxEncoder(self, backbone, example[:1]))
+                self._onnx_cache = ((weights, size), OnnxEncoder(self, lambda: self._inference_backbone(example), example[:1]))
             except OnnxExportError as exc:  # the option cannot serve this backbone: torch does, and says so once
                 warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
                 self.onnx = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,11 +55,14 @@ def _export(encoder: nn.Module, backbone: nn.Module, example: torch.Tensor) -> b
 class OnnxEncoder:
     """The encoder's annotations for a batch of pixels, from an ONNX Runtime session on the CPU."""
 
-    def __init__(self, encoder: nn.Module, backbone: nn.Module, example: torch.Tensor):
+    def __init__(self, encoder: nn.Module, inference_backbone: Callable[[], nn.Module], example: torch.Tensor):
+        """`inference_backbone()` gives the backbone to export (batch norm folded); it is called only
+        when the graph is not in the cache, whose key is the encoder's own backbone weights."""
         settings = {"pixels": list(example.shape[1:]), "levels": list(encoder.levels), "grid_level": encoder.grid_level,
-                    "head_level": encoder.head_level, "backbone": module_settings(backbone)}
+                    "head_level": encoder.head_level, "backbone": module_settings(encoder.backbone), "fold_batch_norm": True}
         # Exported once per machine and weights (onnx_cache): the export takes seconds.
-        graph = cached_graph("encoder", settings, backbone.state_dict().items(), lambda: _export(encoder, backbone, example))
+        graph = cached_graph("encoder", settings, encoder.backbone.state_dict().items(),
+                             lambda: _export(encoder, inference_backbone(), example))
         self.session = cpu_session(graph)
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
