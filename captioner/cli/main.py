@@ -296,6 +296,9 @@ def _add_style_args(p, title: str) -> None:
     # SUPPRESS: only the options given reach HeatmapStyle, whose defaults are the one source.
     g.add_argument("--colormap", default=argparse.SUPPRESS, help=f"a matplotlib colormap name (default: {default.colormap})")
     g.add_argument("--opacity", type=float, default=argparse.SUPPRESS, help=f"weight of the heatmap colour, 0..1 (default: {default.opacity})")
+    g.add_argument("--no-fade", dest="fade", action="store_false", default=argparse.SUPPRESS,
+                   help="colour the whole image at --opacity (no attention in the colormap's coldest colour); by "
+                        "default low attention fades to the image, which keeps its own colours")
     g.add_argument(
         "--smooth", choices=("nearest", "bilinear", "bicubic"), default=argparse.SUPPRESS,
         help=f"how the attention grid is upsampled to the image: nearest shows the cells (default: {default.smooth})",
@@ -424,7 +427,8 @@ def _run_inspect(args) -> int:
         else:
             failed += 1
             print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
-    print(f"heatmaps of {len(items) - failed} images in {args.out}" + (f"; {failed} failed" if failed else ""))
+    done = len(items) - failed
+    print(f"heatmaps of {done} image{'' if done == 1 else 's'} in {args.out}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
 
