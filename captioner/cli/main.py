@@ -79,14 +79,18 @@ def _run_objects(args) -> int:
 
 
 def _add_demo(sub) -> None:
+    from captioner.cli.demo import DEMO_EPOCHS, DEMO_SCENES, EXPECTED
+
     p = sub.add_parser(
-        "demo",
-        help="train a small model on generated scenes (a few minutes on a CPU), then caption held-out scenes with heatmaps",
+        "demo", help=f"train a small model on generated scenes ({EXPECTED.split(',')[0]}), then caption held-out scenes with heatmaps",
+        description=f"Generate scenes of coloured shapes, train a small soft-attention model on them and caption held-out "
+        f"scenes, writing their heatmaps: {EXPECTED}. Each epoch prints one line (loss, validation scores, how much of "
+        f"each object word's attention falls in its object's box); every figure is in <out>/run/metrics.jsonl.",
     )
-    p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps")
-    p.add_argument("--n-train", type=int, default=1500)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=DEMO_SCENES, help="training scenes; the time grows with scenes x epochs (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="passes over the training scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same scenes and model (default: %(default)s)")
     p.set_defaults(func=_run_demo)
 
 
@@ -110,15 +114,15 @@ def _add_train(sub) -> None:
     p.add_argument("--config", help="JSON configuration file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int, help="passes over the training data (train.epochs)")
+    p.add_argument("--batch-size", type=int, help="captions per training step (train.batch_size)")
+    p.add_argument("--lr", type=float, help="learning rate (train.lr)")
     p.add_argument("--attention", help="score function: additive, dot, scaled_dot, general, cosine, location")
     p.add_argument("--hard", action="store_true", help="stochastic hard attention instead of soft")
     p.add_argument("--encoder", help="efficientnet_lite0 (default), resnet18/50/101 or timm:<name>")
     p.add_argument("--encoder-weights", help="local weights file for --encoder (no downloads happen)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed: the same seed and data give the same model (train.seed)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.set_defaults(func=_run_train)
 
@@ -158,20 +162,25 @@ def _run_train(args) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)")
+    p = sub.add_parser(
+        "evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)",
+        description="Caption one split of a data set and score the captions: BLEU-1..4, METEOR, ROUGE-L and CIDEr-D, and on "
+        "grounded data (generated scenes) how often objects are named and how much attention falls in their boxes. "
+        "With --photos, whether each photo's caption names its main object. Writes a JSON report.",
+    )
     p.add_argument("--model", required=True, help="saved model directory")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="data set (as for train)")
     source.add_argument("--photos", help="a photo set folder (photos.csv + images, e.g. data/photos): does each "
                                          "caption name the photo's main object?")
-    p.add_argument("--image-root")
+    p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
     _add_decoding_args(p)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images captioned together (default: %(default)s)")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
     p.add_argument("--limit", type=int, help="score only the first N images of the split")
     p.add_argument("--out", help="report JSON path (default: <model>/eval-<split>-beam<k>.json)")
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     _add_int8_arg(p)
     p.set_defaults(func=_run_evaluate)
 
@@ -214,12 +223,16 @@ def _run_evaluate(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="publish a trained model directory (half precision when captions stay the same)")
+    p = sub.add_parser(
+        "export", help="publish a trained model directory (half precision when captions stay the same)",
+        description="Copy a trained model directory into a publishable one. Weights are stored in float16 (half the "
+        "size) only if the captions of the --check-data images stay the same; the report lists what was checked.",
+    )
     p.add_argument("--model", required=True, help="trained model directory, e.g. runs/x/best")
     p.add_argument("--out", required=True, help="target model directory")
     p.add_argument("--check-data", help="data set whose --check-split images must keep their captions in half precision")
-    p.add_argument("--check-split", default="test")
-    p.add_argument("--check-limit", type=int, default=200)
+    p.add_argument("--check-split", default="test", help="split of --check-data to check (default: %(default)s)")
+    p.add_argument("--check-limit", type=int, default=200, help="most images checked (default: %(default)s)")
     p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
     p.add_argument("--allow-changed", type=int, default=0, metavar="N",
                    help="store float16 even if up to N check captions change (they are listed in the report)")
