@@ -28,6 +28,7 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -36,13 +37,16 @@ from PIL import Image
 
 from captioner.data.objects import ObjectsDataError, known_objects
 from captioner.images import ImageLoadError, load_image
-from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.model import directory
 from captioner.model.config import ModelConfig
 from captioner.model.decoding import HARD_CONTEXTS, DecodingOptions
-from captioner.pipeline import Captioner, default_model_dir, shipped_models
+from captioner.model.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.result import CaptionResult
 from captioner.viz.naming import first_naming_word
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
+
+if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
+    from captioner.pipeline import Captioner
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -103,7 +107,7 @@ def _model_dirs(folder: Path) -> list[Path]:
 
 def available_models(folder: Path) -> list[ModelChoice]:
     """The shipped models that are installed (the default first), then the saved ones under `folder`."""
-    shipped = [ModelChoice(f"{name} (shipped)", default_model_dir(name)) for name in shipped_models()]
+    shipped = [ModelChoice(f"{name} (shipped)", directory.default_model_dir(name)) for name in directory.shipped_models()]
     return shipped + [ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)]
 
 
@@ -118,6 +122,8 @@ class ModelLoading:
     def run(self, model_dir: str, int8: bool) -> None:
         try:
             import torch
+
+            from captioner.pipeline import Captioner
 
             onnx = not torch.cuda.is_available()
             self.stage, self.fraction = "Reading the model's weights…", 0.2
@@ -232,7 +238,9 @@ def word_labels(words: list[str]) -> list[str]:
 
 def colour_bar(style: HeatmapStyle) -> np.ndarray:
     """A thin strip of the overlay's colours over a light grey, from no attention (left) to the most (right)."""
-    strip = overlay(Image.new("RGB", (256, 14), (225, 225, 225)), np.linspace(0.0, 1.0, 256)[None], style)
+    # The map at the strip's own size: nothing to interpolate, so drawing it needs no torch.
+    ramp = np.tile(np.linspace(0.0, 1.0, 256), (14, 1))
+    strip = overlay(Image.new("RGB", (256, 14), (225, 225, 225)), ramp, dataclasses.replace(style, sigma=0.0))
     return np.asarray(strip)
 
 
@@ -247,19 +255,16 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
-    loading = model_loading(str(model.path), False)  # starts the weights loading; nothing waits for it here
     kind = "hard" if config.hard_attention else "soft"
     st.caption(
         f"{config.encoder} encoder · {kind} {config.attention} attention over a "
         f"{config.grid_size[0]}×{config.grid_size[1]} grid · {config.vocab_size} words"
     )
-    on_gpu = loading.future.done() and loading.future.exception() is None and loading.future.result().device.type != "cpu"
-    if not on_gpu and st.toggle(
-        "Faster decoding (int8)", help="The decoder's per-step projections in int8: about twice as fast for one "
-        "image on a CPU; a few captions differ from the float model's (the README's Speed section measures both).",
+    if st.toggle(
+        "Faster decoding (int8)", help="The decoder's per-step projections in int8 (on the CPU): about twice as fast "
+        "for one image; a few captions differ from the float model's (the README's Speed section measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
-        model_loading(str(model.path), True)
 
     st.header("Decoding")
     method = st.radio(
@@ -482,6 +487,9 @@ def main() -> None:
     for name, data in images:
         with st.container(border=True):
             show_image(name, data, model, decoding, style)
+    # Started once the page is drawn (its import of torch would slow the drawing), so the model is
+    # ready, or nearly, when the visitor picks an image.
+    model_loading(str(model.path), model.int8)
 
 
 # `streamlit run` executes this file as __main__; tests import it for its helpers without drawing a page.

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from app import streamlit_app as webapp
 from captioner import Captioner, CaptionResult, ModelConfig, pipeline
 from captioner.data.synth import generate_scene
+from captioner.model import directory
 from captioner.model.beam_search import DecodingOptions
 from captioner.viz.naming import first_naming_word
 
@@ -44,6 +45,7 @@ def models_dir(tmp_path_factory, vocab) -> Path:
 def no_shipped_models(monkeypatch, tmp_path) -> Path:
     shipped = tmp_path / "pretrained"
     monkeypatch.setattr(pipeline, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", shipped)  # what the app's first page reads
     return shipped
 
 
@@ -396,3 +398,17 @@ def test_every_shipped_model_and_menu_choice_captions_without_a_traceback(monkey
         assert not at.exception and not at.error and len(captions(at)) == 1, name
         assert "int8 decoding" in texts(at.caption)
         next(t for t in at.sidebar.toggle if t.label == "Faster decoding (int8)").set_value(False).run()
+
+
+def test_the_app_imports_without_torch():
+    """The first page needs only config.json files; torch (seconds to import) and the model load in a
+    background thread (test_the_first_page_does_not_wait_for_the_model)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import sys, app.streamlit_app; print(sorted(m for m in ('torch', 'timm', 'onnxruntime', 'captioner.pipeline') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=Path(APP).parents[1],
+                          env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
