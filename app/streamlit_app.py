@@ -350,7 +350,7 @@ def show_no_model_help(folder: Path) -> None:
     st.warning("No captioning model is installed yet, so there is nothing to caption with.")
     st.markdown(
         f"""
-**How to get one** (about 3 minutes on a quiet 2-core CPU):
+**How to get one** (about 3 minutes on a 2-core CPU):
 
 1. Train the demo model: `captioner demo`. It writes the model to `runs/demo/model`.
 2. Copy that folder into the models folder, for example `cp -r runs/demo/model {folder}/demo`,

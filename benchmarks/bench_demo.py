@@ -5,7 +5,7 @@
 Runs the demo as the command does (captioner.cli.demo.run_demo) into a temporary folder (or --out)
 and prints the seconds of each phase (generating scenes; caching features and training; captioning
 the held-out scenes with heatmaps) and the last epoch's attention figures from the run's
-metrics.jsonl, and the CPU seconds it used (on a busy machine the wall time is mostly waiting): the demo promises "about 3 minutes on a quiet 2-core CPU" and attention that
+metrics.jsonl, and the CPU seconds it used (on a busy machine the wall time is mostly waiting): the demo promises "about 3 minutes on a 2-core CPU" and attention that
 visibly learns, and this is where both are checked. The machine's load goes with the figures.
 """
 
