@@ -21,25 +21,32 @@ import io
 import json
 import os
 import re
+import threading
 import time
 import types
 from collections import Counter
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
 import streamlit as st
-import torch
 from PIL import Image
 
 from captioner.data.objects import ObjectsDataError, known_objects
 from captioner.images.loading import ImageLoadError, load_image
-from captioner.decoding.search import HARD_CONTEXTS, DecodingOptions
-from captioner.modeldir.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
-from captioner.pipeline import Captioner, default_model_dir, shipped_models
+from captioner.modeldir import directory
+from captioner.model.config import ModelConfig
+from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
+from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.results.result import CaptionResult
+from captioner.viz.naming import first_naming_word
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
+
+if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
+    from captioner.pipeline import Captioner
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -100,18 +107,73 @@ def _model_dirs(folder: Path) -> list[Path]:
 
 def available_models(folder: Path) -> list[ModelChoice]:
     """The shipped models that are installed (the default first), then the saved ones under `folder`."""
-    shipped = [ModelChoice(f"{name} (shipped)", default_model_dir(name)) for name in shipped_models()]
+    shipped = [ModelChoice(f"{name} (shipped)", directory.default_model_dir(name)) for name in directory.shipped_models()]
     return shipped + [ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)]
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+@dataclass
+class ModelLoading:
+    """A model being loaded in a background thread, and how far it has got (for the progress bar)."""
+
+    future: Future = field(default_factory=Future)
+    stage: str = "Starting…"
+    fraction: float = 0.0
+
+    def run(self, model_dir: str, int8: bool) -> None:
+        try:
+            import torch
+
+            from captioner.pipeline import Captioner
+
+            onnx = not torch.cuda.is_available()
+            self.stage, self.fraction = "Reading the model's weights…", 0.2
+            captioner = Captioner.from_pretrained(model_dir, int8=int8, onnx=onnx)
+            if onnx:
+                # One image through the model makes ONNX Runtime's sessions now, not at the first
+                # caption: read from the disk cache, or exported on this machine's first visit.
+                self.stage, self.fraction = ("Preparing ONNX Runtime (on this machine's first visit the model is "
+                                             "exported, about 10 s; later visits read it from the cache)…"), 0.6
+                blank = Image.new("RGB", (captioner.preprocessor.image_size, captioner.preprocessor.image_size))
+                captioner.decode(captioner.encode([blank]), DecodingOptions(beam_size=1))
+            self.stage, self.fraction = "Ready", 1.0
+            self.future.set_result(captioner)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the model
+            self.future.set_exception(exc)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def model_loading(model_dir: str, int8: bool) -> ModelLoading:
+    """Start loading a model in the background, once per server process, shared by all visitors
+    (with int8 decoding, a second copy). The first page does not wait for it: it is drawn from the
+    model's config.json while the weights load, so a visitor picks images meanwhile."""
+    loading = ModelLoading()
+    threading.Thread(target=loading.run, args=(model_dir, int8), name="captioner-load", daemon=True).start()
+    return loading
+
+
 def load_captioner(model_dir: str, int8: bool) -> Captioner:
-    """Each model is loaded once per server process and shared by all visitors (with int8
-    decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
-    the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice.
-    On a CPU the model runs on ONNX Runtime, faster for one image: the float model with the same
-    captions, the int8 copy with the decoding step's products in int8 (the fastest; a few captions differ)."""
-    return Captioner.from_pretrained(model_dir, int8=int8, onnx=not torch.cuda.is_available())
+    """The loaded model, waiting for it with a progress bar if it is not ready. Call it with both
+    arguments by position: Streamlit's cache key is the arguments as given. On a CPU the model runs
+    on ONNX Runtime, faster for one image: the float model with the same captions, the int8 copy
+    with the decoding step's products in int8 (the fastest; a few captions differ). Raises
+    CheckpointError for a model that cannot be loaded."""
+    loading = model_loading(model_dir, int8)
+    if not loading.future.done():
+        bar = st.progress(loading.fraction, text=loading.stage)
+        while not loading.future.done():
+            bar.progress(loading.fraction, text=loading.stage)
+            time.sleep(0.1)
+        bar.empty()
+    return loading.future.result()
+
+
+def read_config(model_dir: Path) -> ModelConfig:
+    """The model's config.json, all the first page needs (the weights load in the background).
+    Raises CheckpointError naming the file and what is wrong."""
+    try:
+        return ModelConfig.load(model_dir / CONFIG_FILE)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{model_dir / CONFIG_FILE}: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,35 +236,35 @@ def word_labels(words: list[str]) -> list[str]:
     return labels
 
 
-def colour_bar(colormap: str) -> np.ndarray:
-    """A thin strip of the colour map, from no attention (left) to the most (right)."""
-    strip = matplotlib.colormaps[colormap](np.linspace(0.0, 1.0, 256), bytes=True)[:, :3]
-    return np.repeat(strip[None], 14, axis=0)
+def colour_bar(style: HeatmapStyle) -> np.ndarray:
+    """A thin strip of the overlay's colours over a light grey, from no attention (left) to the most (right)."""
+    # The map at the strip's own size: nothing to interpolate, so drawing it needs no torch.
+    ramp = np.tile(np.linspace(0.0, 1.0, 256), (14, 1))
+    strip = overlay(Image.new("RGB", (256, 14), (225, 225, 225)), ramp, dataclasses.replace(style, sigma=0.0))
+    return np.asarray(strip)
 
 
-def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, DecodingOptions, HeatmapStyle]:
+def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, DecodingOptions, HeatmapStyle]:
     st.header("Model")
     model = st.selectbox(
         "Model", models, format_func=lambda m: m.label, label_visibility="collapsed",
         help="The shipped models, and the saved models in the server's models folder (CAPTIONER_MODELS_DIR).",
     )
     try:
-        captioner = load_captioner(str(model.path), False)
+        config = read_config(model.path)
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
-    config = captioner.config
     kind = "hard" if config.hard_attention else "soft"
     st.caption(
         f"{config.encoder} encoder · {kind} {config.attention} attention over a "
-        f"{config.grid_size[0]}×{config.grid_size[1]} grid · {len(captioner.vocab)} words"
+        f"{config.grid_size[0]}×{config.grid_size[1]} grid · {config.vocab_size} words"
     )
-    if captioner.device.type == "cpu" and st.toggle(
-        "Faster decoding (int8)", help="The decoder's per-step projections in int8: about twice as fast for one "
-        "image on a CPU; a few captions differ from the float model's (docs/speed.md measures both).",
+    if st.toggle(
+        "Faster decoding (int8)", help="The decoder's per-step projections in int8 (on the CPU): about twice as fast "
+        "for one image; a few captions differ from the float model's (the README's Speed section measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
-        captioner = load_captioner(str(model.path), True)
 
     st.header("Decoding")
     method = st.radio(
@@ -237,18 +299,23 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
     default = HeatmapStyle()
     opacity = st.slider("Opacity", 0.0, 1.0, default.opacity, 0.05, help="0 shows the image only, 1 the colours only.")
     colormap = st.selectbox("Colour map", COLORMAPS, index=COLORMAPS.index(default.colormap))
-    st.image(colour_bar(colormap), caption="no attention ← → most attention", width="stretch")
+    fade = st.toggle(
+        "Low attention transparent", default.fade,
+        help="On: where the model did not look, the photo keeps its own colours. Off: the colour map covers "
+        "the whole photo, no attention in its coldest colour.",
+    )
     smooth = st.selectbox(
         "Smoothing", tuple(SMOOTHING), index=tuple(SMOOTHING).index(default.smooth), format_func=SMOOTHING.get,
         help="How the model's coarse grid of attention weights is stretched over the image.",
     )
     sigma = st.slider("Extra blur (grid cells)", 0.0, 2.0, float(default.sigma), 0.25)
-    style = HeatmapStyle(colormap=colormap, opacity=opacity, smooth=smooth, sigma=sigma)
-    return model, captioner, decoding, style
+    style = HeatmapStyle(colormap=colormap, opacity=opacity, smooth=smooth, sigma=sigma, fade=fade)
+    st.image(colour_bar(style), caption="no attention ← → most attention", width="stretch")
+    return model, config, decoding, style
 
 
-def show_what_the_model_knows(model: ModelChoice, captioner: Captioner) -> None:
-    trained_on = captioner.config.trained_on or "not recorded in this model's config.json"
+def show_what_the_model_knows(model: ModelChoice, config: ModelConfig) -> None:
+    trained_on = config.trained_on or "not recorded in this model's config.json"
     try:
         known = known_objects(model.path)
     except ObjectsDataError as exc:
@@ -260,7 +327,9 @@ def show_what_the_model_knows(model: ModelChoice, captioner: Captioner) -> None:
             f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
             f"It knows {len(names)} kinds of objects and animals by name (list below); for others it may "
             "name a category (\"an animal\", \"a tool\") or guess the nearest thing it knows. Photos "
-            "with one clear main object work best."
+            "with one clear main object work best.  \n"
+            "**What it cannot do:** it knows no people, no scenes (a beach, a kitchen), no actions, and it "
+            "neither counts nor names colours."
         )
         with st.expander(f"The {len(names)} objects this model knows"):
             st.markdown("\n".join(f"- **{md(category)}**: {md(', '.join(sorted(group)))}" for category, group in sorted(known.items())))
@@ -281,7 +350,7 @@ def show_no_model_help(folder: Path) -> None:
     st.warning("No captioning model is installed yet, so there is nothing to caption with.")
     st.markdown(
         f"""
-**How to get one** (a few minutes on a CPU):
+**How to get one** (about 3 minutes on a 2-core CPU):
 
 1. Train the demo model: `captioner demo`. It writes the model to `runs/demo/model`.
 2. Copy that folder into the models folder, for example `cp -r runs/demo/model {folder}/demo`,
@@ -316,8 +385,21 @@ def choose_images() -> list[tuple[str, bytes]]:
     return list({(name, hashlib.sha256(data).hexdigest()): (name, data) for name, data in images}.values())
 
 
-def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner, decoding: DecodingOptions, style: HeatmapStyle) -> None:
+def keep_a_word_selected(key: str, first: int) -> None:
+    """Clicking the selected word again would unselect it (and hide the heatmap): it stays selected."""
+    last = f"{key}|last"
+    if st.session_state.get(key) is None:
+        st.session_state[key] = st.session_state.get(last, first)
+    st.session_state[last] = st.session_state[key]
+
+
+def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOptions, style: HeatmapStyle) -> None:
     st.subheader(md(name), anchor=False)
+    try:
+        captioner = load_captioner(str(model.path), model.int8)
+    except CheckpointError as exc:
+        st.error(f"Cannot load this model: {exc}")
+        st.stop()
     try:
         # A large JPEG decodes at a reduced scale, still big enough to show and to caption.
         image = load_image(data, max_pixels=MAX_PIXELS, name=name, min_side=max(DISPLAY_SIDE, captioner.preprocessor.source_side))
@@ -334,9 +416,11 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
         word = None
         if result.words:
             labels = word_labels(result.words)
+            first = first_naming_word(result.words)  # not "a": the first word whose map shows a thing
             word = st.pills(
                 "Click a word to see where the model looked for it", range(len(labels)),
-                default=0, format_func=labels.__getitem__, key=f"word|{key}", wrap=True,
+                default=first, format_func=labels.__getitem__, key=f"word|{key}", wrap=True,
+                on_change=keep_a_word_selected, args=(f"word|{key}", first),
             )
         st.markdown(f"**score {result.score:.3f}**: average log-probability per word (0 = certain; lower = less sure)")
         if not result.finished:
@@ -394,15 +478,18 @@ def main() -> None:
         show_no_model_help(folder)
         return
     with st.sidebar:
-        model, captioner, decoding, style = sidebar(models)
+        model, config, decoding, style = sidebar(models)
 
-    show_what_the_model_knows(model, captioner)
+    show_what_the_model_knows(model, config)
     images = choose_images()
     if not images:
         st.caption("Upload an image or pick a sample to start.")
     for name, data in images:
         with st.container(border=True):
-            show_image(name, data, model, captioner, decoding, style)
+            show_image(name, data, model, decoding, style)
+    # Started once the page is drawn (its import of torch would slow the drawing), so the model is
+    # ready, or nearly, when the visitor picks an image.
+    model_loading(str(model.path), model.int8)
 
 
 # `streamlit run` executes this file as __main__; tests import it for its helpers without drawing a page.

@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.common import setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 from captioner.batch import BatchOptions, discover_inputs, run_batch
 from captioner.data.synth import generate_scene
 

@@ -24,8 +24,11 @@ import torch
 from PIL import Image
 
 from captioner.images.loading import ImageInput, ImageLoadError, load_image_and_size
-from captioner.decoding.search import DecodingOptions, Hypotheses, decoding_options, generate
+from captioner.decoding.options import DecodingOptions, decoding_options
+from captioner.decoding.search import Hypotheses, generate
+from captioner.modeldir import directory
 from captioner.modeldir.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
+from captioner.modeldir.directory import DEFAULT_MODEL, MODEL_ALIASES, SHIPPED_MODELS  # noqa: F401 (re-exported)
 from captioner.model.config import ModelConfig
 from captioner.model.model import CaptionModel
 from captioner.model.encoder import preprocessor_for
@@ -35,13 +38,8 @@ from captioner.vocab import Vocabulary
 T = TypeVar("T")
 _SINGLE_INPUTS = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)  # one image, not a list of them
 
-# Where the shipped default model lives (inside the installed package).
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_MODEL = "objects"
-# The default knows photographed objects; "shapes" and "hard" (soft and hard attention) know the
-# coloured-shapes scenes, where attention can be measured exactly.
-SHIPPED_MODELS = ("objects", "shapes", "hard")
-MODEL_ALIASES = {"soft": "shapes"}  # the shapes model's name before the objects model shipped
+# Where the shipped models live (inside the installed package); tests point it elsewhere.
+PRETRAINED_DIR = directory.PRETRAINED_DIR
 
 
 class NoDefaultModelError(CheckpointError):
@@ -69,12 +67,12 @@ class _Loaded:
 
 
 def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
-    return PRETRAINED_DIR / MODEL_ALIASES.get(name, name)
+    return directory.default_model_dir(name, PRETRAINED_DIR)
 
 
 def shipped_models() -> list[str]:
     """Names of the shipped models present in this installation (the default first)."""
-    return [n for n in SHIPPED_MODELS if (PRETRAINED_DIR / n / WEIGHTS_FILE).is_file()]
+    return directory.shipped_models(PRETRAINED_DIR)
 
 
 class Captioner:

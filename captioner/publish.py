@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 from captioner.pipeline import Captioner
 
 

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from nltk.tokenize import TreebankWordTokenizer
-
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
 
-_TREEBANK = TreebankWordTokenizer()  # stateless; shared to avoid recompiling its regexes
+
+@lru_cache(maxsize=1)
+def _treebank():
+    """NLTK's Treebank tokenizer, stateless and shared (its regexes compile once). Imported on first
+    use: importing nltk takes seconds, which loading a model to caption with never needs."""
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens of a caption, without punctuation."""
-    return [tok for tok in _TREEBANK.tokenize(text.lower()) if any(ch.isalnum() for ch in tok)]
+    return [tok for tok in _treebank().tokenize(text.lower()) if any(ch.isalnum() for ch in tok)]
 
 
 class Vocabulary:

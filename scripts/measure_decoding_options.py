@@ -16,7 +16,7 @@ import torch
 from captioner.evaluation.caption_metrics import caption_metrics
 from captioner.evaluation.evaluate import grounding_report
 from captioner.evaluation.photos import photo_report
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 from captioner.pipeline import Captioner
 
 SETTINGS = {

@@ -83,3 +83,19 @@ def pytest_collection_modifyitems(config, items):
         for marker, patterns in TIERS.items():
             if any(fnmatch.fnmatchcase(item.nodeid, p) for p in patterns):
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache_in_a_temporary_folder(tmp_path_factory):
+    """Graphs the tests export go to a folder of this session, never to the user's cache."""
+    import os
+
+    from captioner.runtime.onnx_cache import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("captioner-cache"))
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before

@@ -18,9 +18,11 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app import streamlit_app as webapp
-from captioner import Captioner, ModelConfig, pipeline
+from captioner import Captioner, CaptionResult, ModelConfig, pipeline
 from captioner.data.synth import generate_scene
-from captioner.decoding.search import DecodingOptions
+from captioner.modeldir import directory
+from captioner.decoding.options import DecodingOptions
+from captioner.viz.naming import first_naming_word
 
 APP = str(Path(webapp.__file__))
 
@@ -43,6 +45,7 @@ def models_dir(tmp_path_factory, vocab) -> Path:
 def no_shipped_models(monkeypatch, tmp_path) -> Path:
     shipped = tmp_path / "pretrained"
     monkeypatch.setattr(pipeline, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", shipped)  # what the app's first page reads
     return shipped
 
 
@@ -151,11 +154,13 @@ def test_word_selector_shows_that_words_attention(app, photos):
     pills = app.pills[0]
     n = len(pills.options)
     assert len(set(pills.options)) == n  # repeated words get distinct buttons
-    assert app.image[0].captions[0].endswith(f"word 1 of {n}")
+    first = first_naming_word(captions(app)[0].split())
+    assert app.image[0].captions[0].endswith(f"word {first + 1} of {n}")  # the first word that names something
     pills.set_value(n - 1).run()
     assert app.image[0].captions[0].endswith(f"word {n} of {n}")
-    pills.set_value(None).run()  # clicking the selected word again unselects it
-    assert app.image[0].captions[0] == "the image (no word picked)"
+    app.pills[0].set_value(None).run()  # clicking the selected word again keeps it selected
+    assert app.pills[0].value == n - 1 and app.image[0].captions[0].endswith(f"word {n} of {n}")
+
 
 
 def test_bad_uploads_are_explained_and_the_good_one_still_captioned(app, photos):
@@ -206,6 +211,20 @@ def test_a_hard_attention_model_offers_how_to_read_the_grid(tmp_path, vocab, no_
     assert not any("hard attention reads" in t for t in texts(at.caption))  # the default goes unsaid
     reads.set_value("argmax").run()
     assert not at.exception and "hard attention reads the most likely location" in texts(at.caption)
+
+
+def test_the_first_word_shown_names_something_not_a(app, photos, monkeypatch):
+    words = "a picture of two small blue stars".split()
+
+    def scripted(self, images, *args, **kwargs):
+        H, W = self.config.grid_size
+        attention = np.full((len(words), H, W), 1.0 / (H * W), np.float32)
+        return [CaptionResult(text=" ".join(words), words=words, attention=attention, score=-0.5,
+                              betas=np.ones(len(words), np.float32))]
+
+    monkeypatch.setattr(Captioner, "caption", scripted)
+    upload(app, ("scene.png", encoded(generate_scene(3).image), "image/png"))
+    assert app.pills[0].value == 6 and app.image[0].captions[0] == "attention for “stars”, word 7 of 7"
 
 
 def test_a_soft_model_has_no_hard_attention_choice(app):
@@ -332,3 +351,64 @@ def test_a_malformed_model_says_cannot_load_it(tmp_path, models_dir, no_shipped_
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert "Cannot load this model" in texts(at.error) and "hidden_dim" in texts(at.error)
+
+
+def test_the_first_page_does_not_wait_for_the_model(models_dir, no_shipped_models, monkeypatch, photos):
+    """The page is drawn from the model's config.json while its weights load in the background;
+    a caption waits for them (with a progress bar) only when an image is there."""
+    import threading
+
+    import streamlit as st
+
+    st.cache_resource.clear()
+    release = threading.Event()
+    from_pretrained = Captioner.from_pretrained.__func__
+
+    def slow(cls, *args, **kwargs):
+        release.wait(60)
+        return from_pretrained(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Captioner, "from_pretrained", classmethod(slow))
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(models_dir))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception and "attention over a 14×14 grid" in texts(at.sidebar.caption)
+    assert "was trained on" in texts(at.info) and not release.is_set()
+    release.set()
+    upload(at, ("cat.png", encoded(photos["chelsea"]), "image/png"))
+    assert len(captions(at)) == 1
+
+
+@pytest.mark.slow
+def test_every_shipped_model_and_menu_choice_captions_without_a_traceback(monkeypatch):
+    """Each shipped model (with and without int8) through the app's menus, on a sample of its own
+    kind: no exception and no error on the page, and the float model's caption is the library's."""
+    monkeypatch.delenv("CAPTIONER_MODELS_DIR", raising=False)
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    labels = at.sidebar.selectbox[0].options
+    assert labels[:3] == ["objects (shipped)", "shapes (shipped)", "hard (shipped)"]
+    samples = {"objects": "objects-1.jpg", "shapes": "scene-1.png", "hard": "scene-2.png"}
+    for index, name in enumerate(("objects", "shapes", "hard")):
+        at.sidebar.selectbox[0].select_index(index).run()
+        at.multiselect[0].set_value([samples[name]]).run()
+        assert not at.exception and not at.error, (name, [e.value for e in at.exception])
+        expected = Captioner.from_pretrained(name, device="cpu").caption(webapp.SAMPLES_DIR / samples[name])[0].text
+        assert captions(at) == [expected], name
+        faster = next(t for t in at.sidebar.toggle if t.label == "Faster decoding (int8)")
+        faster.set_value(True).run()
+        assert not at.exception and not at.error and len(captions(at)) == 1, name
+        assert "int8 decoding" in texts(at.caption)
+        next(t for t in at.sidebar.toggle if t.label == "Faster decoding (int8)").set_value(False).run()
+
+
+def test_the_app_imports_without_torch():
+    """The first page needs only config.json files; torch (seconds to import) and the model load in a
+    background thread (test_the_first_page_does_not_wait_for_the_model)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import sys, app.streamlit_app; print(sorted(m for m in ('torch', 'timm', 'onnxruntime', 'captioner.pipeline') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=Path(APP).parents[1],
+                          env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ from test_app import save_tiny_model  # pytest puts tests/ on sys.path
 
 from app import streamlit_app as webapp
 from captioner import Captioner
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -145,6 +145,11 @@ def test_upload_a_photo_and_a_scene_and_see_captions_and_heatmaps(browser, serve
     pick = min(1, len(words) - 1)
     page.get_by_role("radio", name=webapp.word_labels(words)[pick], exact=True).first.click()
     expect(page.get_by_text(f"word {pick + 1} of {len(words)}", exact=False).first).to_be_visible(timeout=TIMEOUT_MS)
+    # Clicking it again keeps it selected: the heatmap stays (it used to vanish).
+    page.get_by_role("radio", name=webapp.word_labels(words)[pick], exact=True).first.click()
+    page.wait_for_timeout(1500)  # the rerun the click starts
+    expect(page.get_by_text(f"word {pick + 1} of {len(words)}", exact=False).first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("no word picked")).to_have_count(0)
 
     # Streamlit scrolls inside its main section, so a "full page" shot needs a viewport that tall.
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from captioner import Captioner, ModelConfig
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 from captioner.batch import (
     BatchError,
     BatchOptions,
@@ -209,6 +209,26 @@ def test_records_match_the_captioner_and_options_add_fields(tmp_path, tiny, phot
         assert record["score"] == pytest.approx(result.score, abs=1e-5)
         assert [a["caption"] for a in record["alternatives"]] == [t for t, _ in result.alternatives]
         assert [p["word"] for p in record["peaks"]] == result.words
+
+
+def test_the_progress_bar_counts_a_batch_at_a_time(tmp_path, tiny, photos, monkeypatch):
+    """Its first rate is then a batch over the first batch's time; counted one by one (the images
+    of a batch arrive together), the first estimate was about batch_size times too long."""
+    import contextlib
+
+    from captioner import batch
+
+    steps = []
+
+    class Recorder:
+        def update(self, n=1):
+            steps.append(n)
+
+    monkeypatch.setattr(batch, "_progress_bar", lambda total, shard, enabled: contextlib.nullcontext(Recorder()))
+    paths = _save_photos(tmp_path, photos, ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"])
+    paths += _save_photos(tmp_path / "sub", photos, ["chelsea.jpg"])
+    run_batch(tiny, discover_inputs(paths), tmp_path / "out.jsonl", BatchOptions(batch_size=2))
+    assert steps == [2, 2, 1]
 
 
 # -- output files -----------------------------------------------------------------------------

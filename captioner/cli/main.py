@@ -16,20 +16,25 @@ from pathlib import Path
 
 
 def _add_synth(sub) -> None:
-    p = sub.add_parser("synth", help="generate grounded synthetic scenes (images + captions + boxes)")
+    p = sub.add_parser(
+        "synth", help="generate grounded synthetic scenes (images + captions + boxes)",
+        description="Draw scenes of 1-4 coloured shapes on varied backgrounds, with captions and each object's box, "
+        "into a Karpathy-style split file (train, val, test and a compositional split of colour-shape pairs never "
+        "seen in training) that train and evaluate read.",
+    )
     _add_scene_args(p, "dataset_synth.json", n_train=8000, n_val=1000)
     p.add_argument("--n-comp", type=int, default=1000, help="compositional split: held-out colour-shape pairs")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=224, help="side of the square images in pixels (default: %(default)s)")
     p.set_defaults(func=_run_synth)
 
 
 def _add_scene_args(p, json_name: str, n_train: int, n_val: int) -> None:
     """What both scene generators take: where to write, how many scenes of each split, seed, workers."""
     p.add_argument("--out", required=True, help=f"output folder (images/ and {json_name})")
-    p.add_argument("--n-train", type=int, default=n_train)
-    p.add_argument("--n-val", type=int, default=n_val)
-    p.add_argument("--n-test", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=n_train, help="training scenes (default: %(default)s)")
+    p.add_argument("--n-val", type=int, default=n_val, help="validation scenes (default: %(default)s)")
+    p.add_argument("--n-test", type=int, default=1000, help="test scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default: %(default)s)")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
                    help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
 
@@ -46,11 +51,15 @@ def _run_synth(args) -> int:
 
 
 def _add_objects(sub) -> None:
-    p = sub.add_parser("objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)")
+    p = sub.add_parser(
+        "objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)",
+        description="Paste photographed objects (Tux Paint stamps) on background photographs, with captions and each "
+        "object's box and mask, into a Karpathy-style split file: the data the shipped objects model was trained on.",
+    )
     p.add_argument("--tuxpaint", required=True,
                    help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
                         "(bash scripts/fetch_tuxpaint.sh DIR does it)")
-    p.add_argument("--table", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
+    p.add_argument("--table", metavar="CSV", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
     _add_scene_args(p, "dataset_objects.json", n_train=10000, n_val=500)
     p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
     p.set_defaults(func=_run_objects)
@@ -70,14 +79,18 @@ def _run_objects(args) -> int:
 
 
 def _add_demo(sub) -> None:
+    from captioner.demo import DEMO_EPOCHS, DEMO_SCENES, EXPECTED
+
     p = sub.add_parser(
-        "demo",
-        help="train a small model on generated scenes (a few minutes on a CPU), then caption held-out scenes with heatmaps",
+        "demo", help=f"train a small model on generated scenes ({EXPECTED.split(',')[0]}), then caption held-out scenes with heatmaps",
+        description=f"Generate scenes of coloured shapes, train a small soft-attention model on them and caption held-out "
+        f"scenes, writing their heatmaps: {EXPECTED}. Each epoch prints one line (loss, validation scores, how much of "
+        f"each object word's attention falls in its object's box); every figure is in <out>/run/metrics.jsonl.",
     )
-    p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps")
-    p.add_argument("--n-train", type=int, default=1500)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=DEMO_SCENES, help="training scenes; the time grows with scenes x epochs (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="passes over the training scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same scenes and model (default: %(default)s)")
     p.set_defaults(func=_run_demo)
 
 
@@ -101,15 +114,15 @@ def _add_train(sub) -> None:
     p.add_argument("--config", help="JSON configuration file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int, help="passes over the training data (train.epochs)")
+    p.add_argument("--batch-size", type=int, help="captions per training step (train.batch_size)")
+    p.add_argument("--lr", type=float, help="learning rate (train.lr)")
     p.add_argument("--attention", help="score function: additive, dot, scaled_dot, general, cosine, location")
     p.add_argument("--hard", action="store_true", help="stochastic hard attention instead of soft")
     p.add_argument("--encoder", help="efficientnet_lite0 (default), resnet18/50/101 or timm:<name>")
     p.add_argument("--encoder-weights", help="local weights file for --encoder (no downloads happen)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed: the same seed and data give the same model (train.seed)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.set_defaults(func=_run_train)
 
@@ -149,20 +162,25 @@ def _run_train(args) -> int:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)")
+    p = sub.add_parser(
+        "evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)",
+        description="Caption one split of a data set and score the captions: BLEU-1..4, METEOR, ROUGE-L and CIDEr-D, and on "
+        "grounded data (generated scenes) how often objects are named and how much attention falls in their boxes. "
+        "With --photos, whether each photo's caption names its main object. Writes a JSON report.",
+    )
     p.add_argument("--model", required=True, help="saved model directory")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="data set (as for train)")
     source.add_argument("--photos", help="a photo set folder (photos.csv + images, e.g. data/photos): does each "
                                          "caption name the photo's main object?")
-    p.add_argument("--image-root")
+    p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
     _add_decoding_args(p)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images captioned together (default: %(default)s)")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
     p.add_argument("--limit", type=int, help="score only the first N images of the split")
     p.add_argument("--out", help="report JSON path (default: <model>/eval-<split>-beam<k>.json)")
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     _add_int8_arg(p)
     p.set_defaults(func=_run_evaluate)
 
@@ -205,12 +223,16 @@ def _run_evaluate(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="publish a trained model directory (half precision when captions stay the same)")
+    p = sub.add_parser(
+        "export", help="publish a trained model directory (half precision when captions stay the same)",
+        description="Copy a trained model directory into a publishable one. Weights are stored in float16 (half the "
+        "size) only if the captions of the --check-data images stay the same; the report lists what was checked.",
+    )
     p.add_argument("--model", required=True, help="trained model directory, e.g. runs/x/best")
     p.add_argument("--out", required=True, help="target model directory")
     p.add_argument("--check-data", help="data set whose --check-split images must keep their captions in half precision")
-    p.add_argument("--check-split", default="test")
-    p.add_argument("--check-limit", type=int, default=200)
+    p.add_argument("--check-split", default="test", help="split of --check-data to check (default: %(default)s)")
+    p.add_argument("--check-limit", type=int, default=200, help="most images checked (default: %(default)s)")
     p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
     p.add_argument("--allow-changed", type=int, default=0, metavar="N",
                    help="store float16 even if up to N check captions change (they are listed in the report)")
@@ -254,7 +276,7 @@ def _add_int8_arg(p) -> None:
 
 
 def _add_decoding_args(p) -> None:
-    from captioner.decoding.search import HARD_CONTEXTS, DecodingOptions
+    from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
 
     default = DecodingOptions()
     g = p.add_argument_group("decoding")
@@ -273,7 +295,7 @@ def _add_decoding_args(p) -> None:
 
 def _decoding(args):
     """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
-    from captioner.decoding.search import decoding_options
+    from captioner.decoding.options import decoding_options
 
     names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams", "hard_context")
     return decoding_options(**{name: getattr(args, name) for name in names})
@@ -287,6 +309,9 @@ def _add_style_args(p, title: str) -> None:
     # SUPPRESS: only the options given reach HeatmapStyle, whose defaults are the one source.
     g.add_argument("--colormap", default=argparse.SUPPRESS, help=f"a matplotlib colormap name (default: {default.colormap})")
     g.add_argument("--opacity", type=float, default=argparse.SUPPRESS, help=f"weight of the heatmap colour, 0..1 (default: {default.opacity})")
+    g.add_argument("--no-fade", dest="fade", action="store_false", default=argparse.SUPPRESS,
+                   help="colour the whole image at --opacity (no attention in the colormap's coldest colour); by "
+                        "default low attention fades to the image, which keeps its own colours")
     g.add_argument(
         "--smooth", choices=("nearest", "bilinear", "bicubic"), default=argparse.SUPPRESS,
         help=f"how the attention grid is upsampled to the image: nearest shows the cells (default: {default.smooth})",
@@ -415,7 +440,8 @@ def _run_inspect(args) -> int:
         else:
             failed += 1
             print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
-    print(f"heatmaps of {len(items) - failed} images in {args.out}" + (f"; {failed} failed" if failed else ""))
+    done = len(items) - failed
+    print(f"heatmaps of {done} image{'' if done == 1 else 's'} in {args.out}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from captioner.data.datasets import references
 from captioner.data.grounding import grounding_for
-from captioner.decoding.search import DecodingOptions, decoding_options
+from captioner.decoding.options import DecodingOptions, decoding_options
 from captioner.evaluation.attention_metrics import attention_correctness_summary
 from captioner.evaluation.caption_metrics import caption_metrics, write_coco_results
 

@@ -11,7 +11,7 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from captioner.decoding.search import DecodingOptions, decoding_options
+from captioner.decoding.options import DecodingOptions, decoding_options
 
 
 def read_photo_set(folder: str | Path) -> list[dict]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import warnings
 from pathlib import Path
 
 import torch
@@ -241,10 +242,11 @@ class Encoder(nn.Module):
         # Inference (and feature caching): batch norm folded into the convolutions, and on the CPU
         # a few images at a time, whose activations stay in the processor's caches (a batch of
         # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
-        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
         if self.onnx and self.fold_batch_norm and pixels.device.type == "cpu":
-            run = self._onnx_encoder(backbone, pixels)  # takes the pixels as they are (NCHW)
-            return torch.cat([run(part) for part in pixels.split(CPU_CHUNK)])
+            run = self._onnx_encoder(pixels)  # takes the pixels as they are (NCHW)
+            if run is not None:
+                return torch.cat([run(part) for part in pixels.split(CPU_CHUNK)])
+        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
         x = pixels.contiguous(memory_format=torch.channels_last)
         parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
@@ -256,14 +258,22 @@ class Encoder(nn.Module):
         self.onnx = enabled
         return self
 
-    def _onnx_encoder(self, backbone: nn.Module, example: torch.Tensor):
-        """The exported inference path, exported again whenever the inference backbone is made again
-        (a weight or statistic changed: see _inference_backbone) or the images' size changes."""
-        from captioner.runtime.onnx_encoder import OnnxEncoder
+    def _onnx_encoder(self, example: torch.Tensor):
+        """The exported inference path, exported again whenever a weight or statistic changes or the
+        images' size does. The folded backbone is made only to export it: a graph read back from
+        the disk cache (onnx_cache, keyed by the backbone's own weights) needs none, which spares a
+        first caption the fold and its check (seconds on a cold start)."""
+        from captioner.runtime.onnx_encoder import OnnxEncoder, OnnxExportError
 
-        key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
-        if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
-            self._onnx_cache = (key, OnnxEncoder(self, backbone, example[:1]))
+        size = tuple(example.shape[1:])  # the graph's image size is fixed
+        if self._onnx_cache is None or not self._onnx_cache[0][0].current() or self._onnx_cache[0][1] != size:
+            weights = _Folded(list(itertools.chain(self.backbone.parameters(), self.backbone.buffers())), self.backbone)
+            try:
+                self._onnx_cache = ((weights, size), OnnxEncoder(self, lambda: self._inference_backbone(example), example[:1]))
+            except OnnxExportError as exc:  # the option cannot serve this backbone: torch does, and says so once
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+                self.onnx = False
+                return None
         return self._onnx_cache[1]
 
     def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
@@ -337,6 +347,12 @@ class Encoder(nn.Module):
         if feature_map.shape[-2:] == grid:
             return feature_map
         if feature_map.shape[-2] > grid[0]:
+            size = (int(feature_map.shape[-2]), int(feature_map.shape[-1]))
+            if size[0] % grid[0] == 0 and size[1] % grid[1] == 0:
+                # The same average as adaptive pooling when the grid divides the map (28x28 onto
+                # 14x14), in a form the ONNX exporter can write: it cannot export adaptive pooling.
+                kernel = (size[0] // grid[0], size[1] // grid[1])
+                return F.avg_pool2d(feature_map, kernel, kernel)
             return F.adaptive_avg_pool2d(feature_map, grid)
         return F.interpolate(feature_map, size=grid, mode="nearest")
 

@@ -16,16 +16,13 @@ import torch
 
 from captioner.files import atomic_write
 from captioner.model.config import DEFAULT_ENCODER, ModelConfig
+# The file names and the error live in a torch-free module (the app's first page reads them).
+from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError  # noqa: F401
 from captioner.model.model import CaptionModel
 from captioner.vocab import Vocabulary
 
-CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
 ENCODER_PREFIX = "encoder."
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".tar")
-
-
-class CheckpointError(ValueError):
-    """A model directory is missing, incomplete, unsafe or does not fit this version."""
 
 
 def _sniff(path: Path) -> str:

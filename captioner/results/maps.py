@@ -12,8 +12,6 @@ resolution its peak is in the grid's most attended cell.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 SMOOTHING = ("bilinear", "bicubic", "nearest")
 DEFAULT_SMOOTH = "bilinear"
@@ -35,6 +33,9 @@ def upsample(attention_map: np.ndarray, size: tuple[int, int], smooth: str = DEF
         raise ValueError(f"size should be positive (width, height), got {size!r}")
     if (height, width) == grid.shape:
         return np.clip(grid, 0.0, None)
+    import torch  # here, not above: the command line's help reads this module's names without loading torch
+    import torch.nn.functional as F
+
     options = {} if smooth == "nearest" else {"align_corners": False}
     up = F.interpolate(torch.from_numpy(grid)[None, None], size=(height, width), mode=_TORCH_MODE[smooth], **options)
     return np.clip(up[0, 0].numpy(), 0.0, None)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from captioner.runtime.onnx_cache import cached_graph, module_settings
+
 INPUTS = ("tokens", "h", "c", "features", "keys")
 OUTPUTS = ("log_probs", "h_next", "c_next", "alpha", "beta")
 # int8 quantises the products by a weight matrix; one by a vector (the additive attention's score
@@ -44,21 +46,29 @@ class _Step(nn.Module):
         return log_probs, h, c, alpha, beta
 
 
+def _export(decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool) -> bytes:
+    buffer = io.BytesIO()
+    was_training = decoder.training
+    step = _Step(decoder, hard_context).eval()
+    dynamic = {"tokens": {0: "rows"}, "h": {0: "rows"}, "c": {0: "rows"}, "features": {0: "images"}, "keys": {0: "images"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
+        decoder._merged()  # made before the trace: the graph holds the merged weights, not the products that make them
+        torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS),
+                          dynamic_axes=dynamic)
+    decoder.train(was_training)
+    return _int8(buffer.getvalue()) if int8 else buffer.getvalue()
+
+
 class OnnxStep:
     """`Decoder.step` for one way of reading the grid, run by an ONNX Runtime session on the CPU."""
 
     def __init__(self, decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool = False):
-        buffer = io.BytesIO()
-        was_training = decoder.training
-        step = _Step(decoder, hard_context).eval()
-        dynamic = {"tokens": {0: "rows"}, "h": {0: "rows"}, "c": {0: "rows"}, "features": {0: "images"}, "keys": {0: "images"}}
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
-            decoder._merged()  # made before the trace: the graph holds the merged weights, not the products that make them
-            torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS),
-                              dynamic_axes=dynamic)
-        decoder.train(was_training)
-        self.session = cpu_session(_int8(buffer.getvalue()) if int8 else buffer.getvalue())
+        settings = {"hard_context": hard_context, "int8": int8, "module": module_settings(decoder),
+                    "shapes": [list(t.shape[1:]) for t in example], "dtypes": [str(t.dtype) for t in example]}
+        # Exported once per machine and weights (onnx_cache): the export (and int8's quantisation) takes seconds.
+        graph = cached_graph("step", settings, decoder.state_dict().items(), lambda: _export(decoder, hard_context, example, int8))
+        self.session = cpu_session(graph)
         self.inputs = {i.name for i in self.session.get_inputs()}  # an input the graph never reads is dropped
 
     def __call__(self, tokens, state, features, keys):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from captioner.distributed import Distributed, process_group
-from captioner.decoding.search import DecodingOptions
+from captioner.decoding.options import DecodingOptions
 from captioner.model.config import ModelConfig
 from captioner.modeldir.checkpoint import CheckpointError
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
@@ -57,6 +57,25 @@ def _image_sizes(records) -> list[tuple[int, int]]:
     from captioner.images.loading import load_image
 
     return [load_image(r.image_path).size for r in records]
+
+
+def epoch_line(record: dict, epochs: int, log_file: Path | None = None) -> str:
+    """One short line for a finished epoch: loss, validation scores, attention; where the rest is."""
+    parts = [f"epoch {record.get('epoch', '?')}/{epochs}", f"loss {record['ce']:.3f}" if "ce" in record else None]
+    val = record.get("val") or {}
+    if "CIDEr-D" in val:
+        parts.append(f"val CIDEr-D {val['CIDEr-D']:.3f}" + (f", BLEU-4 {val['BLEU-4']:.3f}" if "BLEU-4" in val else ""))
+    grounding = val.get("grounding") or {}
+    if "objects_named_rate" in grounding:
+        parts.append(f"objects named {grounding['objects_named_rate']:.0%}")
+    attention = grounding.get("attention") or {}
+    if attention.get("count"):
+        parts.append(f"attention in the named object's box {attention['mass_in_box']:.0%} "
+                     f"(uniform {attention['baseline']:.0%}), peak inside {attention['peak_in_box_rate']:.0%}")
+    if "seconds" in record:
+        parts.append(f"{record['seconds']:.0f} s")
+    line = " · ".join(p for p in parts if p)
+    return line + (f"  (all figures: {log_file})" if log_file is not None and record.get("epoch") == 1 else "")
 
 
 def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Path:
@@ -150,8 +169,8 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         log(record)
         st.history[-1] = record
         plot_learning_curves(st.history, run / CURVES_FILE, title=run.name)
-        if progress:
-            print(json.dumps(record))
+        if progress:  # the whole record is in metrics.jsonl
+            print(epoch_line(record, config.epochs, log_file))
         return val_features is not None and st.epochs_without_improvement >= config.patience
 
     def on_checkpoint(st, optimizer, scheduler) -> None:

@@ -52,6 +52,10 @@ class HeatmapStyle:
 
     colormap: str = "jet"  # a name in matplotlib.colormaps
     opacity: float = 0.5  # weight of the heatmap colour: 0 shows the image only, 1 the colour only
+    # Low attention fades to the image: a pixel's colour weighs opacity x its attention relative to
+    # the peak, so the unattended parts keep the photo's own colours. False: the colour covers the
+    # whole image at `opacity` (zero attention in the colormap's coldest colour, a dark-blue wash for jet).
+    fade: bool = True
     smooth: str = DEFAULT_SMOOTH  # grid upsampling (captioner.results.maps): "bilinear", "bicubic" or "nearest" (blocky cells)
     sigma: float = 0.0  # extra gaussian blur in grid cells, so it looks the same at any image size
     panel_size: int = 224  # side of each square panel of the grid and of the GIF, in pixels
@@ -130,9 +134,15 @@ def _blend(pixels: np.ndarray, attention_map: np.ndarray, style: HeatmapStyle) -
     """Alpha-blend the coloured map over uint8 RGB `pixels` (h, w, 3); returns a new uint8 array."""
     height, width = pixels.shape[:2]
     heat = upsample(attention_map, (width, height), style.smooth, style.sigma)
-    colours = matplotlib.colormaps[style.colormap](heat, bytes=True)[..., :3]
-    # Float blend then round: opacity 0 gives the image's pixels and 1 the colormap's, exactly.
-    opacity = style.opacity
+    rgba = matplotlib.colormaps[style.colormap](heat, bytes=True)
+    colours = rgba[..., :3]
+    # The colormap's own alpha (1 for the usual maps) weighs each colour; with fade, times the
+    # attention, so no attention is fully transparent. Float blend then round: opacity 0 gives the
+    # image's pixels and 1 (without fade) the colormap's, exactly.
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    if style.fade:
+        alpha = alpha * heat[..., None]
+    opacity = style.opacity * alpha
     mixed = pixels.astype(np.float32) * (1.0 - opacity) + colours.astype(np.float32) * opacity
     return np.rint(mixed).astype(np.uint8)
 

@@ -122,6 +122,7 @@ def test_style_options_map_onto_heatmap_style():
     )
     assert _style(args) == HeatmapStyle(colormap="viridis", opacity=0.3, smooth="nearest", sigma=1.5)
     assert _style(build_parser().parse_args(["inspect", "x.jpg", "--out", "d"])) == HeatmapStyle()
+    assert _style(build_parser().parse_args(["inspect", "x.jpg", "--out", "d", "--no-fade"])) == HeatmapStyle(fade=False)
 
 
 def test_inspect_writes_grid_gif_and_arrays(folder, model_dir, tmp_path, capsys):
@@ -135,6 +136,8 @@ def test_inspect_writes_grid_gif_and_arrays(folder, model_dir, tmp_path, capsys)
             assert gif.n_frames == max(1, len(saved["words"]))
         assert (maps / f"{stem}_grid.png").is_file() and (maps / f"{stem}_attention.npy").is_file()
     assert f"heatmaps of 2 images in {maps}" in capsys.readouterr().out
+    assert main(["inspect", str(folder / "a.jpg"), "--out", str(maps), "--model", model_dir]) == 0
+    assert f"heatmaps of 1 image in {maps}" in capsys.readouterr().out  # not "1 images"
 
 
 def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path):

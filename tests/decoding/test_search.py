@@ -233,7 +233,7 @@ def test_trigram_blocking_alone_allows_immediate_repeats_but_no_repeated_trigram
 
 
 def test_decoding_options_hold_the_defaults_and_check_them():
-    from captioner.decoding.search import DecodingOptions, decoding_options
+    from captioner.decoding.options import DecodingOptions, decoding_options
 
     default = DecodingOptions()
     assert (default.beam_size, default.n_best, default.block_repeats, default.block_trigrams) == (3, 1, False, False)
@@ -289,7 +289,7 @@ def test_a_word_with_a_broken_score_is_never_chosen(broken):
     ],
 )
 def test_decoding_options_refuse_wrong_types_and_non_finite_values(bad, message):
-    from captioner.decoding.search import DecodingOptions
+    from captioner.decoding.options import DecodingOptions
 
     with pytest.raises(ValueError, match=message):
         DecodingOptions(**bad)
@@ -297,7 +297,7 @@ def test_decoding_options_refuse_wrong_types_and_non_finite_values(bad, message)
 
 @pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=3, n_best=2)])
 def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
-    from captioner.decoding.search import DecodingOptions
+    from captioner.decoding.options import DecodingOptions
 
     hard = _decoder(seed=3, hard_attention=True)
     soft = _decoder(seed=0)

@@ -387,3 +387,18 @@ def test_train_resume_of_an_unusable_run_is_a_usage_error(cut_run, tmp_path, cap
     assert main(["train", "--out", str(run), "--resume"]) == 2
     assert "train_config.json" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "nothing-here"), "--resume"]) == 2
+
+
+def test_an_epoch_prints_one_short_line_and_the_record_stays_in_metrics_jsonl(tmp_path):
+    from captioner.training.run import epoch_line
+
+    record = {"ce": 1.2346, "epoch": 1, "seconds": 61.7, "pairs_per_s": 120.0, "val": {
+        "BLEU-1": 0.7, "BLEU-4": 0.3456, "ROUGE-L": 0.5, "CIDEr-D": 1.942,
+        "grounding": {"objects_named_rate": 0.24, "attention": {"count": 80, "mass_in_box": 0.381, "baseline": 0.06, "peak_in_box_rate": 0.59},
+                      "attention_by_word": {"shape": {"count": 40}}}}}
+    line = epoch_line(record, 4, tmp_path / "metrics.jsonl")
+    assert line.startswith("epoch 1/4 · loss 1.235 · val CIDEr-D 1.942, BLEU-4 0.346 · objects named 24% · "
+                           "attention in the named object's box 38% (uniform 6%), peak inside 59% · 62 s")
+    assert str(tmp_path / "metrics.jsonl") in line and "{" not in line
+    assert "metrics.jsonl" not in epoch_line({**record, "epoch": 2}, 4, tmp_path / "metrics.jsonl")  # said once
+    assert epoch_line({"ce": 2.0, "epoch": 3}, 3) == "epoch 3/3 · loss 2.000"  # no validation data

@@ -120,7 +120,7 @@ def test_overlay_opacity_zero_is_the_image(chelsea):
 def test_overlay_opacity_one_is_the_matplotlib_colormap(chelsea, name):
     grid = np.random.default_rng(1).random((14, 14)).astype(np.float32)
     grid /= grid.sum()
-    out = np.asarray(hm.overlay(chelsea, grid, colormap=name, opacity=1.0))
+    out = np.asarray(hm.overlay(chelsea, grid, colormap=name, opacity=1.0, fade=False))
     values = hm.upsample(grid, chelsea.size, smooth=HeatmapStyle().smooth)
     cmap = matplotlib.colormaps[name]
     coldest = np.unravel_index(values.argmin(), values.shape)
@@ -139,6 +139,16 @@ def test_overlay_blends_half_and_half(chelsea):
     colour = np.array(matplotlib.colormaps["viridis"](1.0, bytes=True)[:3], int)
     pixel = np.asarray(chelsea)[5, 5].astype(int)  # inside cell (0, 0), where all the mass is
     assert np.abs(out[5, 5] - (pixel + colour) / 2).max() <= 1
+
+
+def test_low_attention_fades_to_the_photo_and_the_peak_is_coloured(chelsea):
+    grid = peaked(1)[0]  # all the mass in cell (0, 0)
+    photo = np.asarray(chelsea)
+    faded = np.asarray(hm.overlay(chelsea, grid, colormap="jet", opacity=0.5, smooth="nearest"))
+    assert np.array_equal(faded[-5, -5], photo[-5, -5])  # no attention: the photo's own colour
+    washed = np.asarray(hm.overlay(chelsea, grid, colormap="jet", opacity=0.5, smooth="nearest", fade=False))
+    assert not np.array_equal(washed[-5, -5], photo[-5, -5])  # without fade: jet's dark blue over it
+    assert np.array_equal(faded[5, 5], washed[5, 5])  # at the peak both weigh the colour by the opacity
 
 
 def test_unknown_colormap_is_a_clear_error(chelsea):

@@ -1,0 +1,92 @@
+"""Exported ONNX graphs on disk (captioner/runtime/onnx_cache.py): once per weights, under a lock."""
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from captioner.runtime import onnx_cache
+from captioner.model.decoder import Decoder
+from captioner.runtime.onnx_step import OnnxStep
+
+from tests.conftest import small_decoder_config
+
+
+@torch.no_grad()
+def _example(dec: Decoder) -> tuple:
+    features = torch.randn(1, 12, 16)
+    keys, (h, c) = dec.start(features)
+    return torch.zeros(1, dtype=torch.long), h, c, features, keys
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv(onnx_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_cache, "counts", {"exported": 0, "loaded": 0})
+    return tmp_path / "cache"
+
+
+def test_the_cache_folder_is_the_variable_or_the_user_cache_never_the_package(monkeypatch, tmp_path):
+    monkeypatch.delenv(onnx_cache.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert onnx_cache.cache_dir() == tmp_path / "xdg" / "captioner"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert onnx_cache.cache_dir() == Path.home() / ".cache" / "captioner"
+    monkeypatch.setenv(onnx_cache.CACHE_ENV, str(tmp_path / "mine"))
+    assert onnx_cache.cache_dir() == tmp_path / "mine"
+
+
+@torch.no_grad()
+def test_threads_asking_at_once_export_once_and_the_others_read_the_file(cache, vocab):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(len(vocab))).eval()
+    example = _example(dec)
+    steps, errors = [], []
+
+    def make():
+        try:
+            steps.append(OnnxStep(dec, "argmax", example))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(steps) == 4
+    assert onnx_cache.counts == {"exported": 1, "loaded": 3}
+    assert len(list((cache / "onnx").glob("step-*.onnx"))) == 1
+    outputs = [step(*example[:1], example[1:3], *example[3:]) for step in steps]
+    for out in outputs[1:]:
+        torch.testing.assert_close(out[0], outputs[0][0])
+
+
+@torch.no_grad()
+def test_new_weights_or_settings_make_a_new_graph_never_a_stale_one(cache, vocab):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(len(vocab))).eval()
+    example = _example(dec)
+    first = OnnxStep(dec, "argmax", example)
+    OnnxStep(dec, "argmax", example, int8=True)
+    with torch.no_grad():
+        dec.out.weight.mul_(1.5)  # (a bias added to every word would leave log_softmax as it is)
+    changed = OnnxStep(dec, "argmax", example)
+    assert onnx_cache.counts["exported"] == 3 and len(list((cache / "onnx").glob("*.onnx"))) == 3
+    tokens, state, rest = example[0], example[1:3], example[3:]
+    torch.testing.assert_close(changed(tokens, state, *rest)[0], dec.step(tokens, state, *rest, "argmax")[0], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(first(tokens, state, *rest)[0], changed(tokens, state, *rest)[0])
+
+
+@torch.no_grad()
+def test_a_cache_that_cannot_be_written_still_gives_the_graph(tmp_path, monkeypatch, vocab):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(onnx_cache.CACHE_ENV, str(blocker / "cache"))
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(len(vocab))).eval()
+    example = _example(dec)
+    step = OnnxStep(dec, "argmax", example)
+    tokens, state, rest = example[0], example[1:3], example[3:]
+    torch.testing.assert_close(step(tokens, state, *rest)[0], dec.step(tokens, state, *rest, "argmax")[0], rtol=1e-4, atol=1e-5)
