@@ -378,7 +378,7 @@ def test_the_first_page_does_not_wait_for_the_model(models_dir, no_shipped_model
     assert len(captions(at)) == 1
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_every_shipped_model_and_menu_choice_captions_without_a_traceback(monkeypatch):
     """Each shipped model (with and without int8) through the app's menus, on a sample of its own
     kind: no exception and no error on the page, and the float model's caption is the library's."""

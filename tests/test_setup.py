@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNIPPET = "from captioner import Captioner\nprint('imported', Captioner.__module__)\n"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_setup_installs_captioner_so_a_clone_folder_named_captioner_does_not_shadow_it(tmp_path):
     line = next(l for l in (ROOT / "scripts" / "setup.sh").read_text().splitlines() if re.search(r"install .*-e \.", l))
     mode = re.search(r"editable_mode=(\w+)", line)

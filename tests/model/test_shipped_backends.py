@@ -46,7 +46,7 @@ def test_every_shipped_model_is_installed():
 
 # ONNX (the web app's backend on a CPU, which crashed on two of the three models) in the fast tier;
 # the other backends, and torch's reference on all eight images, in the full one.
-@pytest.mark.parametrize("backend", [b if b == "onnx" else pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS])
+@pytest.mark.parametrize("backend", [b if b == "onnx" else pytest.param(b, marks=pytest.mark.integration) for b in BACKENDS])
 @pytest.mark.parametrize("model", ["objects", "shapes", "hard"])
 def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend, torch_captions):
     captioner = Captioner.from_pretrained(model, device="cpu", **BACKENDS[backend])
@@ -55,7 +55,7 @@ def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend
         assert captioner.model.encoder.onnx and captioner.model.encoder._onnx_cache is not None
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("int8", [False, True])
 @pytest.mark.parametrize("model", ["objects", "shapes", "hard"])
 def test_the_web_apps_loader_captions_every_shipped_model(model, int8, torch_captions):
