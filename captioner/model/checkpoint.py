@@ -149,14 +149,17 @@ def _load_model(directory: Path, device, encoder_weights: str | Path | None) -> 
         pickles = sorted(p.name for p in directory.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         hint = f"; found {pickles}, which captioner refuses to unpickle" if pickles else ""
         raise CheckpointError(f"{directory}: not a captioner model directory, missing {missing}{hint}")
-    weights = directory / WEIGHTS_FILE
+    from captioner.model.folder_files import check_extras, model_file
+
+    weights = model_file(directory, WEIGHTS_FILE)  # every file read from here on lies inside the folder
     kind = _sniff(weights)
     if kind in ("pickle", "zip"):
         _refuse_pickle(weights, kind)
     if kind != "safetensors":
         raise CheckpointError(f"{weights}: not a safetensors file")
-    config = _read_json(directory / CONFIG_FILE, ModelConfig.load)
-    vocab = _read_json(directory / VOCAB_FILE, Vocabulary.load)
+    config = _read_json(model_file(directory, CONFIG_FILE), ModelConfig.load)
+    vocab = _read_json(model_file(directory, VOCAB_FILE), Vocabulary.load)
+    check_extras(directory)  # what the app shows from the folder: refused now, not shown later
     if config.vocab_size != len(vocab):
         raise CheckpointError(f"{directory}: config says {config.vocab_size} words, vocab.json has {len(vocab)}")
     _check_size(config, weights)
