@@ -232,9 +232,11 @@ class Decoder(nn.Module):
         """`step` bound to the decoder's weights as they are now: a search takes it once and calls
         it at every step, so the check that the merged weights (or the exported graph) are current
         runs once per search, not once per step. Do not keep it across a change to the weights."""
-        if self.onnx and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+        from captioner.model.onnx_step import exporting
+
+        if self.onnx and not torch.is_grad_enabled() and not exporting():
             return _LazyOnnxStep(self, hard_context)
-        return partial(self._step, self._merged(int8=self.int8 and not torch.onnx.is_in_onnx_export()), hard_context)
+        return partial(self._step, self._merged(int8=self.int8 and not exporting()), hard_context)
 
     def _step(self, m: "_MergedWeights", hard_context: str, tokens, state, features, keys):
         h, c = state
@@ -263,17 +265,18 @@ class Decoder(nn.Module):
     def _onnx_step(self, hard_context: str, example):
         """The exported step for this way of reading the grid, exported again whenever a parameter
         has changed (as _merged is rebuilt)."""
-        from captioner.model.onnx_step import OnnxStep
+        from captioner.model import onnx_step
 
         if self.out.weight.device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
-        version = (self.int8, *self._parameter_versions())
-        if self._onnx_cache is None or self._onnx_cache[0] != version:
-            self._onnx_cache = (version, {})
-        steps = self._onnx_cache[1]
-        if hard_context not in steps:
-            steps[hard_context] = OnnxStep(self, hard_context, example, int8=self.int8)
-        return steps[hard_context]
+        with onnx_step.EXPORT_LOCK:  # threads sharing the model export it once, one at a time
+            version = (self.int8, *self._parameter_versions())
+            if self._onnx_cache is None or self._onnx_cache[0] != version:
+                self._onnx_cache = (version, {})
+            steps = self._onnx_cache[1]
+            if hard_context not in steps:
+                steps[hard_context] = onnx_step.OnnxStep(self, hard_context, example, int8=self.int8)
+            return steps[hard_context]
 
     def _parameter_versions(self) -> tuple:
         """What changes when a parameter is moved, loaded or updated: the key of the decoding caches."""

@@ -255,12 +255,14 @@ class Encoder(nn.Module):
     def _onnx_encoder(self, backbone: nn.Module, example: torch.Tensor):
         """The exported inference path, exported again whenever the inference backbone is made again
         (a weight or statistic changed: see _inference_backbone) or the images' size changes."""
-        from captioner.model.onnx_encoder import OnnxEncoder
+        from captioner.model import onnx_encoder
+        from captioner.model.onnx_step import EXPORT_LOCK
 
-        key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
-        if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
-            self._onnx_cache = (key, OnnxEncoder(self, backbone, example[:1]))
-        return self._onnx_cache[1]
+        with EXPORT_LOCK:  # threads sharing the model export it once, one at a time
+            key = (self._folded_cache, tuple(example.shape[1:]))  # the graph's image size is fixed
+            if self._onnx_cache is None or self._onnx_cache[0][0] is not key[0] or self._onnx_cache[0][1] != key[1]:
+                self._onnx_cache = (key, onnx_encoder.OnnxEncoder(self, backbone, example[:1]))
+            return self._onnx_cache[1]
 
     def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
         """The backbone with each batch norm folded into the convolution before it (eval mode: BN is
@@ -268,15 +270,19 @@ class Encoder(nn.Module):
         again whenever a parameter or statistic has changed; the module's own weights (the file
         format) are untouched. A backbone whose folded copy does not give the same maps (one
         that reuses a convolution's output elsewhere) runs unfolded."""
+        from captioner.model.onnx_step import EXPORT_LOCK
+
         if self._folded_cache is None or not self._folded_cache.current():
-            # Walking the backbone's modules for its tensors costs ~2 ms (5 % of an image's encoding
-            # at batch 1), so it is done here only; each call then checks the list it made.
-            tensors = list(itertools.chain(self.backbone.parameters(), self.backbone.buffers()))
-            with torch.inference_mode(False), torch.no_grad():
-                folded = _fold_batch_norms(copy.deepcopy(self.backbone))
-                probe = x[:1].clone()
-                same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
-            self._folded_cache = _Folded(tensors, folded if same else self.backbone)
+            with EXPORT_LOCK:  # made once when threads share the model (its ONNX graph is keyed by it)
+                if self._folded_cache is None or not self._folded_cache.current():
+                    # Walking the backbone's modules for its tensors costs ~2 ms (5 % of an image's encoding
+                    # at batch 1), so it is done here only; each call then checks the list it made.
+                    tensors = list(itertools.chain(self.backbone.parameters(), self.backbone.buffers()))
+                    with torch.inference_mode(False), torch.no_grad():
+                        folded = _fold_batch_norms(copy.deepcopy(self.backbone))
+                        probe = x[:1].clone()
+                        same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
+                    self._folded_cache = _Folded(tensors, folded if same else self.backbone)
         return self._folded_cache.backbone
 
     def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:

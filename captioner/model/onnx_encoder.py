@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from captioner.model.onnx_step import cpu_session
+from captioner.model.onnx_step import _exporting, cpu_session
 
 
 class _Annotations(nn.Module):
@@ -37,7 +37,7 @@ class OnnxEncoder:
     def __init__(self, encoder: nn.Module, backbone: nn.Module, example: torch.Tensor):
         buffer = io.BytesIO()
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with _exporting(), warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
                 torch.onnx.export(_Annotations(encoder, backbone).eval(), (example.contiguous(),), buffer, dynamo=False,
                                   input_names=["pixels"], output_names=["annotations"],
