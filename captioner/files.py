@@ -3,7 +3,9 @@ new one, never a part."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -25,4 +27,41 @@ def atomic_write(target: str | os.PathLike, data: bytes | str | Callable[[Path],
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return target
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this kernel or file system cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
+def replace_directory(new: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Put the finished directory `new` in the place of `target` (which may exist) and delete the
+    old one. Readers, and a run killed at any moment, see the whole old directory or the whole new
+    one: the two are swapped in one step where the system allows it (Linux); elsewhere the old one
+    is renamed aside first, so at worst `target` is briefly missing, never a mix. `new` must be on
+    `target`'s file system (beside it)."""
+    new, target = Path(new), Path(target)
+    if not os.path.lexists(target):
+        os.rename(new, target)
+        return target
+    if _exchange(new, target):
+        shutil.rmtree(new)  # now the old directory
+        return target
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, aside / target.name)
+    os.rename(new, target)
+    shutil.rmtree(aside)
     return target

@@ -229,3 +229,29 @@ def test_encoder_weights_named_in_config_are_never_opened_outside_the_directory(
     with pytest.raises(CheckpointError, match="stop"):
         load_model(out, encoder_weights=outside)
     assert opened == [str((out / "encoder.pt").resolve()), str(outside)]
+
+
+@pytest.mark.parametrize("name", ["vocab.json", "model.safetensors"])
+def test_a_folder_mixing_files_of_two_saves_refuses_to_load(tmp_path, vocab, name):
+    from captioner import Vocabulary
+
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4)
+    first = Captioner.from_config(config, vocab).save_pretrained(tmp_path / "first")
+    reordered = Vocabulary(vocab.itos[:4] + vocab.itos[4:][::-1])  # same size: only a fingerprint tells them apart
+    second = Captioner.from_config(config, reordered).save_pretrained(tmp_path / "second")
+    (first / name).write_bytes((second / name).read_bytes())
+    with pytest.raises(CheckpointError, match=f"{name} is not the file saved with config.json"):
+        load_model(first)
+
+
+def test_fingerprints_are_recorded_and_folders_saved_before_them_still_load(tmp_path, small_captioner):
+    import hashlib
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    config = json.loads((out / "config.json").read_text())
+    for name in ("vocab.json", "model.safetensors"):
+        assert config["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    del config["sha256"]  # as every model saved before fingerprints (the shipped ones)
+    (out / "config.json").write_text(json.dumps(config))
+    load_model(out)
