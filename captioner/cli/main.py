@@ -184,9 +184,10 @@ def _run_evaluate(args) -> int:
         if not records:
             print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
             return 2
-    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx)
     name = "photos" if photos is not None else args.split
     out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
+    _check_writable(out)  # before the work, not after it
+    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx)
     if photos is not None:
         report = photo_report(captioner, photos, options)
         report.update(model=str(args.model), photo_set=str(args.photos))
@@ -220,6 +221,7 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from captioner.cli.publish import export_model
 
+    _check_writable(Path(args.out))
     images = []
     if args.check_data:
         from captioner.data.datasets import load_dataset
@@ -229,6 +231,16 @@ def _run_export(args) -> int:
                           allowed_changes=args.allow_changed)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Raise OSError (exit status 2) unless a file or folder can be made at `path`."""
+    import errno
+
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, f"cannot write in {parent}", str(path))
 
 
 def _positive(text: str) -> int:
@@ -436,6 +448,26 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+def expected_failure_status(exc: BaseException) -> int | None:
+    """The documented exit status of a failure that is not captioner's bug, or None for a bug: bad
+    input (a data set, a model, an image, a path that cannot be read or written) is 2, a run that
+    failed part-way on the machine's account (a full disk, an I/O error) is 1."""
+    import errno
+
+    from captioner.cli.batch import BatchError
+    from captioner.data.datasets import DatasetError
+    from captioner.images import ImageLoadError
+    from captioner.model.checkpoint import CheckpointError
+
+    if isinstance(exc, (DatasetError, CheckpointError, ImageLoadError, BatchError)):
+        return EXIT_USAGE
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+        return EXIT_SOME_FAILED
+    if isinstance(exc, OSError) and exc.errno is not None:  # no permission, no such folder, read-only, a file where a folder belongs
+        return EXIT_USAGE
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # A file name that is not valid UTF-8 (or a terminal that is not UTF-8) must not stop a run
@@ -448,7 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"captioner {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug: say so, show where, and exit with its own status
+    except Exception as exc:  # noqa: BLE001 - expected failures get their status, anything else is a bug
+        status = expected_failure_status(exc)
+        if status is not None:
+            print(f"captioner {args.command}: error: {exc}", file=sys.stderr)
+            return status
         traceback.print_exc()
         print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
               f"please report it with the traceback above", file=sys.stderr)

@@ -72,7 +72,7 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 
 
 def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
-    from captioner.data.datasets import load_dataset, references
+    from captioner.data.datasets import check_training_data, load_dataset, references
     from captioner.evaluation.caption_metrics import caption_metrics
     from captioner.evaluation.evaluate import grounding_report
     from captioner.pipeline import Captioner
@@ -92,10 +92,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             raise FileExistsError(f"{run} already holds a training run: use --resume to continue it, or another --out")
         state, optimizer_state = None, None
     records = load_dataset(config.data, config.image_root)
+    check_training_data(records, config.data)  # before anything is computed: errors name the file and the record
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"][: config.val_images]
-    if not train_records:
-        raise ValueError(f"{config.data}: no images in the train split")
     if not resume:
         vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
         model_config = dataclasses.replace(model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images")

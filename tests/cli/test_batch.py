@@ -159,8 +159,9 @@ BROKEN = {
     "truncated.jpg": (_encoded("JPEG")[:300], "truncated"),
     "bomb.png": (_bomb_png(), "decompression bomb"),
     "odd.tiff": (_unsupported_tiff(), "not a recognised image format|cannot decode"),
-    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12).
-    "dds.png": (_dds_unknown_format(), "cannot decode"),
+    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12);
+    # DDS is no format captioner reads, so PIL's DDS plug-in is never tried (issue 25).
+    "dds.png": (_dds_unknown_format(), "not a recognised image format"),
 }
 
 

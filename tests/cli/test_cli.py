@@ -69,7 +69,7 @@ def test_caption_list_file_and_glob_to_csv_with_a_failure(folder, model_dir, tmp
     lines = out.read_text().splitlines()
     assert lines[0] == "path,caption,score,error,alternatives,peaks"
     assert [line.split(",")[0] for line in lines[1:]] == [str(folder / p) for p in ("sub/c.jpg", "broken.jpg", "a.jpg")]
-    assert lines[2].endswith(",,,not a recognised image format,,")
+    assert lines[2].endswith(",,,\"not a recognised image format (captioner reads JPEG, PNG, GIF, BMP, TIFF, WEBP, PPM)\",,")
     assert capsys.readouterr().out.startswith("captioned 2, failed 1 ->")
 
 
