@@ -4,6 +4,8 @@ new one, never a part."""
 from __future__ import annotations
 
 import ctypes
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -65,3 +67,21 @@ def replace_directory(new: str | os.PathLike, target: str | os.PathLike) -> Path
     os.rename(new, target)
     shutil.rmtree(aside)
     return target
+
+
+def finite_json(obj, **kwargs) -> str:
+    """json.dumps with NaN and infinities written as null: bare NaN is not JSON, and other tools
+    (jq, browsers, JSON.parse) refuse a file holding it."""
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:  # a numpy or torch scalar
+        return _finite(obj.item())
+    return obj

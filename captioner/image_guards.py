@@ -44,6 +44,9 @@ def check_structure(fp: BinaryIO) -> None:
             _check_jpeg(fp)
         elif head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
             _check_tiff(fp, head)
+    except (struct.error, OverflowError, ValueError) as exc:  # a header cut short, an offset past any file
+        if isinstance(exc, StructureError):
+            raise
     finally:
         fp.seek(0)
 

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -356,6 +357,9 @@ def _add_caption(sub) -> None:
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the output: skip images it holds, redo a half-written last line")
     again.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume (implied): caption again the images the output records as failed (a disk "
+                        "that filled is freed, a missing file arrived); their new records replace the old")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _add_style_args(p, "heatmap style (with --heatmaps)")
     p.set_defaults(func=_run_caption)
@@ -369,7 +373,7 @@ def _run_caption(args) -> int:
     try:
         decoding = _decoding(args)
         items = discover_inputs(args.inputs, args.list)
-        check_output(args.out, args.resume, args.overwrite)
+        check_output(args.out, args.resume or args.retry_failed, args.overwrite)
         captioner, style = _prepare(args, shard)
     except ValueError as exc:  # BatchError, CheckpointError (NoDefaultModelError), a bad style
         return _usage_error("caption", exc)
@@ -379,7 +383,8 @@ def _run_caption(args) -> int:
     )
     try:
         summary = run_batch(
-            captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
+            captioner, items, args.out, options, resume=args.resume or args.retry_failed, overwrite=args.overwrite, shard=shard,
+            progress=args.progress, retry_failed=args.retry_failed,
         )
     except BatchError as exc:  # a --resume file this run cannot continue, an output another run holds
         return _usage_error("caption", exc)
@@ -423,17 +428,26 @@ def _run_inspect(args) -> int:
     for record in caption_items(captioner, items, options):
         if record["error"] is None:
             score = "none" if record["score"] is None else f"{record['score']:.3f}"  # None: not a finite number
-            print(f"{record['path']}: {record['caption']} (score {score})")
+            print(f"{terminal_safe(record['path'])}: {record['caption']} (score {score})")
         else:
             failed += 1
-            print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
+            print(f"{terminal_safe(record['path'])}: failed: {terminal_safe(record['error'])}", file=sys.stderr)
     print(f"heatmaps of {len(items) - failed} images in {args.out}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
 
 def _usage_error(command: str, message) -> int:
-    print(f"captioner {command}: error: {message}", file=sys.stderr)
+    print(f"captioner {command}: error: {terminal_safe(str(message))}", file=sys.stderr)
     return 2
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control characters (ESC and the rest; not tab or newline) shown as \\x.. escapes:
+    a file name holding escape sequences must not move the cursor, recolour or retitle the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -483,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - expected failures get their status, anything else is a bug
         status = expected_failure_status(exc)
         if status is not None:
-            print(f"captioner {args.command}: error: {exc}", file=sys.stderr)
+            print(f"captioner {args.command}: error: {terminal_safe(str(exc))}", file=sys.stderr)
             return status
         traceback.print_exc()
         print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "

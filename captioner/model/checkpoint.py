@@ -200,6 +200,9 @@ def _load_model(directory: Path, device, encoder_weights: str | Path | None) -> 
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights}: cannot read safetensors ({exc})") from exc
+    broken = [name for name, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:  # such a model writes garbage captions and its heatmaps cannot be drawn
+        raise CheckpointError(f"{weights}: weights are not finite (NaN or inf in {broken[:5]}); this model cannot caption")
     has_encoder = any(k.startswith(ENCODER_PREFIX) for k in state)
     if encoder_weights is not None:
         config = dataclasses.replace(config, encoder_weights=str(encoder_weights))

@@ -344,12 +344,28 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def grid_size(self, image_size: int) -> tuple[int, int]:
+        """The annotation grid at this input size, from a dry run on the meta device: shapes only,
+        so a config asking for 4096-pixel images is refused in a moment instead of after 4.7 GB."""
+        from torch.func import functional_call
+
         was_training = self.training
         self.eval()
-        device = next(self.backbone.parameters()).device
-        maps = self._levels(torch.zeros(1, 3, image_size, image_size, device=device))
+        probe = _LevelsProbe(self)
+        meta = {name: torch.empty_like(t, device="meta") for name, t in [*probe.named_parameters(), *probe.named_buffers()]}
+        maps = functional_call(probe, meta, (torch.empty(1, 3, image_size, image_size, device="meta"),))
         self.train(was_training)
         return tuple(maps[self.levels.index(self.grid_level)].shape[-2:])
+
+
+class _LevelsProbe(nn.Module):
+    """Encoder._levels as a module's forward, for functional_call."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, pixels):
+        return self.encoder._levels(pixels)
 
 
 def _fold_batch_norms(backbone: nn.Module) -> nn.Module:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from captioner.distributed import Distributed, process_group
+from captioner.files import finite_json
 from captioner.model.beam_search import DecodingOptions
 from captioner.model.config import ModelConfig
 from captioner.model.checkpoint import CheckpointError
@@ -124,7 +125,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
 
     def log(record: dict) -> None:
         with open(log_file, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(finite_json(record) + "\n")  # a NaN metric is null: bare NaN is not JSON
 
     val_references = references(val_records)
     # On grounded data (generated scenes) each epoch also reports objects named and attention
@@ -150,7 +151,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         st.history[-1] = record
         plot_learning_curves(st.history, run / CURVES_FILE, title=run.name)
         if progress:
-            print(json.dumps(record))
+            print(finite_json(record))
         return val_features is not None and st.epochs_without_improvement >= config.patience
 
     def on_checkpoint(st, optimizer, scheduler) -> None:

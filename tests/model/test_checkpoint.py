@@ -255,3 +255,30 @@ def test_fingerprints_are_recorded_and_folders_saved_before_them_still_load(tmp_
     del config["sha256"]  # as every model saved before fingerprints (the shipped ones)
     (out / "config.json").write_text(json.dumps(config))
     load_model(out)
+
+
+def test_a_model_with_nan_weights_is_refused_at_load(tmp_path, small_captioner):
+    # It loaded silently, then --heatmaps and inspect crashed with 0 records (issue 25).
+    from safetensors.torch import load_file, save_file
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    state = load_file(str(out / "model.safetensors"))
+    state["decoder.out.bias"][2] = float("nan")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "captioner", "encoder_included": "false"})
+    config = json.loads((out / "config.json").read_text())
+    del config["sha256"]  # as a folder saved before fingerprints, so the NaN check is what refuses it
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"not finite.*decoder.out.bias"):
+        load_model(out)
+
+
+def test_an_image_size_that_gives_another_grid_is_refused_in_a_moment(tmp_path, small_captioner):
+    # image_size 4096 took 4.7 GB and 87 s (a real dry run of the encoder) before this refusal (issue 25).
+    import time
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    _edit_config(out, image_size=4096)
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"grid \(256, 256\).*\(14, 14\)"):
+        load_model(out)
+    assert time.perf_counter() - started < 10
