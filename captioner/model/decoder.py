@@ -15,7 +15,6 @@ attention keys, and the whole deep output layer are computed for all steps at on
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -312,15 +311,11 @@ class Decoder(nn.Module):
 
 
 def _int8(weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
-    """x -> x @ weight.T + bias with the weight dynamically quantised to int8 (torch.ao.quantization)."""
-    linear = nn.Linear(weight.shape[1], weight.shape[0])
-    linear.weight.copy_(weight)
-    linear.bias.copy_(bias)
-    linear.qconfig = torch.ao.quantization.per_channel_dynamic_qconfig  # per output row: closer to float
-    with warnings.catch_warnings():
-        # torch deprecates its quantised tensor types in favour of torchao; they still work here.
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return torch.ao.nn.quantized.dynamic.Linear.from_float(linear)
+    """x -> x @ weight.T + bias with the weight dynamically quantised to int8 and each row of x on
+    its own scale, so an image's captions do not depend on the others in its batch (int8_rows)."""
+    from captioner.model.int8_rows import RowwiseInt8Linear
+
+    return RowwiseInt8Linear(weight, bias)
 
 
 def _steps(values: list[torch.Tensor], B: int, T: int) -> torch.Tensor:
