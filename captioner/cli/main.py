@@ -238,10 +238,13 @@ def _check_writable(path: Path) -> None:
     """Raise OSError (exit status 2) unless a file or folder can be made at `path`."""
     import errno
 
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OSError(errno.EACCES, f"cannot write in {parent}", str(path))
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the folders that would be made: nothing made yet
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OSError(errno.ENOTDIR, f"cannot write there: {folder} is not a folder", str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, f"cannot write in {folder}", str(path))
 
 
 def _positive(text: str) -> int:

@@ -96,3 +96,10 @@ def test_training_data_without_words_is_refused_before_the_first_step(tmp_path, 
     status, err = _run(["train", "--data", coco, "--out", tmp_path / "run", "--epochs", "1", "--device", "cpu"], capsys)
     assert status == 2 and str(coco) in err and message in err
     assert not (tmp_path / "run" / "cache").exists()  # refused before any feature was computed
+
+
+def test_checking_the_report_path_makes_no_folder(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, err = _run(["evaluate", "--model", "nowhere", "--data", data, "--no-meteor"], capsys)
+    assert status == 2 and "nowhere: no such model directory" in err
+    assert not (tmp_path / "nowhere").exists()
