@@ -43,6 +43,7 @@ from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
 from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.results.result import CaptionResult
 from captioner.viz.naming import first_naming_word
+from captioner.modeldir.folder_files import CARD_FILE, read_model_text
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
 if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
@@ -340,10 +341,15 @@ def show_what_the_model_knows(model: ModelChoice, config: ModelConfig) -> None:
             "knows photographed objects and animals, the \"shapes\" and \"hard\" models generated scenes of "
             "coloured shapes; for everyday photographs of anything, train on COCO or Flickr."
         )
-    card = model.path / "README.md"
-    if card.is_file():
+    card = model.path / CARD_FILE
+    if card.is_symlink() or card.exists():
+        try:
+            text = read_model_text(model.path, CARD_FILE)  # a regular file inside the folder, never a link out of it
+        except CheckpointError as exc:
+            st.warning(f"This model's card cannot be shown: {md(str(exc))}")
+            return
         with st.expander("About this model (its model card)"):
-            st.markdown(card.read_text(encoding="utf-8"))
+            st.markdown(text)
 
 
 def show_no_model_help(folder: Path) -> None:

@@ -139,7 +139,7 @@ def _nothing_found(pattern: str) -> str:
 
 def _read_list(list_file: str) -> list[str]:
     try:
-        text = Path(list_file).read_text(encoding="utf-8")
+        text = Path(list_file).read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not part of the first path
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchError(f"cannot read list file {list_file}: {exc}") from exc
     lines = (line.strip() for line in text.splitlines())
@@ -295,7 +295,7 @@ class _Csv:
         self.header = self._row(columns)
 
     def line(self, record: dict) -> str:
-        return self._row([_cell(record.get(column)) for column in self.columns])
+        return self._row([_escape(_cell(record.get(c))) if c in _TEXT_COLUMNS else _cell(record.get(c)) for c in self.columns])
 
     def parse(self, text: str, source: Path) -> tuple[list[dict], int]:
         """The records, and where the last complete one ends (a run killed inside a quoted line
@@ -326,14 +326,33 @@ class _Csv:
         for number, row in enumerate(rows[1:], 2):
             if len(row) != len(self.columns):
                 raise BatchError(f"{source}, line {number}: {len(row)} cells, this run writes {len(self.columns)} columns")
-            records.append(_check_record({c: (v if v != "" else None) for c, v in zip(self.columns, row)}, source, number))
+            cells = {c: (_unescape(v) if c in _TEXT_COLUMNS else v) for c, v in zip(self.columns, row)}
+            records.append(_check_record({c: (v if v != "" else None) for c, v in cells.items()}, source, number))
         return records, end
 
     @staticmethod
     def _row(values: list[str]) -> str:
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(values)
+        # The writer quotes a cell holding "\n" (its line end) but not one holding a lone "\r", which
+        # its reader then refuses: a row with one is quoted whole.
+        quoting = csv.QUOTE_ALL if any("\r" in v for v in values) else csv.QUOTE_MINIMAL
+        csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow(values)
         return buffer.getvalue()
+
+
+# Cells of text that a spreadsheet would run as a formula when they start with one of these
+# (OWASP, "CSV injection"): a quote goes in front, and a cell that starts with a quote gets one
+# more, so reading back (--resume) removes exactly one and gives the text as it was.
+_TEXT_COLUMNS = frozenset({"path", "caption", "error", "heatmaps"})
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _escape(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def _unescape(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def _cell(value: Any) -> str:
@@ -450,13 +469,15 @@ def run_batch(
     overwrite: bool = False,
     shard: Distributed = Distributed(),
     progress: bool = True,
+    retry_failed: bool = False,
 ) -> BatchSummary:
     """Caption this process's share of `items` into `out` and return the counts of all processes.
 
     Alone, records go straight into `out`. Under torchrun (shard.world_size > 1) each rank writes
     `out.part-<rank>`, then rank 0 merges every part (and, with `resume`, what `out` held) into
     `out` in input order and deletes the parts. A rank's part file stays after a killed run and
-    `resume` takes it up, with any number of processes.
+    `resume` takes it up, with any number of processes. With `retry_failed` (and `resume`), the
+    images the output records as failed are captioned again and their new records replace the old.
     """
     check_output(out, resume, overwrite)
     out = Path(out)
@@ -468,7 +489,8 @@ def run_batch(
         if resume:
             for earlier in (output, *(RecordFile(p, options.columns) for p in _part_files(out))):
                 for record in earlier.read():
-                    done.setdefault(_key(record["path"]), record["error"] is not None)
+                    if not (retry_failed and record["error"] is not None):
+                        done.setdefault(_key(record["path"]), record["error"] is not None)
         elif shard.is_main:
             # Replaced: the old output and parts of other ranks (each rank truncates its own), so a
             # later resume cannot bring their records back.
@@ -493,8 +515,8 @@ def run_batch(
         skipped_failed = sum(done.get(_key(item.path), False) for item in mine)
         summary = BatchSummary(len(todo) - failed, failed, len(mine) - len(todo), skipped_failed)
         summary = BatchSummary(*shard.sum_ints(dataclasses.astuple(summary)))  # every rank has closed its part file
-        if shard.is_main and (parts := _part_files(out)):
-            _merge(output, [RecordFile(p, options.columns) for p in parts], items)
+        if shard.is_main and ((parts := _part_files(out)) or (retry_failed and todo)):
+            _merge(output, [RecordFile(p, options.columns) for p in parts], items, latest=retry_failed)
     return summary
 
 
@@ -535,12 +557,16 @@ def _part_files(out: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(prefix) :]))
 
 
-def _merge(output: RecordFile, parts: list[RecordFile], items: Sequence[BatchItem]) -> None:
-    """Rewrite `output` with its own records and the parts', one per path, in input order."""
+def _merge(output: RecordFile, parts: list[RecordFile], items: Sequence[BatchItem], latest: bool = False) -> None:
+    """Rewrite `output` with its own records and the parts', one per path, in input order: the
+    first record of a path, or with `latest` its last (a retried image's new record)."""
     records: dict[str, dict] = {}
     for source in (output, *parts):
         for record in source.read():
-            records.setdefault(_key(record["path"]), record)
+            if latest:
+                records[_key(record["path"])] = record
+            else:
+                records.setdefault(_key(record["path"]), record)
     position = {_key(item.path): i for i, item in enumerate(items)}
     output.rewrite(sorted(records.values(), key=lambda r: position.get(_key(r["path"]), len(position))))
     for part in parts:

@@ -1,5 +1,6 @@
-"""Fuzz campaign for captioner.images.loading.load_image: mutate small images of every format it reads
-and report every input that raises anything but ImageLoadError (an "escape").
+"""Fuzz campaign for captioner.images.loading.load_image: mutate small images of every format PIL writes
+(the ones captioner reads and the ones it must refuse, whatever their content claims) and report
+every input that raises anything but ImageLoadError (an "escape") or takes more than --slow seconds.
 
     python scripts/fuzz_images.py --seconds 600 --out fuzz-escapes/
 
@@ -23,7 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SEED_FORMATS = ("JPEG", "PNG", "PNG16", "GIF", "WEBP", "BMP", "TIFF")
+# The formats captioner reads, with the variants that exercise its conversions, then every other
+# format PIL can write (ICNS aside: its smallest file is 1.3 MB), which it must refuse cleanly.
+READ_SEEDS = ("JPEG", "JPEG-PROGRESSIVE", "PNG", "PNG16", "GIF", "WEBP", "BMP", "TIFF", "PPM")
+OTHER_SEEDS = ("AVIF", "DDS", "DIB", "EPS", "ICO", "IM", "JPEG2000", "MPO", "MSP", "PALM", "PCX", "PDF", "QOI", "SGI",
+               "SPIDER", "TGA", "XBM")
+SEED_FORMATS = READ_SEEDS + OTHER_SEEDS
 
 
 def seed_images() -> dict[str, bytes]:
@@ -41,6 +47,9 @@ def seed_images() -> dict[str, bytes]:
         "WEBP": (rgb, {}),
         "BMP": (rgb, {}),
         "TIFF": (rgb, {"compression": "tiff_lzw"}),
+        "JPEG-PROGRESSIVE": (rgb, {"format": "JPEG", "progressive": True}),
+        "PPM": (rgb, {}),
+        **{name: (rgb.convert("1") if name in ("MSP", "PALM", "XBM") else rgb, {}) for name in OTHER_SEEDS},
     }
     seeds = {}
     for name, (img, kwargs) in images.items():
@@ -79,22 +88,25 @@ def mutate(data: bytes, seed: int, n: int) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the captioner of this checkout
     from captioner.images.loading import ImageLoadError, load_image
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--out", type=Path, help="folder for the inputs that escaped")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slow", type=float, default=1.0, help="seconds of CPU above which an input is reported as slow")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # PIL warns on every damaged EXIF block; only escapes matter here
     seeds = seed_images()
     rng = random.Random(args.seed)
-    tried, escapes, kinds = 0, 0, {}
+    tried, escapes, slow, kinds = 0, 0, 0, {}
     stop = time.monotonic() + args.seconds
     while time.monotonic() < stop:
         fmt, seed, n = rng.choice(SEED_FORMATS), rng.getrandbits(32), rng.randint(1, 8)
         data = mutate(seeds[fmt], seed, n)
         tried += 1
+        started = time.process_time()
         try:
             load_image(data, max_pixels=4_000_000)
         except ImageLoadError:
@@ -107,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.out:
                 args.out.mkdir(parents=True, exist_ok=True)
                 (args.out / f"{fmt.lower()}-{seed}-{n}.bin").write_bytes(data)
-    print(f"{tried} mutated files in {args.seconds:.0f} s, {escapes} escapes {kinds}")
-    return 1 if escapes else 0
+        if (spent := time.process_time() - started) > args.slow:
+            slow += 1
+            print(f"SLOW {fmt} seed={seed} n={n}: {spent:.1f} s of CPU", file=sys.stderr)
+    print(f"{tried} mutated files of {len(SEED_FORMATS)} formats in {args.seconds:.0f} s, {escapes} escapes {kinds}, {slow} slow")
+    return 1 if escapes or slow else 0
 
 
 if __name__ == "__main__":

@@ -412,3 +412,18 @@ def test_the_app_imports_without_torch():
                           env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_a_model_card_linking_outside_the_folder_is_never_shown(tmp_path, models_dir, no_shipped_models, monkeypatch):
+    # A README.md symlinked at the password file or /proc/self/environ was shown to every visitor (issue 25).
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET_KEY=hunter2")
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir / "tiny", folder / "linked")
+    (folder / "linked" / "README.md").symlink_to(secret)
+    monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "Cannot load this model" in texts(at.error) and "outside the model folder" in texts(at.error)
+    shown = texts(at.markdown) + texts(at.error) + texts(at.info) + texts(at.warning)
+    assert "hunter2" not in shown

@@ -35,6 +35,8 @@ LAYERS = [
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("captioner.model.decoder", "captioner.runtime.onnx_step"): "issue 21 item 1: the runtime is built from a model snapshot",
     ("captioner.model.encoder", "captioner.runtime.onnx_encoder"): "issue 21 item 1: the runtime is built from a model snapshot",
+    ("captioner.model.encoder", "captioner.runtime.onnx_step"): "issue 21 item 1: the export lock belongs to the runtime",
+    ("captioner.model.decoder", "captioner.runtime.int8_rows"): "issue 21 item 1: int8 is a transformation of a model snapshot",
 }
 
 

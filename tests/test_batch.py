@@ -159,8 +159,9 @@ BROKEN = {
     "truncated.jpg": (_encoded("JPEG")[:300], "truncated"),
     "bomb.png": (_bomb_png(), "decompression bomb"),
     "odd.tiff": (_unsupported_tiff(), "not a recognised image format|cannot decode"),
-    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12).
-    "dds.png": (_dds_unknown_format(), "cannot decode"),
+    # DDS data under a .png name: PIL raised NotImplementedError, which stopped the whole batch (issue 12);
+    # DDS is no format captioner reads, so PIL's DDS plug-in is never tried (issue 25).
+    "dds.png": (_dds_unknown_format(), "not a recognised image format"),
 }
 
 
@@ -448,3 +449,67 @@ def test_csv_cut_inside_a_quoted_line_break_is_redone(tmp_path, tiny, photos):
     summary = run_batch(tiny, items, out, BatchOptions(), resume=True, progress=False)
     assert (summary.skipped, summary.captioned) == (1, 1)
     assert [r["path"] for r in RecordFile(out, BatchOptions().columns).read()] == [i.path for i in items]
+
+
+# -- issue 25: hostile names, spreadsheets, list files, retrying failures ---------------------------
+
+
+def test_a_name_with_a_carriage_return_round_trips_through_csv_and_resume(tmp_path, tiny, photos):
+    # csv quotes a cell holding "\n" but not a lone "\r", which its own reader then refuses: --resume
+    # refused captioner's own file (issue 25).
+    folder = tmp_path / "in"
+    paths = _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg"])
+    odd = folder / "odd\rname.jpg"
+    os.rename(paths[1], odd)
+    items = discover_inputs([str(folder)])
+    out = tmp_path / "r.csv"
+    run_batch(tiny, items, out, BatchOptions(), progress=False)
+    records = RecordFile(out, BatchOptions().columns).read()
+    assert sorted(r["path"] for r in records) == sorted([paths[0], str(odd)])
+    again = run_batch(tiny, items, out, BatchOptions(), resume=True, progress=False)
+    assert (again.skipped, again.captioned) == (2, 0)
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_read_back(tmp_path, tiny, photos, monkeypatch):
+    names = ["=HYPERLINK(1).jpg", "+1.jpg", "-2.jpg", "@SUM(A1).jpg", "'quoted.jpg", "plain.jpg"]
+    for name in names:
+        photos["chelsea"].resize((32, 24)).save(tmp_path / name)
+    monkeypatch.chdir(tmp_path)  # relative paths: the cells start with the names themselves
+    items = discover_inputs(names)
+    out = tmp_path / "r.csv"
+    run_batch(tiny, items, out, BatchOptions(), progress=False)
+    rows = list(csv.reader(out.read_text().splitlines()))[1:]
+    for row in rows:
+        assert not row[0].startswith(("=", "+", "-", "@")), row[0]
+        assert row[1] == "" or not row[1].startswith(("=", "+", "-", "@"))
+    assert float(rows[0][2]) <= 0  # numbers stay numbers
+    assert sorted(r["path"] for r in RecordFile(out, BatchOptions().columns).read()) == sorted(names)  # read back unchanged
+    assert run_batch(tiny, items, out, BatchOptions(), resume=True, progress=False).skipped == len(names)
+
+
+def test_a_list_file_with_a_byte_order_mark_keeps_its_first_path(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_bytes("\ufeff".encode() + f"{tmp_path / 'a.jpg'}\r\n{tmp_path / 'b.jpg'}\r\n".encode())
+    assert [i.path for i in discover_inputs(list_files=[str(listing)])] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_retry_failed_captions_what_failed_before_and_replaces_its_records(tmp_path, tiny, photos, suffix):
+    folder = tmp_path / "in"
+    paths = _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg", "rocket.jpg"])
+    late = folder / "late.jpg"
+    late.write_bytes(b"")  # not there yet (a copy still running)
+    items = discover_inputs([str(folder)])
+    out = tmp_path / f"r{suffix}"
+    first = run_batch(tiny, items, out, BatchOptions(batch_size=2), progress=False)
+    assert (first.captioned, first.failed) == (3, 1)
+    photos["astronaut"].resize((96, 72)).save(late, format="JPEG")  # it arrived
+    plain = run_batch(tiny, items, out, BatchOptions(batch_size=2), resume=True, progress=False)
+    assert (plain.captioned, plain.skipped_failed, plain.exit_status) == (0, 1, 1)  # --resume alone keeps the failure
+    retried = run_batch(tiny, items, out, BatchOptions(batch_size=2), resume=True, retry_failed=True, progress=False)
+    assert (retried.captioned, retried.failed, retried.skipped, retried.exit_status) == (1, 0, 3, 0)
+    records = RecordFile(out, BatchOptions().columns).read()
+    assert [r["path"] for r in records] == [i.path for i in items]  # one record each, in input order
+    assert all(r["error"] is None for r in records)

@@ -83,3 +83,47 @@ def test_float16_with_a_few_changed_captions_allowed_lists_them(tmp_path, vocab,
     loose = export_model(tmp_path / "trained", tmp_path / "loose", check_images=images, allowed_changes=2)
     assert loose["dtype"] == "float16" and stored_dtypes(tmp_path / "loose") == {torch.float16}
     assert [(c["float32"], c["float16"]) for c in loose["changes"]] == [("red", "blue"), ("red", "blue")]
+
+
+def test_export_cut_off_half_way_leaves_the_previous_model_whole(tmp_path, vocab, photos, monkeypatch):
+    # Export replaced model.safetensors, config.json and vocab.json one by one: killed in between,
+    # the folder held new weights with the old vocabulary and loaded without error (issue 25).
+    from captioner.modeldir import checkpoint
+
+    images = [photos["chelsea"]]
+    old = hand_built_model(vocab, 1.25)
+    old.save_pretrained(tmp_path / "pub")
+    (tmp_path / "pub" / "README.md").write_text("# the published model's card")
+    before = [r.text for r in Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption(images)]
+    torch.manual_seed(1)
+    Captioner.from_config(ModelConfig(image_size=64, embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4), vocab).save_pretrained(tmp_path / "new")
+
+    writes = []
+    real_write = checkpoint.atomic_write
+
+    def killed_after_two_files(target, data, *args, **kwargs):
+        if len(writes) == 2:
+            raise KeyboardInterrupt  # kill -9 stands in: nothing after this runs
+        writes.append(target)
+        return real_write(target, data, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", killed_after_two_files)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(tmp_path / "new", tmp_path / "pub", check_images=images)
+    monkeypatch.undo()
+    assert [r.text for r in Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption(images)] == before
+    report = export_model(tmp_path / "new", tmp_path / "pub", half=False)
+    assert report["target"] == str(tmp_path / "pub") and report["dtype"] == "float32"
+    published = Captioner.from_pretrained(tmp_path / "pub", device="cpu")
+    assert torch.equal(published.model.decoder.out.weight, Captioner.from_pretrained(tmp_path / "new").model.decoder.out.weight)
+    assert (tmp_path / "pub" / "README.md").read_text() == "# the published model's card"  # kept, as before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "pub"]  # no staging folder left
+
+
+def test_export_never_replaces_a_folder_that_is_not_a_model(tmp_path, vocab):
+    hand_built_model(vocab, 1.25).save_pretrained(tmp_path / "trained")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("years of work")
+    with pytest.raises(ValueError, match="not a model directory"):
+        export_model(tmp_path / "trained", tmp_path / "home")
+    assert (tmp_path / "home" / "thesis.tex").read_text() == "years of work"

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -202,9 +203,10 @@ def _run_evaluate(args) -> int:
         if not records:
             print(f"captioner evaluate: no images in split {args.split!r} of {args.data}", file=sys.stderr)
             return 2
-    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx)
     name = "photos" if photos is not None else args.split
     out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
+    _check_writable(out)  # before the work, not after it
+    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx)
     if photos is not None:
         report = photo_report(captioner, photos, options)
         report.update(model=str(args.model), photo_set=str(args.photos))
@@ -242,6 +244,7 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from captioner.publish import export_model
 
+    _check_writable(Path(args.out))
     images = []
     if args.check_data:
         from captioner.data.datasets import load_dataset
@@ -251,6 +254,19 @@ def _run_export(args) -> int:
                           allowed_changes=args.allow_changed)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _check_writable(path: Path) -> None:
+    """Raise OSError (exit status 2) unless a file or folder can be made at `path`."""
+    import errno
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the folders that would be made: nothing made yet
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OSError(errno.ENOTDIR, f"cannot write there: {folder} is not a folder", str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(errno.EACCES, f"cannot write in {folder}", str(path))
 
 
 def _positive(text: str) -> int:
@@ -369,6 +385,9 @@ def _add_caption(sub) -> None:
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the output: skip images it holds, redo a half-written last line")
     again.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume (implied): caption again the images the output records as failed (a disk "
+                        "that filled is freed, a missing file arrived); their new records replace the old")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _add_style_args(p, "heatmap style (with --heatmaps)")
     p.set_defaults(func=_run_caption)
@@ -382,7 +401,7 @@ def _run_caption(args) -> int:
     try:
         decoding = _decoding(args)
         items = discover_inputs(args.inputs, args.list)
-        check_output(args.out, args.resume, args.overwrite)
+        check_output(args.out, args.resume or args.retry_failed, args.overwrite)
         captioner, style = _prepare(args, shard)
     except ValueError as exc:  # BatchError, CheckpointError (NoDefaultModelError), a bad style
         return _usage_error("caption", exc)
@@ -392,7 +411,8 @@ def _run_caption(args) -> int:
     )
     try:
         summary = run_batch(
-            captioner, items, args.out, options, resume=args.resume, overwrite=args.overwrite, shard=shard, progress=args.progress
+            captioner, items, args.out, options, resume=args.resume or args.retry_failed, overwrite=args.overwrite, shard=shard,
+            progress=args.progress, retry_failed=args.retry_failed,
         )
     except BatchError as exc:  # a --resume file this run cannot continue, an output another run holds
         return _usage_error("caption", exc)
@@ -436,18 +456,27 @@ def _run_inspect(args) -> int:
     for record in caption_items(captioner, items, options):
         if record["error"] is None:
             score = "none" if record["score"] is None else f"{record['score']:.3f}"  # None: not a finite number
-            print(f"{record['path']}: {record['caption']} (score {score})")
+            print(f"{terminal_safe(record['path'])}: {record['caption']} (score {score})")
         else:
             failed += 1
-            print(f"{record['path']}: failed: {record['error']}", file=sys.stderr)
+            print(f"{terminal_safe(record['path'])}: failed: {terminal_safe(record['error'])}", file=sys.stderr)
     done = len(items) - failed
     print(f"heatmaps of {done} image{'' if done == 1 else 's'} in {args.out}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
 
 def _usage_error(command: str, message) -> int:
-    print(f"captioner {command}: error: {message}", file=sys.stderr)
+    print(f"captioner {command}: error: {terminal_safe(str(message))}", file=sys.stderr)
     return 2
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control characters (ESC and the rest; not tab or newline) shown as \\x.. escapes:
+    a file name holding escape sequences must not move the cursor, recolour or retitle the terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,6 +491,26 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
+def expected_failure_status(exc: BaseException) -> int | None:
+    """The documented exit status of a failure that is not captioner's bug, or None for a bug: bad
+    input (a data set, a model, an image, a path that cannot be read or written) is 2, a run that
+    failed part-way on the machine's account (a full disk, an I/O error) is 1."""
+    import errno
+
+    from captioner.batch import BatchError
+    from captioner.data.datasets import DatasetError
+    from captioner.images.loading import ImageLoadError
+    from captioner.modeldir.checkpoint import CheckpointError
+
+    if isinstance(exc, (DatasetError, CheckpointError, ImageLoadError, BatchError)):
+        return EXIT_USAGE
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+        return EXIT_SOME_FAILED
+    if isinstance(exc, OSError) and exc.errno is not None:  # no permission, no such folder, read-only, a file where a folder belongs
+        return EXIT_USAGE
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # A file name that is not valid UTF-8 (or a terminal that is not UTF-8) must not stop a run
@@ -474,7 +523,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"captioner {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug: say so, show where, and exit with its own status
+    except Exception as exc:  # noqa: BLE001 - expected failures get their status, anything else is a bug
+        status = expected_failure_status(exc)
+        if status is not None:
+            print(f"captioner {args.command}: error: {terminal_safe(str(exc))}", file=sys.stderr)
+            return status
         traceback.print_exc()
         print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
               f"please report it with the traceback above", file=sys.stderr)

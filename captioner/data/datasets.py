@@ -99,6 +99,13 @@ def _require(obj, key: str, source: Path, where: str, kind: type | tuple = objec
     return value
 
 
+def _id(value, source: Path, where: str):
+    """An image id as the file gives it: a whole number or a text (anything else cannot key an index)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DatasetError(f"{source}: {where} should be a whole number or a text, got {type(value).__name__} {str(value)[:40]}")
+    return value
+
+
 def _check_images(records: list[CaptionRecord], source: Path, root: Path) -> None:
     missing = [str(r.image_path) for r in records if not r.image_path.is_file()]
     if missing:
@@ -106,6 +113,23 @@ def _check_images(records: list[CaptionRecord], source: Path, root: Path) -> Non
             f"{source}: {len(missing)} of {len(records)} images are missing under {root}, "
             f"e.g. {', '.join(missing[:3])} (wrong image root? check_images=False skips this check)"
         )
+
+
+def check_training_data(records: Sequence[CaptionRecord], source) -> None:
+    """DatasetError, naming `source` and the record, unless the records can train a model: some
+    images in the train split, and every caption of a training or validation image has words."""
+    if not any(r.split == "train" for r in records):
+        splits = sorted({r.split for r in records})
+        raise DatasetError(f"{source}: no images in the train split ({len(records)} images" + (f", splits {splits})" if splits else ")"))
+    for n, record in enumerate(records):
+        if record.split not in ("train", "val"):
+            continue
+        where = f"{source}: image {record.image_id!r} ({record.split}, record {n + 1})"
+        if not record.captions:
+            raise DatasetError(f"{where} has no captions")
+        for k, caption in enumerate(record.captions):
+            if not caption or not all(isinstance(t, str) and t for t in caption):
+                raise DatasetError(f"{where}: caption {k + 1} has no words" if not caption else f"{where}: caption {k + 1} holds an empty word")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,11 +160,13 @@ def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = T
     for n, img in enumerate(images):
         where = f"images[{n}]"
         filename = _require(img, "filename", source, where, str)
+        if not filename:
+            raise DatasetError(f"{source}: {where}['filename'] is empty")
         split = _require(img, "split", source, where, str)
         sentences = _require(img, "sentences", source, where, list)
         if split == "restval" and restval_as_train:
             split = "train"
-        image_id = img.get("cocoid", img.get("imgid", filename))
+        image_id = _id(img.get("cocoid", img.get("imgid", filename)), source, f"{where}'s id (cocoid/imgid)")
         if image_id in seen:
             raise DatasetError(f"{source}: {where} repeats image id {image_id!r} of images[{seen[image_id]}]")
         seen[image_id] = n
@@ -151,7 +177,10 @@ def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = T
             if not isinstance(sentence, dict):
                 raise DatasetError(f"{source}: {swhere} should be a JSON object, got {type(sentence).__name__}")
             if "tokens" in sentence:
-                tokens = [str(t).lower() for t in _require(sentence, "tokens", source, swhere, list)]
+                tokens = _require(sentence, "tokens", source, swhere, list)
+                if not all(isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in tokens):
+                    raise DatasetError(f"{source}: {swhere}['tokens'] should hold words (texts)")
+                tokens = [str(t).lower() for t in tokens]
             elif "raw" in sentence:
                 tokens = tokenize(_require(sentence, "raw", source, swhere, str))
             else:
@@ -226,12 +255,12 @@ def _coco_records(data, source: Path, image_dir, split: str | None = None,
     annotations = _require(data, "annotations", source, "the top level", list)
     # check the keys COCO's index relies on, so a bad file fails here with its name, not as a KeyError
     for n, img in enumerate(images):
-        _require(img, "id", source, f"images[{n}]")
+        _id(_require(img, "id", source, f"images[{n}]"), source, f"images[{n}]['id']")
         _require(img, "file_name", source, f"images[{n}]", str)
     image_ids = {img["id"] for img in images}
     for n, ann in enumerate(annotations):
         _require(ann, "caption", source, f"annotations[{n}]", str)
-        if _require(ann, "image_id", source, f"annotations[{n}]") not in image_ids:
+        if _id(_require(ann, "image_id", source, f"annotations[{n}]"), source, f"annotations[{n}]['image_id']") not in image_ids:
             raise DatasetError(f"{source}: annotations[{n}] refers to image_id {ann['image_id']!r}, "
                                f"which is not in 'images'")
 

@@ -178,14 +178,19 @@ def write_known_objects(model_dir: str | Path, table: str | Path | None = None) 
 def known_objects(model_dir: str | Path) -> dict[str, list[str]] | None:
     """{category: [names]} of the objects a model directory says it was trained on, or None when
     it does not say (models trained on other data)."""
+    from captioner.modeldir.checkpoint import CheckpointError
+    from captioner.modeldir.folder_files import read_model_json
+
     path = Path(model_dir) / KNOWN_OBJECTS_FILE
-    if not path.is_file():
+    if not (path.is_symlink() or path.exists()):
         return None
     try:
-        entries = json.loads(path.read_text())["objects"]
+        entries = read_model_json(model_dir, KNOWN_OBJECTS_FILE)["objects"]
         by_category = {}
         for entry in entries:
             by_category.setdefault(str(entry["category"]), []).append(str(entry["name"]))
+    except CheckpointError as exc:  # a link out of the folder, not UTF-8, nested too deeply
+        raise ObjectsDataError(str(exc)) from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise ObjectsDataError(f"{path}: not a list of known objects ({exc})") from exc
     return by_category

@@ -10,7 +10,6 @@ object is named.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +22,7 @@ from captioner.data.grounding import grounding_for
 from captioner.decoding.options import DecodingOptions, decoding_options
 from captioner.evaluation.attention_metrics import attention_correctness_summary
 from captioner.evaluation.caption_metrics import caption_metrics, write_coco_results
+from captioner.files import finite_json
 
 
 def caption_records(captioner, records: Sequence, options: DecodingOptions | None = None, batch_size: int = 32,
@@ -109,6 +109,6 @@ def evaluate(
 def write_report(report: dict, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
+    path.write_text(finite_json(report, indent=2))
     return path
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Union
@@ -17,12 +19,18 @@ from typing import Union
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from captioner.images.guards import StructureError, check_structure
+
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image]
 
 # Images larger than this are refused before their pixels are decoded: a small file can declare
 # huge dimensions (a "decompression bomb") and exhaust memory. 100 MP covers any camera photo.
 DEFAULT_MAX_PIXELS = 100_000_000
 _CHUNK_PIXELS = 1 << 18  # pixels converted at a time from 16-bit or float data
+# The raster formats captioner reads (PIL's names; PPM covers .pbm/.pgm/.ppm/.pnm, JPEG also MPO).
+# PIL's other plug-ins are never tried, whatever a file is named: some hand the file to external
+# programs (EPS to Ghostscript) and the rarely used ones are the least hardened against crafted data.
+READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 
 
 class ImageLoadError(ValueError):
@@ -69,7 +77,10 @@ def load_image_and_size(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, n
         img = src
     else:
         img = _open(src, label)
-    width, height = img.size
+    try:
+        width, height = (int(side) for side in img.size)
+    except (TypeError, ValueError) as exc:  # a crafted header that PIL parsed into something else
+        raise ImageLoadError(label, f"image header declares no valid size ({img.size!r:.80})") from exc
     if width < 1 or height < 1:
         raise ImageLoadError(label, f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:
@@ -116,6 +127,10 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         if len(src) == 0:
             raise ImageLoadError(label, "empty input (0 bytes)")
         fp = io.BytesIO(bytes(src))
+        try:
+            check_structure(fp)
+        except StructureError as exc:
+            raise ImageLoadError(label, str(exc)) from None
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
         try:
@@ -129,17 +144,24 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         if info.st_size == 0:
             raise ImageLoadError(label, "empty file (0 bytes)")
         fp = path
+        try:
+            with open(path, "rb") as fh:
+                check_structure(fh)
+        except StructureError as exc:
+            raise ImageLoadError(label, str(exc)) from None
+        except OSError as exc:
+            raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
     else:
         raise ImageLoadError(label, f"unsupported input type {type(src).__name__}; give a path, bytes or a PIL image")
     try:
         with warnings.catch_warnings():
             # PIL warns above ~89 MP; our own limit (max_pixels) decides, with a clear error.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(fp)
+            return Image.open(fp, formats=READABLE_FORMATS)
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(label, f"image declares absurd dimensions (decompression bomb): {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageLoadError(label, "not a recognised image format") from exc
+        raise ImageLoadError(label, f"not a recognised image format (captioner reads {', '.join(READABLE_FORMATS)})") from exc
     except OSError as exc:
         if exc.errno is not None:  # the file system's refusal (permission, I/O error), not the decoder's
             raise ImageLoadError(label, f"cannot read file ({exc.strerror or exc})") from exc
@@ -148,8 +170,16 @@ def _open(src: ImageInput, label: str) -> Image.Image:
         raise ImageLoadError(label, _reason(exc)) from exc
 
 
+# A path in a decoder's message (a temporary file, a library's) is the server's business, not the
+# reader's: messages are shown to web visitors. The image itself is named by the message's label.
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/][^\s'\",:;()\[\]]+")
+_MAX_REASON = 300
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    if isinstance(exc, subprocess.SubprocessError):  # its text is the command line
+        return "cannot decode image (an external decoder failed)"
+    text = _PATH.sub("<path>", str(exc) or type(exc).__name__)[:_MAX_REASON]
     if "truncated" in text.lower():
         return f"image data is truncated or corrupt ({text})"
     if isinstance(exc, (OSError, ValueError, SyntaxError)):

@@ -13,6 +13,9 @@ DEFAULT_ENCODER = "efficientnet_lite0"
 TORCHVISION_RESNETS = ("resnet18", "resnet50", "resnet101")
 # Keys that configs written by earlier versions may hold and that mean nothing now: ignored on reading.
 RETIRED_KEYS = frozenset({"extra"})
+# Keys of config.json that are about the file, not the model: its format, its version, and the
+# fingerprints of the files saved with it (captioner.modeldir.checkpoint).
+ENVELOPE_KEYS = frozenset({"format", "version", "sha256"})
 
 
 @dataclass
@@ -63,7 +66,7 @@ class ModelConfig:
                 f"config version {data.get('version')} is newer than this captioner understands ({CONFIG_VERSION}); upgrade captioner"
             )
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known - {"format", "version"} - RETIRED_KEYS)
+        unknown = sorted(set(data) - known - ENVELOPE_KEYS - RETIRED_KEYS)
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
         kwargs = {k: v for k, v in data.items() if k in known}

@@ -15,7 +15,6 @@ attention keys, and the whole deep output layer are computed for all steps at on
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -232,9 +231,11 @@ class Decoder(nn.Module):
         """`step` bound to the decoder's weights as they are now: a search takes it once and calls
         it at every step, so the check that the merged weights (or the exported graph) are current
         runs once per search, not once per step. Do not keep it across a change to the weights."""
-        if self.onnx and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+        from captioner.runtime.onnx_step import exporting
+
+        if self.onnx and not torch.is_grad_enabled() and not exporting():
             return _LazyOnnxStep(self, hard_context)
-        return partial(self._step, self._merged(int8=self.int8 and not torch.onnx.is_in_onnx_export()), hard_context)
+        return partial(self._step, self._merged(int8=self.int8 and not exporting()), hard_context)
 
     def _step(self, m: "_MergedWeights", hard_context: str, tokens, state, features, keys):
         h, c = state
@@ -263,17 +264,18 @@ class Decoder(nn.Module):
     def _onnx_step(self, hard_context: str, example):
         """The exported step for this way of reading the grid, exported again whenever a parameter
         has changed (as _merged is rebuilt)."""
-        from captioner.runtime.onnx_step import OnnxStep
+        from captioner.runtime import onnx_step
 
         if self.out.weight.device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
-        version = (self.int8, *self._parameter_versions())
-        if self._onnx_cache is None or self._onnx_cache[0] != version:
-            self._onnx_cache = (version, {})
-        steps = self._onnx_cache[1]
-        if hard_context not in steps:
-            steps[hard_context] = OnnxStep(self, hard_context, example, int8=self.int8)
-        return steps[hard_context]
+        with onnx_step.EXPORT_LOCK:  # threads sharing the model export it once, one at a time
+            version = (self.int8, *self._parameter_versions())
+            if self._onnx_cache is None or self._onnx_cache[0] != version:
+                self._onnx_cache = (version, {})
+            steps = self._onnx_cache[1]
+            if hard_context not in steps:
+                steps[hard_context] = onnx_step.OnnxStep(self, hard_context, example, int8=self.int8)
+            return steps[hard_context]
 
     def _parameter_versions(self) -> tuple:
         """What changes when a parameter is moved, loaded or updated: the key of the decoding caches."""
@@ -309,15 +311,11 @@ class Decoder(nn.Module):
 
 
 def _int8(weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
-    """x -> x @ weight.T + bias with the weight dynamically quantised to int8 (torch.ao.quantization)."""
-    linear = nn.Linear(weight.shape[1], weight.shape[0])
-    linear.weight.copy_(weight)
-    linear.bias.copy_(bias)
-    linear.qconfig = torch.ao.quantization.per_channel_dynamic_qconfig  # per output row: closer to float
-    with warnings.catch_warnings():
-        # torch deprecates its quantised tensor types in favour of torchao; they still work here.
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return torch.ao.nn.quantized.dynamic.Linear.from_float(linear)
+    """x -> x @ weight.T + bias with the weight dynamically quantised to int8 and each row of x on
+    its own scale, so an image's captions do not depend on the others in its batch (int8_rows)."""
+    from captioner.runtime.int8_rows import RowwiseInt8Linear
+
+    return RowwiseInt8Linear(weight, bias)
 
 
 def _steps(values: list[torch.Tensor], B: int, T: int) -> torch.Tensor:

@@ -264,17 +264,19 @@ class Encoder(nn.Module):
         the disk cache (onnx_cache, keyed by the backbone's own weights) needs none, which spares a
         first caption the fold and its check (seconds on a cold start)."""
         from captioner.runtime.onnx_encoder import OnnxEncoder, OnnxExportError
+        from captioner.runtime.onnx_step import EXPORT_LOCK
 
         size = tuple(example.shape[1:])  # the graph's image size is fixed
-        if self._onnx_cache is None or not self._onnx_cache[0][0].current() or self._onnx_cache[0][1] != size:
-            weights = _Folded(list(itertools.chain(self.backbone.parameters(), self.backbone.buffers())), self.backbone)
-            try:
-                self._onnx_cache = ((weights, size), OnnxEncoder(self, lambda: self._inference_backbone(example), example[:1]))
-            except OnnxExportError as exc:  # the option cannot serve this backbone: torch does, and says so once
-                warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
-                self.onnx = False
-                return None
-        return self._onnx_cache[1]
+        with EXPORT_LOCK:  # threads sharing the model export it once, one at a time
+            if self._onnx_cache is None or not self._onnx_cache[0][0].current() or self._onnx_cache[0][1] != size:
+                weights = _Folded(list(itertools.chain(self.backbone.parameters(), self.backbone.buffers())), self.backbone)
+                try:
+                    self._onnx_cache = ((weights, size), OnnxEncoder(self, lambda: self._inference_backbone(example), example[:1]))
+                except OnnxExportError as exc:  # the option cannot serve this backbone: torch does, and says so once
+                    warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+                    self.onnx = False
+                    return None
+            return self._onnx_cache[1]
 
     def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
         """The backbone with each batch norm folded into the convolution before it (eval mode: BN is
@@ -282,15 +284,19 @@ class Encoder(nn.Module):
         again whenever a parameter or statistic has changed; the module's own weights (the file
         format) are untouched. A backbone whose folded copy does not give the same maps (one
         that reuses a convolution's output elsewhere) runs unfolded."""
+        from captioner.runtime.onnx_step import EXPORT_LOCK
+
         if self._folded_cache is None or not self._folded_cache.current():
-            # Walking the backbone's modules for its tensors costs ~2 ms (5 % of an image's encoding
-            # at batch 1), so it is done here only; each call then checks the list it made.
-            tensors = list(itertools.chain(self.backbone.parameters(), self.backbone.buffers()))
-            with torch.inference_mode(False), torch.no_grad():
-                folded = _fold_batch_norms(copy.deepcopy(self.backbone))
-                probe = x[:1].clone()
-                same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
-            self._folded_cache = _Folded(tensors, folded if same else self.backbone)
+            with EXPORT_LOCK:  # made once when threads share the model (its ONNX graph is keyed by it)
+                if self._folded_cache is None or not self._folded_cache.current():
+                    # Walking the backbone's modules for its tensors costs ~2 ms (5 % of an image's encoding
+                    # at batch 1), so it is done here only; each call then checks the list it made.
+                    tensors = list(itertools.chain(self.backbone.parameters(), self.backbone.buffers()))
+                    with torch.inference_mode(False), torch.no_grad():
+                        folded = _fold_batch_norms(copy.deepcopy(self.backbone))
+                        probe = x[:1].clone()
+                        same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
+                    self._folded_cache = _Folded(tensors, folded if same else self.backbone)
         return self._folded_cache.backbone
 
     def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
@@ -358,12 +364,28 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def grid_size(self, image_size: int) -> tuple[int, int]:
+        """The annotation grid at this input size, from a dry run on the meta device: shapes only,
+        so a config asking for 4096-pixel images is refused in a moment instead of after 4.7 GB."""
+        from torch.func import functional_call
+
         was_training = self.training
         self.eval()
-        device = next(self.backbone.parameters()).device
-        maps = self._levels(torch.zeros(1, 3, image_size, image_size, device=device))
+        probe = _LevelsProbe(self)
+        meta = {name: torch.empty_like(t, device="meta") for name, t in [*probe.named_parameters(), *probe.named_buffers()]}
+        maps = functional_call(probe, meta, (torch.empty(1, 3, image_size, image_size, device="meta"),))
         self.train(was_training)
         return tuple(maps[self.levels.index(self.grid_level)].shape[-2:])
+
+
+class _LevelsProbe(nn.Module):
+    """Encoder._levels as a module's forward, for functional_call."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, pixels):
+        return self.encoder._levels(pixels)
 
 
 def _fold_batch_norms(backbone: nn.Module) -> nn.Module:

@@ -8,6 +8,7 @@ by its first bytes and refused before anything reads it further: unpickling runs
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -21,6 +22,11 @@ from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, 
 from captioner.model.model import CaptionModel
 from captioner.vocab import Vocabulary
 
+# config.json records the SHA-256 of the files saved with it, and is written last: a folder whose
+# files come from different saves (a save killed half-way) refuses to load instead of pairing new
+# weights with an old vocabulary. Folders saved before this have no fingerprints and load as before.
+FINGERPRINTS_KEY = "sha256"
+FINGERPRINTED_FILES = (WEIGHTS_FILE, VOCAB_FILE)
 ENCODER_PREFIX = "encoder."
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".tar")
 
@@ -108,9 +114,35 @@ def save_model(model: CaptionModel, vocab: Vocabulary, directory: str | Path, dt
         tensors[name] = value.contiguous()
     metadata = {"format": "captioner", "encoder_included": str(include_encoder).lower()}
     atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p), metadata=metadata))
-    atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(model.config.to_json(), indent=2)))
     atomic_write(directory / VOCAB_FILE, lambda p: vocab.save(p))
+    config = {**model.config.to_json(), FINGERPRINTS_KEY: {name: _sha256(directory / name) for name in FINGERPRINTED_FILES}}
+    atomic_write(directory / CONFIG_FILE, json.dumps(config, indent=2))
     return directory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_fingerprints(directory: Path, config_path: Path) -> None:
+    """CheckpointError unless each file config.json has a fingerprint for is the file saved with it."""
+    recorded = _read_json(config_path, lambda p: json.loads(p.read_text())).get(FINGERPRINTS_KEY)
+    if recorded is None:
+        return  # saved before fingerprints
+    if not isinstance(recorded, dict) or not all(isinstance(recorded.get(name), str) for name in FINGERPRINTED_FILES):
+        raise CheckpointError(f"{config_path}: \"{FINGERPRINTS_KEY}\" must map {', '.join(FINGERPRINTED_FILES)} to their SHA-256")
+    from captioner.modeldir.folder_files import model_file
+
+    for name in FINGERPRINTED_FILES:
+        if _sha256(model_file(directory, name)) != recorded[name]:
+            raise CheckpointError(
+                f"{directory}: {name} is not the file saved with {CONFIG_FILE} (its SHA-256 differs): the folder "
+                f"mixes files of different saves, e.g. a save or export cut off half-way; save or export the model again"
+            )
 
 
 def load_model(
@@ -146,21 +178,28 @@ def _load_model(directory: Path, device, encoder_weights: str | Path | None) -> 
         pickles = sorted(p.name for p in directory.iterdir() if p.suffix in _PICKLE_SUFFIXES)
         hint = f"; found {pickles}, which captioner refuses to unpickle" if pickles else ""
         raise CheckpointError(f"{directory}: not a captioner model directory, missing {missing}{hint}")
-    weights = directory / WEIGHTS_FILE
+    from captioner.modeldir.folder_files import check_extras, model_file
+
+    weights = model_file(directory, WEIGHTS_FILE)  # every file read from here on lies inside the folder
     kind = _sniff(weights)
     if kind in ("pickle", "zip"):
         _refuse_pickle(weights, kind)
     if kind != "safetensors":
         raise CheckpointError(f"{weights}: not a safetensors file")
-    config = _read_json(directory / CONFIG_FILE, ModelConfig.load)
-    vocab = _read_json(directory / VOCAB_FILE, Vocabulary.load)
+    config = _read_json(model_file(directory, CONFIG_FILE), ModelConfig.load)
+    vocab = _read_json(model_file(directory, VOCAB_FILE), Vocabulary.load)
+    check_extras(directory)  # what the app shows from the folder: refused now, not shown later
     if config.vocab_size != len(vocab):
         raise CheckpointError(f"{directory}: config says {config.vocab_size} words, vocab.json has {len(vocab)}")
+    _check_fingerprints(directory, model_file(directory, CONFIG_FILE))
     _check_size(config, weights)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights}: cannot read safetensors ({exc})") from exc
+    broken = [name for name, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:  # such a model writes garbage captions and its heatmaps cannot be drawn
+        raise CheckpointError(f"{weights}: weights are not finite (NaN or inf in {broken[:5]}); this model cannot caption")
     has_encoder = any(k.startswith(ENCODER_PREFIX) for k in state)
     if encoder_weights is not None:
         config = dataclasses.replace(config, encoder_weights=str(encoder_weights))

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from captioner.runtime.onnx_cache import cached_graph, module_settings
-from captioner.runtime.onnx_step import cpu_session
+from captioner.runtime.onnx_step import _exporting, cpu_session
 
 
 class _Annotations(nn.Module):
@@ -40,7 +40,7 @@ class OnnxExportError(RuntimeError):
 def _export(encoder: nn.Module, backbone: nn.Module, example: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with _exporting(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
             torch.onnx.export(_Annotations(encoder, backbone).eval(), (example.contiguous(),), buffer, dynamo=False,
                               input_names=["pixels"], output_names=["annotations"],

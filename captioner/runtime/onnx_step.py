@@ -18,7 +18,9 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,27 @@ OUTPUTS = ("log_probs", "h_next", "c_next", "alpha", "beta")
 # int8 quantises the products by a weight matrix; one by a vector (the additive attention's score
 # v^T tanh(.)) stays float: quantising its (rows, L, A) input changed 30 more of 200 test captions.
 INT8_OPS = ("MatMul", "Gemm")
+# Exports happen once per graph, the first time a shared Captioner is used (the web app shares one
+# between visitors): under this lock, because torch's exporter keeps global state and fails when two
+# threads export at once. Whoever fills a cache of exported graphs holds it while checking and filling.
+EXPORT_LOCK = threading.RLock()
+_export = threading.local()
+
+
+def exporting() -> bool:
+    """True in the thread that is exporting a graph now (torch.onnx.is_in_onnx_export is true in
+    every thread while any exports)."""
+    return getattr(_export, "active", False)
+
+
+@contextmanager
+def _exporting():
+    with EXPORT_LOCK:
+        _export.active = True
+        try:
+            yield
+        finally:
+            _export.active = False
 
 
 class _Step(nn.Module):
@@ -51,7 +74,7 @@ def _export(decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, 
     was_training = decoder.training
     step = _Step(decoder, hard_context).eval()
     dynamic = {"tokens": {0: "rows"}, "h": {0: "rows"}, "c": {0: "rows"}, "features": {0: "images"}, "keys": {0: "images"}}
-    with warnings.catch_warnings(), torch.no_grad():
+    with _exporting(), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
         decoder._merged()  # made before the trace: the graph holds the merged weights, not the products that make them
         torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS),

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from captioner.distributed import Distributed, process_group
+from captioner.files import finite_json
 from captioner.decoding.options import DecodingOptions
 from captioner.model.config import ModelConfig
 from captioner.modeldir.checkpoint import CheckpointError
@@ -91,7 +92,7 @@ def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = 
 
 
 def _run_training(model_config, config, device, dist, resume, progress, stop_after_steps) -> Path:
-    from captioner.data.datasets import load_dataset, references
+    from captioner.data.datasets import check_training_data, load_dataset, references
     from captioner.evaluation.caption_metrics import caption_metrics
     from captioner.evaluation.evaluate import grounding_report
     from captioner.pipeline import Captioner
@@ -111,10 +112,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             raise FileExistsError(f"{run} already holds a training run: use --resume to continue it, or another --out")
         state, optimizer_state = None, None
     records = load_dataset(config.data, config.image_root)
+    check_training_data(records, config.data)  # before anything is computed: errors name the file and the record
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"][: config.val_images]
-    if not train_records:
-        raise ValueError(f"{config.data}: no images in the train split")
     if not resume:
         vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
         model_config = dataclasses.replace(model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images")
@@ -144,7 +144,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
 
     def log(record: dict) -> None:
         with open(log_file, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(finite_json(record) + "\n")  # a NaN metric is null: bare NaN is not JSON
 
     val_references = references(val_records)
     # On grounded data (generated scenes) each epoch also reports objects named and attention
@@ -169,8 +169,8 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         log(record)
         st.history[-1] = record
         plot_learning_curves(st.history, run / CURVES_FILE, title=run.name)
-        if progress:  # the whole record is in metrics.jsonl
-            print(epoch_line(record, config.epochs, log_file))
+        if progress:
+            print(finite_json(record))
         return val_features is not None and st.epochs_without_improvement >= config.patience
 
     def on_checkpoint(st, optimizer, scheduler) -> None:

@@ -69,7 +69,7 @@ def test_caption_list_file_and_glob_to_csv_with_a_failure(folder, model_dir, tmp
     lines = out.read_text().splitlines()
     assert lines[0] == "path,caption,score,error,alternatives,peaks"
     assert [line.split(",")[0] for line in lines[1:]] == [str(folder / p) for p in ("sub/c.jpg", "broken.jpg", "a.jpg")]
-    assert lines[2].endswith(",,,not a recognised image format,,")
+    assert lines[2].endswith(",,,\"not a recognised image format (captioner reads JPEG, PNG, GIF, BMP, TIFF, WEBP, PPM)\",,")
     assert capsys.readouterr().out.startswith("captioned 2, failed 1 ->")
 
 
@@ -212,3 +212,25 @@ def test_inspect_survives_odd_and_long_file_names(folder, model_dir, tmp_path):
     assert "heatmaps of 3 images" in done.stdout.decode()
     assert os.path.isfile(os.path.join(os.fsencode(maps), b"\xff\xfe.jpg.gif"))
     assert len(list(maps.glob("bbbb*-*.gif"))) == 1
+
+
+def test_inspect_shows_escape_sequences_in_file_names_as_text(folder, model_dir, tmp_path, capsys):
+    hostile = folder / "\x1b]0;owned\x07\x1b[2J.jpg"
+    (folder / "a.jpg").rename(hostile)
+    (folder / "\x1b[31mbroken.jpg").write_bytes(b"")
+    assert main(["inspect", str(folder), "--out", str(tmp_path / "maps"), "--model", model_dir]) == 1
+    shown = capsys.readouterr()
+    assert "\x1b" not in shown.out + shown.err and "\x07" not in shown.out + shown.err
+    assert "\\x1b]0;owned\\x07\\x1b[2J.jpg:" in shown.out and "\\x1b[31mbroken.jpg: failed" in shown.err
+
+
+def test_retry_failed_on_the_command_line(folder, model_dir, tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    (folder / "late.jpg").write_bytes(b"")
+    base = ["caption", str(folder), "--out", str(out), "--model", model_dir, "--no-progress"]
+    assert main(base) == 1
+    Image.open(folder / "a.jpg").save(folder / "late.jpg")
+    assert main(base + ["--resume"]) == 1  # the old failure stands
+    assert main(base + ["--retry-failed"]) == 0
+    assert "captioned 1, failed 0; 3 already in the output" in capsys.readouterr().out
+    assert [r["error"] for r in _records(out)] == [None] * 4

@@ -174,3 +174,13 @@ def test_the_report_table_skips_files_that_are_not_reports(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "| a | test | 3 |" in out and "1.500" in out
     assert "skipped" in err and "a-coco-results.json" in err
+
+
+def test_a_report_with_a_nan_metric_is_valid_json(tmp_path):
+    from captioner.evaluation.evaluate import write_report
+
+    def refuse(constant):
+        raise ValueError(f"bare {constant} in the report")
+
+    path = write_report({"metrics": {"CIDEr-D": float("nan"), "BLEU-4": 0.25}, "grounding": {"attention": float("inf")}}, tmp_path / "r.json")
+    assert json.loads(path.read_text(), parse_constant=refuse) == {"metrics": {"CIDEr-D": None, "BLEU-4": 0.25}, "grounding": {"attention": None}}

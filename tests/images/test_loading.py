@@ -210,3 +210,76 @@ def test_sixteen_bit_conversion_memory_stays_near_the_8_bit_size():
         tracemalloc.stop()
     assert out.size == (1500, 1500)
     assert peak < 3 * 1500 * 1500  # the 8-bit RGB result's size; float64 conversion took 8 bytes a pixel and more
+
+
+@pytest.mark.parametrize("size_line", [b"16*12*12", b"16"])
+def test_im_file_with_a_malformed_size_line_is_an_image_load_error(size_line):
+    # PIL's IM plug-in parsed "16*12*12" into a 3-tuple size: a plain ValueError that stopped a whole
+    # batch (issue 25). IM is no format captioner reads: refused before PIL parses it.
+    data = _encode(Image.new("L", (16, 12)), "IM").replace(b"16*12", size_line, 1)
+    with pytest.raises(ImageLoadError, match="not a recognised image format"):
+        load_image(data, name="x.png")
+
+
+def test_postscript_named_png_never_reaches_ghostscript(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    log = tmp_path / "gs.log"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 1\n")
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # found again, on this PATH
+    monkeypatch.setattr(EpsImagePlugin, "gs_windows_binary", None)
+    eps = tmp_path / "photo.png"
+    eps.write_bytes(_encode(Image.new("RGB", (16, 12)), "EPS"))
+    for src in (eps, eps.read_bytes()):
+        with pytest.raises(ImageLoadError) as info:
+            load_image(src)
+        assert "not a recognised image format" in info.value.reason
+        assert str(tmp_path) not in info.value.reason
+    assert not log.exists()  # Ghostscript never ran
+
+
+def test_decoder_messages_shown_to_people_hold_no_paths_or_command_lines(monkeypatch):
+    import subprocess
+
+    from PIL import ImageFile
+
+    errors = iter([OSError("cannot open /tmp/tmpk2j/decoder-input.ps: bad data"),
+                   subprocess.CalledProcessError(1, ["gs", "-q", "-sOutputFile=/tmp/secret/out.png", "/tmp/secret/in.eps"])])
+
+    def broken(self, *args, **kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken)
+    data = _encode(Image.new("RGB", (4, 4)), "PNG")
+    reasons = []
+    for _ in range(2):
+        with pytest.raises(ImageLoadError, match="upload.png") as info:
+            load_image(data, name="upload.png")
+        reasons.append(info.value.reason)
+    assert "/tmp" not in "".join(reasons) and "gs" not in reasons[1]
+    assert reasons[0] == "cannot decode image (cannot open <path>: bad data)"
+
+
+def _progressive_with_repeated_scan(repeats: int) -> bytes:
+    """A valid progressive JPEG whose smallest scan is repeated `repeats` more times (libjpeg
+    decodes every copy, only warning)."""
+    rng = np.random.default_rng(0)
+    data = _encode(Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)), "JPEG", progressive=True)
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"] + [data.rfind(b"\xff\xd9")]
+    scan = min((data[a:b] for a, b in zip(starts, starts[1:])), key=len)
+    end = starts[-1]
+    return data[:end] + scan * repeats + data[end:]
+
+
+def test_a_jpeg_repeating_its_scans_is_refused_before_decoding():
+    import time
+
+    started = time.process_time()
+    with pytest.raises(ImageLoadError, match="scans"):
+        load_image(_progressive_with_repeated_scan(3000))
+    assert time.process_time() - started < 1.0  # decoding it took seconds (a 1.8 MB one 87 s)
+    assert load_image(_progressive_with_repeated_scan(0)).size == (640, 480)  # a normal progressive JPEG reads

@@ -211,3 +211,32 @@ def test_int8_decoding_is_close_to_float_and_can_be_switched_off():
     approx = _first_step(dec.decode_int8(), feats, caps)
     assert not torch.equal(approx, exact) and torch.allclose(approx, exact, atol=0.05)
     assert torch.equal(_first_step(dec.decode_int8(False), feats, caps), exact)
+
+
+def test_int8_rows_do_not_depend_on_the_other_rows_in_the_batch():
+    # torch's dynamic int8 Linear took one activation scale for the whole batch: 6 of 32 photos got
+    # another caption in a batch than alone (issue 25).
+    from captioner.runtime.int8_rows import RowwiseInt8Linear
+
+    torch.manual_seed(0)
+    weight, bias = torch.randn(48, 24), torch.randn(48)
+    rows = torch.randn(6, 24) * torch.tensor([[0.1], [1.0], [30.0], [1.0], [0.0], [5.0]])
+    product = RowwiseInt8Linear(weight, bias)
+    together = product(rows)
+    assert torch.equal(torch.cat([product(r[None]) for r in rows]), together)
+    assert torch.equal(product(rows[:2]), together[:2])  # without the row 30x larger
+    exact = rows @ weight.T + bias
+    assert ((together - exact).norm(dim=1) <= 0.02 * exact.norm(dim=1) + 1e-6).all()
+
+
+def test_int8_decoding_of_an_image_is_the_same_alone_and_in_a_batch():
+    from captioner.decoding.search import beam_search
+
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V)).eval().decode_int8()
+    feats = torch.randn(6, 12, 16) * torch.tensor([0.2, 1.0, 8.0, 1.0, 0.5, 3.0])[:, None, None]
+    together = beam_search(dec, feats, beam_size=3, max_len=7)
+    for i in range(6):
+        alone = beam_search(dec, feats[i : i + 1], beam_size=3, max_len=7)
+        assert torch.equal(alone.tokens[0], together.tokens[i])  # scores: to float rounding (batched float products)
+        torch.testing.assert_close(alone.scores[0], together.scores[i], rtol=1e-5, atol=1e-5)

@@ -229,3 +229,56 @@ def test_encoder_weights_named_in_config_are_never_opened_outside_the_directory(
     with pytest.raises(CheckpointError, match="stop"):
         load_model(out, encoder_weights=outside)
     assert opened == [str((out / "encoder.pt").resolve()), str(outside)]
+
+
+@pytest.mark.parametrize("name", ["vocab.json", "model.safetensors"])
+def test_a_folder_mixing_files_of_two_saves_refuses_to_load(tmp_path, vocab, name):
+    from captioner import Vocabulary
+
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4)
+    first = Captioner.from_config(config, vocab).save_pretrained(tmp_path / "first")
+    reordered = Vocabulary(vocab.itos[:4] + vocab.itos[4:][::-1])  # same size: only a fingerprint tells them apart
+    second = Captioner.from_config(config, reordered).save_pretrained(tmp_path / "second")
+    (first / name).write_bytes((second / name).read_bytes())
+    with pytest.raises(CheckpointError, match=f"{name} is not the file saved with config.json"):
+        load_model(first)
+
+
+def test_fingerprints_are_recorded_and_folders_saved_before_them_still_load(tmp_path, small_captioner):
+    import hashlib
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    config = json.loads((out / "config.json").read_text())
+    for name in ("vocab.json", "model.safetensors"):
+        assert config["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    del config["sha256"]  # as every model saved before fingerprints (the shipped ones)
+    (out / "config.json").write_text(json.dumps(config))
+    load_model(out)
+
+
+def test_a_model_with_nan_weights_is_refused_at_load(tmp_path, small_captioner):
+    # It loaded silently, then --heatmaps and inspect crashed with 0 records (issue 25).
+    from safetensors.torch import load_file, save_file
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    state = load_file(str(out / "model.safetensors"))
+    state["decoder.out.bias"][2] = float("nan")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "captioner", "encoder_included": "false"})
+    config = json.loads((out / "config.json").read_text())
+    del config["sha256"]  # as a folder saved before fingerprints, so the NaN check is what refuses it
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"not finite.*decoder.out.bias"):
+        load_model(out)
+
+
+def test_an_image_size_that_gives_another_grid_is_refused_in_a_moment(tmp_path, small_captioner):
+    # image_size 4096 took 4.7 GB and 87 s (a real dry run of the encoder) before this refusal (issue 25).
+    import time
+
+    out = small_captioner.save_pretrained(tmp_path / "m")
+    _edit_config(out, image_size=4096)
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"grid \(256, 256\).*\(14, 14\)"):
+        load_model(out)
+    assert time.perf_counter() - started < 10

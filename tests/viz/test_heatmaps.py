@@ -384,3 +384,27 @@ def test_pictures_show_the_map_that_attention_correctness_measures(chelsea):
     np.testing.assert_allclose(shown, measured / measured.max(), atol=1e-6)
     peak_x, peak_y = attention_correctness(grid, (0, 0, 1, 1), chelsea.size)["peak_xy"]
     assert hottest(shown) == (peak_y, peak_x)
+
+
+def test_a_20000_character_word_is_drawn_in_a_moment(chelsea):
+    # Shortening a label one character at a time measured the whole text each time: minutes for a
+    # vocabulary word of 20,000 characters (issue 25).
+    import time
+
+    word = "supercalifragilistic" * 1000
+    started = time.process_time()
+    grid, gif = hm.render_heatmaps(chelsea, result_of([word, "cat"], peaked(2), text=f"{word} cat"), panel_size=P)
+    assert time.process_time() - started < 3.0
+    assert grid.size[0] > 0 and gif[:3] == b"GIF"
+
+
+def test_ellipsize_keeps_the_longest_prefix_that_fits():
+    fonts = hm._Fonts(P)
+    for text in ("short", "a" * 50, "mixed WIDTH iiii MMMM " * 10):
+        out = hm._ellipsize(text, fonts.bold, 60)
+        if out == text:
+            assert fonts.bold.getlength(text) <= 60
+            continue
+        assert out.endswith("…") and text.startswith(out[:-1])
+        assert fonts.bold.getlength(out) <= 60
+        assert fonts.bold.getlength(text[: len(out)] + "…") > 60  # one more character would not fit
