@@ -127,7 +127,7 @@ NAMES = {
     "horizontal_bar.n.01": "horizontal bar", "iron.n.04": "iron", "jack-o'-lantern.n.02": "jack-o'-lantern",
     "jean.n.01": "jeans", "jersey.n.03": "t-shirt", "joystick.n.02": "joystick", "knot.n.02": "knot", "lab_coat.n.01": "lab coat",
     "laptop.n.01": "laptop", "lawn_mower.n.01": "lawn mower", "library.n.05": "library", "lighter.n.02": "lighter",
-    "loafer.n.02": "shoe", "loudspeaker.n.01": "loudspeaker", "loupe.n.01": "magnifying glass", "lumbermill.n.01": "sawmill",
+    "loafer.n.02": "shoe", "loudspeaker.n.01": "loudspeaker", "loupe.n.01": "magnifying glass", "lumbermill.n.01": "sawmill", "espresso.n.01": "cup of coffee",
     "magnetic_compass.n.01": "compass", "mailbag.n.02": "bag", "maillot.n.01": "swimsuit", "maillot.n.02": "leotard",
     "manhole_cover.n.01": "manhole cover", "measuring_cup.n.01": "measuring jug", "medicine_chest.n.01": "medicine cabinet",
     "megalith.n.01": "standing stones", "microwave.n.02": "microwave", "milk_can.n.01": "milk churn", "mixing_bowl.n.01": "bowl",
@@ -272,7 +272,7 @@ CATEGORY_OF = {"ear.n.05": "vegetable", "corn.n.02": "vegetable", "buckeye.n.01"
                "hip.n.05": "plant", "rapeseed.n.01": "plant", "hay.n.01": "plant"}
 
 PLURAL_ENDINGS = [  # (ending, replace by), first match
-    ("taxi", "taxis"), ("bus", "buses"), ("camera", "cameras"), ("chest of drawers", "chests of drawers"), ("bars", "bars"),
+    ("cup of coffee", "cups of coffee"), ("taxi", "taxis"), ("bus", "buses"), ("camera", "cameras"), ("chest of drawers", "chests of drawers"), ("bars", "bars"),
     ("trunks", "trunks"), ("mortar and pestle", "mortars and pestles"),
     ("seeds", "seeds"), ("hay", "hay"), ("mantis", "mantises"), ("mongoose", "mongooses"), ("fungus", "fungi"),
     ("fish", "fish"), ("sheep", "sheep"), ("deer", "deer"), ("bison", "bison"), ("moose", "moose"), ("cattle", "cattle"),

@@ -1,0 +1,1 @@
+"""Naming what is in a real photograph: ImageNet names for where the caption looked, people, places."""
