@@ -40,7 +40,7 @@ BASIC = {
     "parrot.n.01": "parrot", "owl.n.01": "owl", "duck.n.01": "duck", "goose.n.01": "goose", "swan.n.01": "swan",
     "penguin.n.01": "penguin", "eagle.n.01": "eagle", "stork.n.01": "stork", "heron.n.02": "heron",
     "grouse.n.02": "bird", "bird.n.01": "bird", "fish.n.01": "fish", "dinosaur.n.01": "dinosaur",
-    "wildcat.n.03": "wildcat", "dragonfly.n.01": "dragonfly", "damselfly.n.01": "dragonfly",
+    "wildcat.n.03": "wildcat", "kangaroo.n.01": "kangaroo", "dragonfly.n.01": "dragonfly", "damselfly.n.01": "dragonfly",
     # vehicles
     "bus.n.04": "bus", "locomotive.n.01": "train", "car.n.02": "train",  # car.n.02: a railway car
     "sailing_vessel.n.01": "sailboat", "bicycle.n.01": "bicycle", "truck.n.01": "truck",
@@ -48,7 +48,7 @@ BASIC = {
 
 # Written for one class (its synset) where neither BASIC nor the first lemma is what people say.
 NAMES = {
-    "goldfish.n.01": "goldfish", "anemone_fish.n.01": "clownfish", "puffer.n.02": "pufferfish", "lionfish.n.01": "lionfish",
+    # Bony fish stay "fish" (the basic level): on the tuning photos "goldfish" fired on other fish.
     "cock.n.05": "rooster", "hen.n.02": "hen", "ostrich.n.02": "ostrich", "magpie.n.01": "magpie",
     "bald_eagle.n.01": "eagle", "vulture.n.01": "vulture", "great_grey_owl.n.01": "owl", "peacock.n.02": "peacock",
     "quail.n.02": "quail", "hummingbird.n.01": "hummingbird", "toucan.n.01": "toucan", "drake.n.02": "duck",
@@ -250,6 +250,7 @@ EXCLUDE = {
     "vault.n.03": "fires on ceilings and arches", "tile_roof.n.01": "fires on tiled patterns",
     "stone_wall.n.01": "fires on rocky backgrounds", "thatch.n.04": "fires on straw and grass", "rapeseed.n.01": "fires on yellow fields",
     "brass.n.07": "fires on any plaque with text",
+    "can_opener.n.01": "fires on pliers, scissors and side cutters on plain backgrounds (tuning photos: 3 of 3)",
 }
 
 # Category anchors, nearest on the hypernym path wins (the category is what a caption says when

@@ -199,8 +199,10 @@ class Namer:
         """(word, source, label, probability) for a slot, or None to keep the decoder's word."""
         t, lex = self.thresholds, self.lexicon
         sure_name = slot.name_p >= t.name
-        if sure_name and lex.agrees(slot.word, slot.name):
+        if sure_name and slot.name == slot.word:
             return None  # the decoder's word, confirmed
+        if sure_name and lex.agrees(slot.word, slot.name):
+            return slot.name, "classifier", slot.label, slot.name_p  # the same thing, by the name people use
         if self.design == "gate":  # the decoder's word unless the classifier is sure of another
             return (slot.name, "classifier", slot.label, slot.name_p) if sure_name else None
         if sure_name:
@@ -251,6 +253,7 @@ class Namer:
         self._count_and_merge(tokens, object_tokens, detections)
         self._add_people(tokens, detections, size, (H, W))
         self._add_place(tokens, whole, (H, W))
+        _join_last_mention(tokens, (H, W))
         _fix_articles(tokens)
         result.decoder_text = result.text
         result.words = [t.word for t in tokens]
@@ -341,6 +344,9 @@ class Namer:
             del tokens[background[0]:background[1]]
         if not sure:  # nothing in it is surely named: the photo is of the place
             objects = [t for t in tokens if t.object is not None]
+            if not objects:  # "a photo of" + "a monastery"
+                tokens.extend([_Token("a", place_map), _Token(whole.place, place_map, obj)])
+                return
             for t in objects[1:]:
                 _drop_mention(tokens, t)
             if objects:
@@ -404,6 +410,14 @@ def _drop_mention(tokens: list[_Token], token: _Token) -> None:
         following = [j for j in range(k + 1, len(tokens)) if tokens[j].object is not None]
         end = _mention_start(tokens, tokens[following[0]]) if following else k + 1
         del tokens[start:end]
+
+
+def _join_last_mention(tokens: list[_Token], grid) -> None:
+    """"a ladle a spatula" -> "a ladle and a spatula": the last of a list of mentions is joined
+    by "and" when a dropped mention took its "and" with it."""
+    objects = [k for k, t in enumerate(tokens) if t.object is not None]
+    if len(objects) >= 2 and _mention_start(tokens, tokens[objects[-1]]) == objects[-2] + 1:
+        tokens.insert(objects[-2] + 1, _Token("and", _uniform(grid)))
 
 
 def _mentions_end(tokens: list[_Token]) -> int:
