@@ -1,0 +1,1 @@
+"""Visual recognisers that name what is in a real photograph beyond the caption decoder's words."""
