@@ -110,6 +110,13 @@ class ObjectDetector:
                      labels: Collection[str] | None = None) -> list[list[Detection]]:
         """detect() for several images (one model run each: batching does not pay on the CPU)."""
         wanted = self._class_mask(labels)
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score {min_score}: must be between 0 and 1 (the model's scores are sigmoids)")
+        for i, image in enumerate(images):
+            if not isinstance(image, Image.Image):
+                raise TypeError(f"image {i}: a PIL.Image.Image is needed, not {type(image).__name__}")
+            if image.width < 1 or image.height < 1:
+                raise ValueError(f"image {i}: empty ({image.width}x{image.height})")
         results = []
         for image in images:
             pixels, scale = preprocess(image)

@@ -97,7 +97,7 @@ def test_boxes_are_in_the_pixels_of_non_square_images(detector, astronaut, canva
     assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
 
 
-def test_a_greyscale_photo_of_a_man_is_a_person(detector, ):
+def test_a_greyscale_photo_of_a_man_is_a_person(detector):
     from skimage import data
 
     people = detector.detect(Image.fromarray(data.camera()), labels=("person",))
@@ -223,3 +223,23 @@ def test_labels_that_do_not_match_the_model_are_named(tmp_path):
     (folder / "labels.json").write_text('["person", "bicycle"]')
     with pytest.raises(DetectorLoadError, match="80 classes, but labels.json names 2"):
         ObjectDetector.from_pretrained(folder).detect(Image.new("RGB", (32, 32)))
+
+
+def test_bad_inputs_are_named(detector):
+    with pytest.raises(TypeError, match="image 1: a PIL.Image.Image is needed, not str"):
+        detector.detect_batch([Image.new("RGB", (8, 8)), "photo.jpg"])
+    with pytest.raises(ValueError, match="min_score 1.5"):
+        detector.detect(Image.new("RGB", (8, 8)), min_score=1.5)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])
+def test_any_image_mode_is_read_as_rgb(detector, astronaut, mode):
+    (person,) = detector.detect(astronaut.resize((400, 300)).convert(mode), min_score=0.5, labels=["person"])
+    assert person.box[2] <= 400 and person.box[3] <= 300
+
+
+@pytest.mark.parametrize("size", [(1, 1), (900, 3), (3, 700)])
+def test_tiny_and_thin_images_give_boxes_inside_them(detector, astronaut, size):
+    for d in detector.detect(astronaut.resize(size), min_score=0.05):
+        x0, y0, x1, y1 = d.box
+        assert 0 <= x0 <= x1 <= size[0] and 0 <= y0 <= y1 <= size[1]
