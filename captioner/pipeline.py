@@ -66,6 +66,7 @@ class _Loaded:
     image: Image.Image | None = None
     size: tuple[int, int] | None = None
     error: ImageLoadError | None = None
+    seen: Image.Image | None = None  # a copy at the people detector's scale, when the captioner detects people
 
 
 def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
@@ -209,7 +210,8 @@ class Captioner:
             image, size = load_image_and_size(source, min_side=self.preprocessor.source_side)
         except ImageLoadError as exc:
             return _Loaded(source, error=exc)
-        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size)
+        seen = self.namer.detector_view(image) if self.namer is not None else None
+        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size, seen=seen)
 
     def _encoded(self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         while chunk := list(islice(loads, batch_size)):
@@ -219,7 +221,7 @@ class Captioner:
     def _captioned(self, loads: Iterator[_Loaded], options: DecodingOptions, batch_size: int) -> Iterator[Captioned]:
         for chunk, features in self._encoded(loads, batch_size):
             readable = [loaded for loaded in chunk if loaded.error is None]
-            results = iter(self.decode(features, options, images=[(r.pixels, r.size) for r in readable]) if features is not None else [])
+            results = iter(self.decode(features, options, images=[(r.seen, r.size) for r in readable]) if features is not None else [])
             for loaded in chunk:
                 result = next(results) if loaded.error is None else None
                 yield Captioned(loaded.source, result, loaded.error, loaded.size, loaded.image)
@@ -238,7 +240,7 @@ class Captioner:
     def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, images: Sequence | None = None,
                **decoding: Any) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
-        `images`: (resized pixels, original (width, height)) per image, for the people detector."""
+        `images`: (PIL image for the people detector or None, original (width, height)) per image."""
         results = self._results(self.model.generate(features, decoding_options(options, **decoding)))
         if self.namer is not None:
             self.namer.rename_all(results, features, images)

@@ -57,13 +57,30 @@ def names_by_name(words: list[str], row: dict) -> str | None:
 GENERIC_WORDS = {"tool", "dish", "toy", "tree", "other", "light", "food", "plant"}  # the stamps' categories beyond CATEGORY_PHRASES
 
 
+def wrong_name(words: list[str], row: dict) -> bool:
+    """Whether a caption that does not name the photo's main object gives it some other name (a
+    confident wrong name), rather than a category word or "something"."""
+    from captioner.recognition.names import CATEGORY_PHRASES
+
+    if names_by_name(words, row) is not None:
+        return False
+    vague = set(CATEGORY_PHRASES) | GENERIC_WORDS | FUNCTION_WORDS | {"something", "photo", "picture"}
+    return any(w not in vague for w in words)
+
+
+FUNCTION_WORDS = {"a", "an", "and", "of", "the", "by", "on", "in", "at", "some", "two", "three", "four", "many", "to", "left",
+                  "right", "above", "below", "there", "is"}
+
+
 def naming_rates(items: list[dict]) -> dict:
-    """Per kind of photo: how many, and the rate its bar counts (object: named by name; people: a
-    person mentioned; place: the place named)."""
+    """Per kind of photo: how many, the rate its bar counts (object: named by name; people: a
+    person mentioned; place: the place named), and how often a wrong name was given instead."""
     rates = {}
     for kind in ("object", "people", "place"):
         hits = [i["by_name"] for i in items if i["kind"] == kind]
-        rates[kind] = {"n": len(hits), "rate": sum(hits) / len(hits) if hits else None}
+        wrong = [i["wrong_name"] for i in items if i["kind"] == kind]
+        rates[kind] = {"n": len(hits), "rate": sum(hits) / len(hits) if hits else None,
+                       "wrong_name_rate": sum(wrong) / len(wrong) if wrong else None}
     return rates
 
 
@@ -89,4 +106,4 @@ def photo_item(row: dict, result) -> dict:
     exact = names_by_name(result.words, row)
     return {"file": row["file"], "main_object": row["main_object"], "known": row.get("known", ""),
             "kind": row.get("kind") or "object", "caption": result.text, "named": hit is not None, "matched": hit,
-            "by_name": exact is not None, "objects": [o.to_json() for o in getattr(result, "objects", [])]}
+            "by_name": exact is not None, "wrong_name": wrong_name(result.words, row), "objects": [o.to_json() for o in getattr(result, "objects", [])]}

@@ -36,6 +36,7 @@ from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, Image
 
 ARTICLES = ("a", "an", "some", "two", "three", "four", "many")
 COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+DETECTOR_SIDE = 416  # the detector's input side
 PREPOSITIONS = ("by", "on", "in", "at")
 # Names in the objects model's captions that a COCO detector label stands for.
 COCO_SYNONYMS = {"motorcycle": "motorbike", "airplane": "airplane", "couch": "sofa", "tv": "television"}
@@ -217,17 +218,21 @@ class Namer:
 
     # -- captions --------------------------------------------------------------------------------
 
+    def detector_view(self, image):
+        """The image as the detector should get it (its longer side at most DETECTOR_SIDE: the
+        detector reads 416 px), or None without a detector. Made where images are read."""
+        if self.detector is None:
+            return None
+        view = image.copy()
+        view.thumbnail((DETECTOR_SIDE, DETECTOR_SIDE))
+        return view
+
     def rename_all(self, results: list, features: torch.Tensor, images: Sequence | None = None) -> None:
         """Rename the object words of a batch of CaptionResults in place; `features` (B, L, D);
-        `images`: (pixels (S, S, 3) uint8 as the encoder saw them, original (width, height)) per image."""
-        from PIL import Image
-
+        `images`: (detector_view of the image or None, original (width, height)) per image."""
         features = features.detach().float().cpu()
         for b, result in enumerate(results):
-            image, size = None, None
-            if images is not None and self.detector is not None:
-                pixels, size = images[b]
-                image = Image.fromarray(np.asarray(pixels))
+            image, size = images[b] if images is not None else (None, None)
             self.rename(result, features[b], image, size)
 
     def rename(self, result, features: torch.Tensor, image=None, original_size=None) -> None:
@@ -274,7 +279,7 @@ class Namer:
     def _detections(self, image) -> list:
         if self.detector is None or image is None:
             return []
-        return [d for d in self.detector.detect(image, min_score=min(self.thresholds.person, self.thresholds.count))]
+        return self.detector.detect(image, min_score=min(self.thresholds.person, self.thresholds.count))
 
     def _count_and_merge(self, tokens: list[_Token], objects: list[_Token], detections: list) -> None:
         """One mention per name: a later word with the same name is dropped with the words that
@@ -284,7 +289,8 @@ class Namer:
         named |= {PARENT_CATEGORY.get(c) for c in named}
         for token in objects:
             name = token.word
-            if name in seen or (name in self.lexicon.categories and name in named) or (name == "something" and len(objects) > 1):
+            vague_again = name == "something" and (named or "something" in seen)  # one "something" at most, none beside names
+            if name in seen or (name in self.lexicon.categories and name in named) or vague_again:
                 _drop_mention(tokens, token)  # the same thing again, or a vaguer word for one already named
                 continue
             seen[name] = token
