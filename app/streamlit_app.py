@@ -38,6 +38,7 @@ from captioner.images import ImageLoadError, load_image
 from captioner.model.beam_search import HARD_CONTEXTS, DecodingOptions
 from captioner.model.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.pipeline import Captioner, default_model_dir, shipped_models
+from captioner.recognition.naming import looked_here
 from captioner.result import CaptionResult
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
@@ -79,6 +80,7 @@ class ModelChoice:
     label: str
     path: Path
     int8: bool = False  # decode with int8 projections (Captioner's int8; CPU only)
+    naming: bool = True  # name objects from where the model looked (Captioner.from_pretrained's naming)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -105,13 +107,13 @@ def available_models(folder: Path) -> list[ModelChoice]:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def load_captioner(model_dir: str, int8: bool) -> Captioner:
+def load_captioner(model_dir: str, int8: bool, naming: bool = True) -> Captioner:
     """Each model is loaded once per server process and shared by all visitors (with int8
     decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
     the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice.
     On a CPU the model runs on ONNX Runtime, faster for one image: the float model with the same
     captions, the int8 copy with the decoding step's products in int8 (the fastest; a few captions differ)."""
-    return Captioner.from_pretrained(model_dir, int8=int8, onnx=not torch.cuda.is_available())
+    return Captioner.from_pretrained(model_dir, int8=int8, onnx=not torch.cuda.is_available(), naming=naming)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -119,10 +121,10 @@ def load_captioner(model_dir: str, int8: bool) -> Captioner:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def caption_image(model_dir: str, int8: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
+def caption_image(model_dir: str, int8: bool, naming: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
     """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
     for the image in the cache key, so picking another word or heatmap colour reuses the result."""
-    captioner = load_captioner(model_dir, int8)
+    captioner = load_captioner(model_dir, int8, naming)
     started = time.perf_counter()
     (result,) = captioner.caption([_image], decoding)
     return result, time.perf_counter() - started
@@ -130,7 +132,8 @@ def caption_image(model_dir: str, int8: bool, digest: str, _image: Image.Image, 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_grid_and_gif(
-    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
+    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult,
+    naming: bool = True,
 ) -> tuple[bytes, bytes]:
     """The all-words grid (PNG bytes) and the animation (GIF bytes), drawn from one fitted panel;
     the key names what `_result` came from."""
@@ -203,6 +206,13 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
     ):
         model = dataclasses.replace(model, int8=True)
         captioner = load_captioner(str(model.path), True)
+    if captioner.namer is not None and not st.toggle(
+        "Name objects from where it looked", value=True, help="Each object word is named by the encoder's ImageNet "
+        "classifier over the region the model attended to, people by a detector, places from the whole picture; "
+        "off: the decoder's own words only (the names of the objects it was trained on).",
+    ):
+        model = dataclasses.replace(model, naming=False)
+        captioner = load_captioner(str(model.path), model.int8, False)
 
     st.header("Decoding")
     method = st.radio(
@@ -325,7 +335,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
         st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
         return
     digest = hashlib.sha256(data).hexdigest()
-    result, seconds = caption_image(str(model.path), model.int8, digest, image, decoding)
+    result, seconds = caption_image(str(model.path), model.int8, model.naming, digest, image, decoding)
     key = f"{name}|{digest}|{result.text}"  # a new caption starts again at its first word
 
     picture, text = st.columns([3, 2])
@@ -358,8 +368,10 @@ def show_image(name: str, data: bytes, model: ModelChoice, captioner: Captioner,
                 caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}",
                 width="stretch",
             )
+            if (source := looked_here(result, word)) is not None:
+                st.markdown(md(source))
 
-    grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result)
+    grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result, model.naming)
     all_words, animation = st.columns([3, 1])
     all_words.image(
         grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",

@@ -34,6 +34,7 @@ import torch
 from captioner.recognition.classifier import RegionClassifier
 from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, ImageNetNames, load_names
 
+VAGUE = ("something",) + tuple(CATEGORY_PHRASES)  # words that do not name the object
 ARTICLES = ("a", "an", "some", "two", "three", "four", "many")
 COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
 DETECTOR_SIDE = 416  # the detector's input side
@@ -201,7 +202,7 @@ class Namer:
         t, lex = self.thresholds, self.lexicon
         sure_name = slot.name_p >= t.name
         if sure_name and slot.name == slot.word:
-            return None  # the decoder's word, confirmed
+            return slot.word, "decoder", slot.label, slot.name_p  # the decoder's word, confirmed
         if sure_name and lex.agrees(slot.word, slot.name):
             return slot.name, "classifier", slot.label, slot.name_p  # the same thing, by the name people use
         if self.design == "gate":  # the decoder's word unless the classifier is sure of another
@@ -248,12 +249,14 @@ class Namer:
         for slot in slots:
             decision = self._decide(slot)
             token = tokens[slot.index]
+            if decision is not None and decision[1] == "classifier" and decision[0] in VAGUE and size is not None:
+                decision = self._detected_name(token.map, detections, size, decision[0]) or decision
             if decision is None:
                 token.object = ObjectWord(slot.index, slot.word, "decoder", slot.word, None, None, slot.word)
             else:
-                word, source, label, p = decision
+                word, source, label, p, *box = decision
                 token.word = word
-                token.object = ObjectWord(slot.index, word, source, label, p, None, slot.word)
+                token.object = ObjectWord(slot.index, word, source, label, p, list(box[0]) if box else None, slot.word)
         object_tokens = [tokens[s.index] for s in slots]
         self._count_and_merge(tokens, object_tokens, detections)
         self._add_people(tokens, detections, size, (H, W))
@@ -275,6 +278,20 @@ class Namer:
                     b = t.object.box
                     t.object.box = [b[0] * scale[0], b[1] * scale[1], b[2] * scale[0], b[3] * scale[1]]
                 result.objects.append(t.object)
+
+    def _detected_name(self, attention: np.ndarray, detections: list, size, category: str) -> tuple | None:
+        """A word the classifier is sure of only as a `category` ("animal"), named by the detector
+        instead: its surest object of that category (not a person) whose box holds the attention's peak."""
+        H, W = attention.shape
+        y, x = np.unravel_index(int(attention.argmax()), attention.shape)
+        px, py = (x + 0.5) * size[0] / W, (y + 0.5) * size[1] / H
+        inside = [d for d in detections if d.label != "person" and d.score >= self.thresholds.count
+                  and category in (self._category(d.label), PARENT_CATEGORY.get(self._category(d.label)))
+                  and d.box[0] <= px <= d.box[2] and d.box[1] <= py <= d.box[3]]
+        if not inside:
+            return None
+        best = max(inside, key=lambda d: d.score)
+        return best.label, "detector", best.label, best.score, tuple(best.box)
 
     def _detections(self, image) -> list:
         if self.detector is None or image is None:
@@ -365,6 +382,24 @@ class Namer:
         lead, last = (phrase[: len(phrase) - len(whole.place.split())], whole.place) if ends else (phrase[:-1], phrase[-1])
         new = [_Token(w, place_map) for w in lead] + [_Token(last, place_map, obj)]
         tokens.extend(new)
+
+
+SOURCE_NAMES = {"classifier": "ImageNet classifier", "detector": "people detector", "decoder": "caption decoder"}
+
+
+def looked_here(result, index: int) -> str | None:
+    """One line on where word `index` of a CaptionResult got its name, e.g. "looked here: tiger
+    0.97, ImageNet classifier"; None for a word that names no object."""
+    obj = next((o for o in getattr(result, "objects", []) if o.index == index), None)
+    if obj is None:
+        return None
+    if obj.source == "decoder":
+        agreed = f" (the ImageNet classifier agreed: {obj.label} {obj.probability:.2f})" if obj.probability is not None else ""
+        return f"looked here: {obj.word}, the caption decoder's own word{agreed}"
+    label = obj.label or obj.word
+    shown = label if label == obj.word else f"{label} → {obj.word}"
+    count = f", {obj.count} found" if obj.count > 1 else ""
+    return f"looked here: {shown} {obj.probability:.2f}, {SOURCE_NAMES[obj.source]}{count}"
 
 
 def default_detector():
