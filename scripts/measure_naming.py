@@ -78,6 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "naming-photos.json")
     parser.add_argument("--no-detector", action="store_true", help="measure without the people detector")
+    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "naming-photos.md",
+                        help="write the photo-by-photo table (markdown) here")
     args = parser.parse_args()
     torch.set_num_threads(2)
     captioner = Captioner.from_pretrained(device="cpu", naming=False)
@@ -120,7 +122,26 @@ def main() -> None:
         print(design, r.get("thresholds", ""), {k: (v["n"], None if v["rate"] is None else round(v["rate"], 3), "wrong",
                                                     None if v["wrong_name_rate"] is None else round(v["wrong_name_rate"], 3)) for k, v in r["evaluation"].items()},
               "tuning", {k: None if v["rate"] is None else round(v["rate"], 3) for k, v in r["tuning"].items()})
-    print("wrote", args.out)
+    write_table(report, args.table)
+    print("wrote", args.out, args.table)
+
+
+def write_table(report: dict, path: Path) -> None:
+    """Photo by photo: the old default's caption and the new one, and whether each names what the photo is of."""
+    mark = lambda hit: "yes" if hit else "-"  # noqa: E731
+    lines = ["# Naming on real photographs, photo by photo", "",
+             "Made by `python scripts/measure_naming.py` (beam 3) on data/photos; see docs/naming.md. "
+             "*named*: the main object by a name (object photos), a person (people photos), the place (place photos).", "",
+             "| photo | kind | what it shows | decoder only (old default) | named | with naming (new default) | named | where the name came from |",
+             "|---|---|---|---|---|---|---|---|"]
+    old = "decoder only (old default)"
+    for p in report["photos"]:
+        sources = "; ".join(f"{o['word']}: {o['source']}" + (f" {o['label']} {o['probability']:.2f}" if o["probability"] is not None else "")
+                            for o in p["slots"]["objects"])
+        lines.append(f"| {p['file']} | {p['kind']} | {p['main_object']} | {p[old]['caption']} | {mark(p[old]['by_name'])} "
+                     f"| {p['slots']['caption']} | {mark(p['slots']['by_name'])} | {sources} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
