@@ -129,7 +129,7 @@ class Captioner:
         if naming:
             from captioner.recognition.naming import namer_for
 
-            captioner.namer = namer_for(model, path)
+            captioner.namer = namer_for(model, path, vocab=vocab)
         return captioner
 
     @classmethod

@@ -27,6 +27,7 @@ from captioner.pipeline import Captioner, default_model_dir
 from captioner.recognition.naming import Namer, Thresholds, default_detector
 
 ROOT = Path(__file__).resolve().parents[1]
+DECODER_GRID = (0.05, 0.1, 0.2)  # the run of --scenes 200 also tried 0.3, 0.5, 0.7, 0.9, 1.01 (docs/naming.md)
 GRID = {"name": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), "category": (0.3, 0.5, 0.7), "place": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)}
 
 
@@ -59,6 +60,19 @@ class CachedDetector:
         return [d for d in self.cache[id(image)][1] if d.score >= min_score]
 
 
+class CachedWordProbabilities:
+    """The decoder's word probabilities computed once per photo (the grid renames each many times)."""
+
+    def __init__(self, probabilities):
+        self.probabilities, self.cache = probabilities, {}
+
+    def __call__(self, features, words):
+        key = (id(features), tuple(words))
+        if key not in self.cache:
+            self.cache[key] = (features, self.probabilities(features, words))
+        return self.cache[key][1]
+
+
 def renamed(namer: Namer | None, photos) -> list[dict]:
     items = []
     for row, result, features, (image, size) in photos:
@@ -78,16 +92,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "naming-photos.json")
     parser.add_argument("--no-detector", action="store_true", help="measure without the people detector")
+    parser.add_argument("--decoder", type=float, default=Thresholds().decoder,
+                        help="keep the decoder's word at this probability or more (chosen with --scenes)")
+    parser.add_argument("--scenes", type=int, metavar="N",
+                        help="instead: objects named on N generated validation scenes, decoder only and with naming "
+                             "at several decoder thresholds (needs the Tux Paint stamps in .cache/tuxpaint)")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "naming-photos.md",
                         help="write the photo-by-photo table (markdown) here")
     args = parser.parse_args()
     torch.set_num_threads(2)
     captioner = Captioner.from_pretrained(device="cpu", naming=False)
+    if args.scenes:
+        return measure_scenes(captioner, args.scenes)
     detector = None if args.no_detector else default_detector()
     detector = CachedDetector(detector) if detector is not None else None
     tuning = decoded(captioner, read_photo_set(ROOT / "data" / "photos-tuning"))
     evaluation = decoded(captioner, read_photo_set(ROOT / "data" / "photos"))
-    base = Namer.for_model(captioner.model, default_model_dir(), detector=detector)
+    base = Namer.for_model(captioner.model, default_model_dir(), detector=detector, vocab=captioner.vocab)
+    base.word_probabilities = CachedWordProbabilities(base.word_probabilities)
     report = {"detector": detector is not None, "designs": {}}
     old = renamed(None, evaluation)
     report["designs"]["decoder only (old default)"] = {"evaluation": naming_rates(old), "tuning": naming_rates(renamed(None, tuning))}
@@ -97,14 +119,16 @@ def main() -> None:
         for name, category, place in itertools.product(*GRID.values()):
             if design == "gate" and category != GRID["category"][0]:
                 continue  # the gate has no category fallback
-            thresholds = Thresholds(name=name, category=category, place=place)
-            namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design)
+            thresholds = Thresholds(name=name, category=category, place=place, decoder=args.decoder)
+            namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design,
+                          word_probabilities=base.word_probabilities)
             s = score(naming_rates(renamed(namer, tuning)))
             key = (s, name, category, place)
             if best is None or key > best[0]:
                 best = (key, thresholds)
         thresholds = best[1]
-        namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design)
+        namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design,
+                          word_probabilities=base.word_probabilities)
         start = time.perf_counter()
         items = renamed(namer, evaluation)
         seconds = (time.perf_counter() - start) / len(evaluation)
@@ -124,6 +148,31 @@ def main() -> None:
               "tuning", {k: None if v["rate"] is None else round(v["rate"], 3) for k, v in r["tuning"].items()})
     write_table(report, args.table)
     print("wrote", args.out, args.table)
+
+
+def measure_scenes(captioner: Captioner, n: int) -> None:
+    """Objects named on generated validation scenes (name, synonym or category, as the scene bars
+    count), the decoder alone and with naming at several decoder thresholds."""
+    from types import SimpleNamespace
+
+    from captioner.data.objects import World, split_scene
+    from captioner.evaluation.evaluate import grounding_report
+
+    world = World(ROOT / ".cache" / "tuxpaint")
+    scenes = [split_scene(world, "val", i, seed=0) for i in range(n)]
+    features = captioner.encode([s.image for s in scenes])
+    results = captioner.decode(features, beam_size=3)
+    records = [SimpleNamespace(objects=[o.to_json() for o in s.objects], dataset="objects") for s in scenes]
+    sizes = [s.image.size for s in scenes]
+    base = Namer.for_model(captioner.model, default_model_dir(), detector=None, vocab=captioner.vocab)
+    print("decoder only", round(grounding_report(records, results, sizes)["objects_named_rate"], 3))
+    for decoder in DECODER_GRID:
+        namer = Namer(base.classifier, base.lexicon, thresholds=Thresholds(decoder=decoder), word_probabilities=base.word_probabilities)
+        renamed_results = copy.deepcopy(results)
+        for b, r in enumerate(renamed_results):
+            namer.rename(r, features[b].float())
+        report = grounding_report(records, renamed_results, sizes)
+        print(f"decoder threshold {decoder}: named {report['objects_named_rate']:.3f}, mask count {report['attention']['mask_count']}")
 
 
 def write_table(report: dict, path: Path) -> None:

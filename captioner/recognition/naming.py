@@ -54,6 +54,10 @@ class Thresholds:
     # check found no false person at 0.5 on 49 photos)
     count: float = 0.5  # a detected object of the word's kind counts ("two dogs")
     person_area: float = 0.1  # people cover this much of the picture: they are its subject
+    # The decoder's own word stays when the decoder gave it at least this probability (teacher-forced
+    # on its caption): chosen on generated validation scenes, where the decoder is right, so that
+    # naming does not take names from the scenes it knows (scripts/measure_naming.py --scenes).
+    decoder: float = 0.3
 
 
 @dataclass
@@ -99,6 +103,7 @@ class _Slot:
     category_p: float
     place: str | None = None
     place_p: float = 0.0
+    decoder_p: float | None = None  # the decoder's probability of its word, when known
 
 
 class Lexicon:
@@ -146,12 +151,13 @@ class Namer:
     with detect(PIL image, min_score) -> detections with label, score, box (optional)."""
 
     def __init__(self, classifier: RegionClassifier, lexicon: Lexicon, names: ImageNetNames | None = None,
-                 detector: Any = None, thresholds: Thresholds = Thresholds(), design: str = "slots"):
+                 detector: Any = None, thresholds: Thresholds = Thresholds(), design: str = "slots", word_probabilities=None):
         if design not in ("slots", "gate"):
             raise ValueError(f"design must be 'slots' or 'gate', got {design!r}")
         self.classifier, self.lexicon, self.detector = classifier, lexicon, detector
         self.names = names or load_names()
         self.thresholds, self.design = thresholds, design
+        self.word_probabilities = word_probabilities  # (annotations (L, D), words) -> each word's decoder probability
         self.name_list = self.names.name_list
         self.category_list = self.names.category_list
         self.place_list = sorted(self.names.place_phrases)
@@ -169,7 +175,7 @@ class Namer:
         self._cat_m = self._cat_m @ torch.from_numpy(roll)
 
     @classmethod
-    def for_model(cls, model, model_dir: str | Path, detector: Any = None, **kwargs) -> "Namer | None":
+    def for_model(cls, model, model_dir: str | Path, detector: Any = None, vocab=None, **kwargs) -> "Namer | None":
         """A Namer for a captioning model, or None when it does not apply: the model's words are
         not objects (no objects.json) or its encoder's features are not the classifier's."""
         lexicon = Lexicon.for_model_dir(model_dir)
@@ -178,7 +184,8 @@ class Namer:
         classifier = RegionClassifier.for_model(model)
         if classifier is None:
             return None
-        return cls(classifier, lexicon, detector=detector, **kwargs)
+        probabilities = DecoderWordProbabilities(model, vocab) if vocab is not None else None
+        return cls(classifier, lexicon, detector=detector, word_probabilities=probabilities, **kwargs)
 
     # -- the classifier's view of each object word --------------------------------------------
 
@@ -202,6 +209,11 @@ class Namer:
         """(word, source, label, probability) for a slot, or None to keep the decoder's word."""
         t, lex = self.thresholds, self.lexicon
         sure_name = slot.name_p >= t.name
+        if slot.decoder_p is not None and slot.decoder_p >= t.decoder:
+            narrower = slot.word in lex.categories and sure_name and slot.word in (
+                self._category(slot.name), PARENT_CATEGORY.get(self._category(slot.name)))
+            if not narrower:  # the decoder is sure of its word; only a sure name within its category refines it
+                return slot.word, "decoder", slot.word, slot.decoder_p
         if sure_name and slot.name == slot.word:
             return slot.word, "decoder", slot.label, slot.name_p  # the decoder's word, confirmed
         if sure_name and lex.agrees(slot.word, slot.name):
@@ -244,6 +256,10 @@ class Namer:
         words, attention = list(result.words), np.asarray(result.attention)
         H, W = attention.shape[1:]
         slots, whole = self._slots(words, attention, features)
+        if self.word_probabilities is not None and slots:
+            probabilities = self.word_probabilities(features, words)
+            for slot in slots:
+                slot.decoder_p = probabilities[slot.index]
         tokens = [_Token(w, attention[k], origin=k) for k, w in enumerate(words)]
         detections = self._detections(image)
         size = image.size if image is not None else None
@@ -403,6 +419,22 @@ def looked_here(result, index: int) -> str | None:
     return f"looked here: {shown} {obj.probability:.2f}, {SOURCE_NAMES[obj.source]}{count}"
 
 
+class DecoderWordProbabilities:
+    """The decoder's probability of each word of its caption, teacher-forced on the caption: how
+    sure it was of the word it wrote."""
+
+    def __init__(self, model, vocab):
+        self.decoder, self.vocab = model.decoder, vocab
+
+    @torch.inference_mode()
+    def __call__(self, features: torch.Tensor, words: list[str]) -> list[float]:
+        ids = torch.tensor([self.vocab.encode(words)], device=next(self.decoder.parameters()).device)
+        feats = features[None].to(ids.device, next(self.decoder.parameters()).dtype)
+        logits = self.decoder(feats, ids).logits[0].float()
+        p = torch.softmax(logits, dim=-1)
+        return [float(p[t, ids[0, t + 1]]) for t in range(len(words))]
+
+
 def default_detector():
     """The shipped COCO detector (people, counts), or None when this installation has none: names
     then come from the classifier alone, and no caption mentions people."""
@@ -416,12 +448,12 @@ def default_detector():
         return None
 
 
-def namer_for(model, model_dir: str | Path, detector: Any = "default", **kwargs) -> "Namer | None":
+def namer_for(model, model_dir: str | Path, detector: Any = "default", vocab=None, **kwargs) -> "Namer | None":
     """The Namer a loaded model gets by default (see Namer.for_model), with the shipped detector."""
     lexicon = Lexicon.for_model_dir(model_dir)
     if lexicon is None or RegionClassifier.for_model(model) is None:
         return None
-    return Namer.for_model(model, model_dir, detector=default_detector() if detector == "default" else detector, **kwargs)
+    return Namer.for_model(model, model_dir, detector=default_detector() if detector == "default" else detector, vocab=vocab, **kwargs)
 
 
 def dataclass_replace(obj, **changes):
