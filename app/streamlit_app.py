@@ -109,7 +109,7 @@ def available_models(folder: Path) -> list[ModelChoice]:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_captioner(model_dir: str, int8: bool, naming: bool = True) -> Captioner:
     """Each model is loaded once per server process and shared by all visitors (with int8
-    decoding, a second copy). Call it with both arguments by position: Streamlit's cache key is
+    decoding, a second copy). Call it with all three arguments by position: Streamlit's cache key is
     the arguments as given, so load_captioner(d) and load_captioner(d, False) would load twice.
     On a CPU the model runs on ONNX Runtime, faster for one image: the float model with the same
     captions, the int8 copy with the decoding step's products in int8 (the fastest; a few captions differ)."""
@@ -190,7 +190,7 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         help="The shipped models, and the saved models in the server's models folder (CAPTIONER_MODELS_DIR).",
     )
     try:
-        captioner = load_captioner(str(model.path), False)
+        captioner = load_captioner(str(model.path), False, True)
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
@@ -205,7 +205,7 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, Captioner, Decoding
         "image on a CPU; a few captions differ from the float model's (the README's Speed section measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
-        captioner = load_captioner(str(model.path), True)
+        captioner = load_captioner(str(model.path), True, True)
     if captioner.namer is not None and not st.toggle(
         "Name objects from where it looked", value=True, help="Each object word is named by the encoder's ImageNet "
         "classifier over the region the model attended to, people by a detector, places from the whole picture; "
