@@ -35,7 +35,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from captioner.data.objects import ObjectsDataError, known_objects
+from captioner.data.objects import KNOWN_OBJECTS_FILE, ObjectsDataError, known_objects
 from captioner.images.loading import ImageLoadError, load_image
 from captioner.modeldir import directory
 from captioner.model.config import ModelConfig
@@ -87,6 +87,7 @@ class ModelChoice:
     label: str
     path: Path
     int8: bool = False  # decode with int8 projections (Captioner's int8; CPU only)
+    naming: bool = True  # name objects from where the model looked (Captioner.from_pretrained's naming)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ class ModelLoading:
     stage: str = "Starting…"
     fraction: float = 0.0
 
-    def run(self, model_dir: str, int8: bool) -> None:
+    def run(self, model_dir: str, int8: bool, naming: bool) -> None:
         try:
             import torch
 
@@ -128,7 +129,7 @@ class ModelLoading:
 
             onnx = not torch.cuda.is_available()
             self.stage, self.fraction = "Reading the model's weights…", 0.2
-            captioner = Captioner.from_pretrained(model_dir, int8=int8, onnx=onnx)
+            captioner = Captioner.from_pretrained(model_dir, int8=int8, onnx=onnx, naming=naming)
             if onnx:
                 # One image through the model makes ONNX Runtime's sessions now, not at the first
                 # caption: read from the disk cache, or exported on this machine's first visit.
@@ -143,22 +144,22 @@ class ModelLoading:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def model_loading(model_dir: str, int8: bool) -> ModelLoading:
+def model_loading(model_dir: str, int8: bool, naming: bool) -> ModelLoading:
     """Start loading a model in the background, once per server process, shared by all visitors
-    (with int8 decoding, a second copy). The first page does not wait for it: it is drawn from the
+    (with int8 decoding, or without naming, another copy). The first page does not wait for it: it is drawn from the
     model's config.json while the weights load, so a visitor picks images meanwhile."""
     loading = ModelLoading()
-    threading.Thread(target=loading.run, args=(model_dir, int8), name="captioner-load", daemon=True).start()
+    threading.Thread(target=loading.run, args=(model_dir, int8, naming), name="captioner-load", daemon=True).start()
     return loading
 
 
-def load_captioner(model_dir: str, int8: bool) -> Captioner:
-    """The loaded model, waiting for it with a progress bar if it is not ready. Call it with both
+def load_captioner(model_dir: str, int8: bool, naming: bool) -> Captioner:
+    """The loaded model, waiting for it with a progress bar if it is not ready. Call it with all
     arguments by position: Streamlit's cache key is the arguments as given. On a CPU the model runs
     on ONNX Runtime, faster for one image: the float model with the same captions, the int8 copy
     with the decoding step's products in int8 (the fastest; a few captions differ). Raises
     CheckpointError for a model that cannot be loaded."""
-    loading = model_loading(model_dir, int8)
+    loading = model_loading(model_dir, int8, naming)
     if not loading.future.done():
         bar = st.progress(loading.fraction, text=loading.stage)
         while not loading.future.done():
@@ -182,10 +183,10 @@ def read_config(model_dir: Path) -> ModelConfig:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def caption_image(model_dir: str, int8: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
+def caption_image(model_dir: str, int8: bool, naming: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
     """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
     for the image in the cache key, so picking another word or heatmap colour reuses the result."""
-    captioner = load_captioner(model_dir, int8)
+    captioner = load_captioner(model_dir, int8, naming)
     started = time.perf_counter()
     (result,) = captioner.caption([_image], decoding)
     return result, time.perf_counter() - started
@@ -193,7 +194,8 @@ def caption_image(model_dir: str, int8: bool, digest: str, _image: Image.Image, 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_grid_and_gif(
-    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult
+    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult,
+    naming: bool = True,
 ) -> tuple[bytes, bytes]:
     """The all-words grid (PNG bytes) and the animation (GIF bytes), drawn from one fitted panel;
     the key names what `_result` came from."""
@@ -266,6 +268,12 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
         "for one image; a few captions differ from the float model's (the README's Speed section measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
+    if (model.path / KNOWN_OBJECTS_FILE).is_file() and not st.toggle(
+        "Name objects from where it looked", value=True, help="Each object word is named by the encoder's ImageNet "
+        "classifier over the region the model attended to, people by a detector, places from the whole picture; "
+        "off: the decoder's own words only (the names of the objects it was trained on).",
+    ):
+        model = dataclasses.replace(model, naming=False)
 
     st.header("Decoding")
     method = st.radio(
@@ -329,8 +337,9 @@ def show_what_the_model_knows(model: ModelChoice, config: ModelConfig) -> None:
             f"It knows {len(names)} kinds of objects and animals by name (list below); for others it may "
             "name a category (\"an animal\", \"a tool\") or guess the nearest thing it knows. Photos "
             "with one clear main object work best.  \n"
-            "**What it cannot do:** it knows no people, no scenes (a beach, a kitchen), no actions, and it "
-            "neither counts nor names colours."
+            "**What it cannot do:** it knows no actions and names no colours. People, places and objects "
+            "beyond its list are named by recognisers over where it looked (\"Name objects from where it "
+            "looked\" in the sidebar), each with how sure they are; they can be wrong."
         )
         with st.expander(f"The {len(names)} objects this model knows"):
             st.markdown("\n".join(f"- **{md(category)}**: {md(', '.join(sorted(group)))}" for category, group in sorted(known.items())))
@@ -402,7 +411,7 @@ def keep_a_word_selected(key: str, first: int) -> None:
 def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOptions, style: HeatmapStyle) -> None:
     st.subheader(md(name), anchor=False)
     try:
-        captioner = load_captioner(str(model.path), model.int8)
+        captioner = load_captioner(str(model.path), model.int8, model.naming)
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
@@ -413,7 +422,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
         st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
         return
     digest = hashlib.sha256(data).hexdigest()
-    result, seconds = caption_image(str(model.path), model.int8, digest, image, decoding)
+    result, seconds = caption_image(str(model.path), model.int8, model.naming, digest, image, decoding)
     key = f"{name}|{digest}|{result.text}"  # a new caption starts again at its first word
 
     picture, text = st.columns([3, 2])
@@ -448,8 +457,12 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
                 caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}",
                 width="stretch",
             )
+            from captioner.recognition.naming import looked_here  # the model is loaded: torch is in already
 
-    grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result)
+            if (source := looked_here(result, word)) is not None:
+                st.markdown(md(source))
+
+    grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result, model.naming)
     all_words, animation = st.columns([3, 1])
     all_words.image(
         grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",
@@ -495,7 +508,7 @@ def main() -> None:
             show_image(name, data, model, decoding, style)
     # Started once the page is drawn (its import of torch would slow the drawing), so the model is
     # ready, or nearly, when the visitor picks an image.
-    model_loading(str(model.path), model.int8)
+    model_loading(str(model.path), model.int8, model.naming)
 
 
 # `streamlit run` executes this file as __main__; tests import it for its helpers without drawing a page.

@@ -1,7 +1,7 @@
 """Inference cost on the CPU: the encoder alone vs full captioning (preprocessing, encoder,
 beam search, attention maps), per image, at batch 1 and batch 32.
 
-    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx] [--upload PX]
+    python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx] [--upload PX] [--naming]
 
 Without --model it uses the default architecture with a random decoder and a 60-word
 vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
@@ -9,7 +9,9 @@ upper bound on decoding cost. With --upload the photos arrive as the bytes of JP
 to PX pixels on the longer side, quality 90), as a phone photo reaches the web app: full
 captioning then includes decoding them. Goals (issues 2 and 14): full captioning at batch 32 <= 1.25x the
 encoder, at batch 1 <= 1.5x. The encoder and full captioning run in turn, so the ratio holds on a
-busy machine.
+busy machine. With --naming (a model that names objects, e.g. --model objects) full captioning
+runs in turn with and without naming (the ImageNet classifier where each word looked, the people
+detector), and with the classifier alone: what naming costs (issue 22: at most 1.25x).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
     parser.add_argument("--onnx", action="store_true", help="run the encoder and the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, the step in int8 there")
     parser.add_argument("--upload", type=int, metavar="PX", help="give each photo as the bytes of a JPEG whose longer side is PX pixels")
+    parser.add_argument("--naming", action="store_true", help="full captioning with naming against the decoder's words only, in turn")
     args = parser.parse_args()
     setup_threads(args.threads)
 
@@ -68,9 +71,38 @@ def main() -> None:
             for i in range(0, len(images), batch):
                 cap.caption(images[i : i + batch], beam_size=args.beam_size, batch_size=batch)
 
-        t_enc, t_full, ratio = paired(encoder_only, full, repeats=args.repeats)
         n = len(images)
+        if args.naming:
+            _naming_costs(cap, full, batch, n, args.repeats)
+            continue
+        t_enc, t_full, ratio = paired(encoder_only, full, repeats=args.repeats)
         print(f"{batch:>5} {t_enc / n * 1000:>15.1f} {t_full / n * 1000:>12.1f} {ratio:>6.2f}")
+
+
+def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
+    """Full captioning without naming, then with it (detector and classifier), then with the
+    classifier alone; each pair in turn."""
+    namer = cap.namer
+    if namer is None:
+        raise SystemExit("--naming: this model does not name objects (use --model objects)")
+    detector = namer.detector
+
+    def plain():
+        cap.namer = None
+        full()
+
+    def named():
+        cap.namer, namer.detector = namer, detector
+        full()
+
+    def classifier_only():
+        cap.namer, namer.detector = namer, None
+        full()
+
+    for label, fn in (("naming (classifier + detector)", named), ("naming (classifier only)", classifier_only)):
+        t_plain, t_named, ratio = paired(plain, fn, repeats=repeats)
+        print(f"{batch:>5} decoder words {t_plain / n * 1000:.1f} ms/img, {label} {t_named / n * 1000:.1f} ms/img, ratio {ratio:.2f}")
+    cap.namer, namer.detector = namer, detector
 
 
 def _jpeg(image, longer_side: int) -> bytes:

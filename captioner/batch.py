@@ -150,10 +150,12 @@ def _read_list(list_file: str) -> list[str]:
 # Records
 
 
-def record_columns(n_best: int = 1, peaks: bool = False, heatmaps: bool = False) -> list[str]:
+def record_columns(n_best: int = 1, peaks: bool = False, heatmaps: bool = False, objects: bool = False) -> list[str]:
     """The fields of every record, in order (the CSV header). `heatmaps`: where the image's
-    heatmap files are (their common prefix: add _grid.png, .gif, _attention.npy, .json)."""
-    return ["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks + ["heatmaps"] * heatmaps
+    heatmap files are (their common prefix: add _grid.png, .gif, _attention.npy, .json).
+    `objects`: where each object word's name came from (a captioner that names objects)."""
+    return (["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks
+            + ["heatmaps"] * heatmaps + ["objects"] * objects)
 
 
 def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool = False) -> dict[str, Any]:
@@ -164,6 +166,8 @@ def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool
         record["alternatives"] = data.get("alternatives", [])
     if peaks:
         record["peaks"] = attention_peaks(result.words, result.attention)
+    if "objects" in data:
+        record["objects"] = data["objects"]
     return record
 
 
@@ -194,10 +198,11 @@ class BatchOptions:
     heatmaps: Path | None = None  # a folder: write each image's heatmaps there (export_heatmaps)
     style: HeatmapStyle | None = None  # how the heatmaps look
     workers: int = 2  # threads that read images (and draw heatmaps) beside the model
+    objects: bool = False  # adds the `objects` field (set when the captioner names objects)
 
     @property
     def columns(self) -> list[str]:
-        return record_columns(self.decoding.n_best, self.peaks, self.heatmaps is not None)
+        return record_columns(self.decoding.n_best, self.peaks, self.heatmaps is not None, self.objects)
 
 
 def caption_items(captioner: Any, items: Sequence[BatchItem], options: BatchOptions = BatchOptions()) -> Iterator[dict]:

@@ -64,6 +64,7 @@ class _Loaded:
     image: Image.Image | None = None
     size: tuple[int, int] | None = None
     error: ImageLoadError | None = None
+    seen: Image.Image | None = None  # a copy at the people detector's scale, when the captioner detects people
 
 
 def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
@@ -92,6 +93,7 @@ class Captioner:
         self.model.encoder.encode_onnx(onnx)
         self.vocab = vocab
         self.preprocessor = preprocessor_for(model.config)
+        self.namer = None  # names object words from where they looked (captioner.recognition); see from_pretrained
 
     @property
     def config(self) -> ModelConfig:
@@ -102,12 +104,14 @@ class Captioner:
     @classmethod
     def from_pretrained(
         cls, path: str | Path | None = None, device: str | torch.device | None = None, encoder_weights: str | Path | None = None,
-        int8: bool = False, onnx: bool = False,
+        int8: bool = False, onnx: bool = False, naming: bool = True,
     ) -> "Captioner":
         """Load a saved model directory, or a shipped model: the default ("objects") when `path` is
         None, or by name ("objects", "shapes", "hard") when no directory of that name exists here.
         `encoder_weights` names the encoder's weights file for a model that does not carry them
         (a model directory's own config may only name a file inside it). `int8`, `onnx`: see `Captioner`.
+        `naming`: a model of objects (the default) names the objects it looked at with its encoder's
+        ImageNet classifier and a people detector (captioner.recognition); False: the decoder's words only.
         Raises CheckpointError."""
         device = device or ("cuda" if torch.cuda.is_available() and not (int8 or onnx) else "cpu")
         named = isinstance(path, str) and (path in SHIPPED_MODELS or path in MODEL_ALIASES)
@@ -119,7 +123,12 @@ class Captioner:
                     f"directory, e.g. Captioner.from_pretrained('runs/my-model') or --model runs/my-model"
                 )
         model, vocab = load_model(path, device=device, encoder_weights=encoder_weights)
-        return cls(model, vocab, device=device, int8=int8, onnx=onnx)
+        captioner = cls(model, vocab, device=device, int8=int8, onnx=onnx)
+        if naming:
+            from captioner.recognition.naming import namer_for
+
+            captioner.namer = namer_for(model, path, vocab=vocab)
+        return captioner
 
     @classmethod
     def from_config(cls, config: ModelConfig, vocab: Vocabulary, device: str | torch.device = "cpu") -> "Captioner":
@@ -199,7 +208,8 @@ class Captioner:
             image, size = load_image_and_size(source, min_side=self.preprocessor.source_side)
         except ImageLoadError as exc:
             return _Loaded(source, error=exc)
-        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size)
+        seen = self.namer.detector_view(image) if self.namer is not None else None
+        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size, seen=seen)
 
     def _encoded(self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         while chunk := list(islice(loads, batch_size)):
@@ -208,7 +218,8 @@ class Captioner:
 
     def _captioned(self, loads: Iterator[_Loaded], options: DecodingOptions, batch_size: int) -> Iterator[Captioned]:
         for chunk, features in self._encoded(loads, batch_size):
-            results = iter(self.decode(features, options) if features is not None else [])
+            readable = [loaded for loaded in chunk if loaded.error is None]
+            results = iter(self.decode(features, options, images=[(r.seen, r.size) for r in readable]) if features is not None else [])
             for loaded in chunk:
                 result = next(results) if loaded.error is None else None
                 yield Captioned(loaded.source, result, loaded.error, loaded.size, loaded.image)
@@ -224,9 +235,20 @@ class Captioner:
         return self.model.encode_frozen(pixels) if frozen else self.model.encode(pixels)
 
     @torch.inference_mode()
+<<<<<<< HEAD
     def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, **decoding: Any) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say."""
         return self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))
+=======
+    def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, images: Sequence | None = None,
+               **decoding: Any) -> list[CaptionResult]:
+        """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
+        `images`: (PIL image for the people detector or None, original (width, height)) per image."""
+        results = self._results(self.model.generate(features, decoding_options(options, **decoding)))
+        if self.namer is not None:
+            self.namer.rename_all(results, features, images)
+        return results
+>>>>>>> i22
 
     def _results(self, hyps: Hypotheses) -> list[CaptionResult]:
         H, W = self.config.grid_size

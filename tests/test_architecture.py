@@ -23,6 +23,7 @@ LAYERS = [
     ("decoding", ["captioner.decoding"]),
     ("results", ["captioner.results"]),
     ("data and model directory", ["captioner.data", "captioner.modeldir"]),
+    ("recognition", ["captioner.recognition"]),
     ("pipeline", ["captioner.pipeline"]),
     ("evaluation and viz", ["captioner.evaluation", "captioner.viz"]),
     ("training", ["captioner.training"]),

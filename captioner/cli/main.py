@@ -176,6 +176,7 @@ def _add_evaluate(sub) -> None:
                                          "caption name the photo's main object?")
     p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
+    _add_decoder_words_arg(p)
     _add_decoding_args(p)
     p.add_argument("--batch-size", type=int, default=32, help="images captioned together (default: %(default)s)")
     p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java and is the slowest)")
@@ -206,7 +207,8 @@ def _run_evaluate(args) -> int:
     name = "photos" if photos is not None else args.split
     out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
     _check_writable(out)  # before the work, not after it
-    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx)
+    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx,
+                                          naming=not args.decoder_words)
     if photos is not None:
         report = photo_report(captioner, photos, options)
         report.update(model=str(args.model), photo_set=str(args.photos))
@@ -280,7 +282,14 @@ def _add_model_args(p) -> None:
     p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: objects, shapes, hard (default: objects)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
     _add_int8_arg(p)
+    _add_decoder_words_arg(p)
     _add_decoding_args(p)
+
+
+def _add_decoder_words_arg(p) -> None:
+    p.add_argument("--decoder-words", action="store_true",
+                   help="the decoder's own words only: do not name objects from where the model looked (ImageNet "
+                        "classifier, people detector), which the objects model does by default")
 
 
 def _add_int8_arg(p) -> None:
@@ -349,7 +358,8 @@ def _prepare(args, shard):
 
     style = _style(args)  # checked before the model loads: a typo should not cost a model load
     cpu_only = args.int8 or args.onnx
-    return Captioner.from_pretrained(args.model, device=args.device or ("cpu" if cpu_only else shard.default_device()), int8=args.int8, onnx=args.onnx), style
+    return Captioner.from_pretrained(args.model, device=args.device or ("cpu" if cpu_only else shard.default_device()), int8=args.int8, onnx=args.onnx,
+                                     naming=not args.decoder_words), style
 
 
 def _add_caption(sub) -> None:
@@ -408,6 +418,7 @@ def _run_caption(args) -> int:
     options = BatchOptions(
         decoding=decoding, batch_size=args.batch_size,
         peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
+        objects=captioner.namer is not None,
     )
     try:
         summary = run_batch(

@@ -1,8 +1,10 @@
 """Does a caption of a real photograph name its main object?
 
-A photo set is a folder with photos.csv (columns file, main_object, accepted, ...): `accepted` lists,
-separated by |, the words that count as naming the main object (its name, synonyms, category word).
-A caption names it when one of them appears in it as whole words.
+A photo set is a folder with photos.csv (columns file, main_object, accepted, ..., kind): `accepted`
+lists, separated by |, the words that count as naming the main object (its name, synonyms, category
+word). A caption names it when one of them appears in it as whole words. `kind` (object, people or
+place; object when absent) says what the photo is of; the naming bars count, per kind: the main
+object named by a name (not a category word such as "animal"), a person mentioned, the place named.
 """
 
 from __future__ import annotations
@@ -38,6 +40,50 @@ def names_object(words: list[str], accepted: str) -> str | None:
     return None
 
 
+def names_by_name(words: list[str], row: dict) -> str | None:
+    """The first accepted phrase the caption contains that is a name, not only a category word
+    ("animal", "tool"), unless that word is the photo's main object itself ("fish")."""
+    from captioner.recognition.names import CATEGORY_PHRASES
+
+    text = f" {' '.join(words)} "
+    for phrase in row["accepted"].split("|"):
+        phrase = " ".join(phrase.lower().split())
+        generic = phrase in CATEGORY_PHRASES or phrase in GENERIC_WORDS
+        if phrase and f" {phrase} " in text and (not generic or phrase == row.get("main_object")):
+            return phrase
+    return None
+
+
+GENERIC_WORDS = {"tool", "dish", "toy", "tree", "other", "light", "food", "plant"}  # the stamps' categories beyond CATEGORY_PHRASES
+
+
+def wrong_name(words: list[str], row: dict) -> bool:
+    """Whether a caption that does not name the photo's main object gives it some other name (a
+    confident wrong name), rather than a category word or "something"."""
+    from captioner.recognition.names import CATEGORY_PHRASES
+
+    if names_by_name(words, row) is not None:
+        return False
+    vague = set(CATEGORY_PHRASES) | GENERIC_WORDS | FUNCTION_WORDS | {"something", "photo", "picture"}
+    return any(w not in vague for w in words)
+
+
+FUNCTION_WORDS = {"a", "an", "and", "of", "the", "by", "on", "in", "at", "some", "two", "three", "four", "many", "to", "left",
+                  "right", "above", "below", "there", "is"}
+
+
+def naming_rates(items: list[dict]) -> dict:
+    """Per kind of photo: how many, the rate its bar counts (object: named by name; people: a
+    person mentioned; place: the place named), and how often a wrong name was given instead."""
+    rates = {}
+    for kind in ("object", "people", "place"):
+        hits = [i["by_name"] for i in items if i["kind"] == kind]
+        wrong = [i["wrong_name"] for i in items if i["kind"] == kind]
+        rates[kind] = {"n": len(hits), "rate": sum(hits) / len(hits) if hits else None,
+                       "wrong_name_rate": sum(wrong) / len(wrong) if wrong else None}
+    return rates
+
+
 def photo_report(captioner, photos: str | Path | list[dict], options: DecodingOptions | None = None, **decoding) -> dict:
     """Caption every photo of a set (its folder, or the rows read_photo_set gives); report each
     caption, whether it names the main object, and the rates (over all photos, and over those
@@ -47,10 +93,17 @@ def photo_report(captioner, photos: str | Path | list[dict], options: DecodingOp
     results = captioner.caption([r["path"] for r in rows], options)
     items = []
     for row, result in zip(rows, results):
-        hit = names_object(result.words, row["accepted"])
-        items.append({"file": row["file"], "main_object": row["main_object"], "known": row.get("known", ""),
-                      "caption": result.text, "named": hit is not None, "matched": hit})
+        items.append(photo_item(row, result))
     known = [i for i in items if i["known"] == "yes"]
     return {"n_photos": len(items), "decoding": dataclasses.asdict(options), "beam_size": options.beam_size, "named_rate": sum(i["named"] for i in items) / max(1, len(items)),
             "known_named_rate": sum(i["named"] for i in known) / len(known) if known else None,
-            "photos": items}
+            "by_kind": naming_rates(items), "photos": items}
+
+
+def photo_item(row: dict, result) -> dict:
+    """One photo's line of a report: its caption and whether it names what the photo is of."""
+    hit = names_object(result.words, row["accepted"])
+    exact = names_by_name(result.words, row)
+    return {"file": row["file"], "main_object": row["main_object"], "known": row.get("known", ""),
+            "kind": row.get("kind") or "object", "caption": result.text, "named": hit is not None, "matched": hit,
+            "by_name": exact is not None, "wrong_name": wrong_name(result.words, row), "objects": [o.to_json() for o in getattr(result, "objects", [])]}

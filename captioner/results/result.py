@@ -22,9 +22,14 @@ class CaptionResult:
     betas: np.ndarray  # float32 (len(words),): the gate value beta_t for each word
     finished: bool = True  # False if the caption hit max_len before <end>
     alternatives: list[tuple[str, float]] = field(default_factory=list)  # n-best (text, score), best first
+    # Where each object word's name came from (captioner.recognition.naming.ObjectWord: source
+    # decoder/classifier/detector, label, probability, box), when the model names objects.
+    objects: list = field(default_factory=list)
+    decoder_text: str | None = None  # the decoder's own caption, when object words were renamed
 
     def to_json(self, include_attention: bool = False) -> dict:
-        """{"caption", "words", "score", "betas", "finished"}, "alternatives" when there are any, and
+        """{"caption", "words", "score", "betas", "finished"}, "objects" (where each object word's name came
+        from) and "decoder_caption" when the model names objects, "alternatives" when there are any, and
         with `include_attention` "grid" ([H, W]) and "attention" (one H x W map a word). Maps are
         written as the float32 values' exact decimals, so reading them back gives the same arrays."""
         data = {
@@ -34,6 +39,9 @@ class CaptionResult:
             "betas": [_number(b, 4) for b in self.betas],
             "finished": bool(self.finished),
         }
+        if self.objects:
+            data["objects"] = [o.to_json() for o in self.objects]
+            data["decoder_caption"] = self.decoder_text
         if self.alternatives:
             data["alternatives"] = [{"caption": t, "score": _number(s, 6)} for t, s in self.alternatives]
         if include_attention:

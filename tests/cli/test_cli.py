@@ -234,3 +234,18 @@ def test_retry_failed_on_the_command_line(folder, model_dir, tmp_path, capsys):
     assert main(base + ["--retry-failed"]) == 0
     assert "captioned 1, failed 0; 3 already in the output" in capsys.readouterr().out
     assert [r["error"] for r in _records(out)] == [None] * 4
+
+
+def test_caption_names_objects_by_default_and_decoder_words_turns_it_off(folder, tmp_path):
+    named, plain, table = tmp_path / "named.jsonl", tmp_path / "plain.jsonl", tmp_path / "named.csv"
+    assert main(["caption", str(folder), "--out", str(named), "--model", "objects", "--no-progress"]) == 0
+    assert main(["caption", str(folder), "--out", str(plain), "--model", "objects", "--no-progress", "--decoder-words"]) == 0
+    records = _records(named)
+    assert all(r["objects"] for r in records)
+    for record in records:
+        assert {o["source"] for o in record["objects"]} <= {"decoder", "classifier", "detector"}
+        assert all(record["caption"].split()[o["index"]] == o["word"] for o in record["objects"])
+    assert all("objects" not in r for r in _records(plain))
+    assert main(["caption", str(folder), "--out", str(table), "--model", "objects", "--no-progress"]) == 0
+    header = table.read_text().splitlines()[0].split(",")
+    assert header[-1] == "objects"

@@ -1,0 +1,551 @@
+"""Say what is in a real photograph: the object words of a caption get their names from where the
+model looked for them.
+
+The decoder knows the names of the 201 objects it was trained on (Tux Paint stamps). For each
+object word it writes, the ImageNet classifier of its own encoder reads the head features pooled
+with that word's attention map (RegionClassifier); the 1000 classes add up to everyday names and
+categories (names.py). A slot-filling rule with thresholds calibrated on a tuning set of photos
+(data/photos-tuning) decides what the word becomes:
+
+- the classifier's name when it is sure (>= name threshold), e.g. "monkey" -> "tiger";
+- else its category when that is sure ("an animal"), else "something": never a confident wrong name;
+- the decoder's word when the classifier agrees with it (same name, a synonym, or the decoder said
+  a category and the classifier is not sure of more).
+
+People (no ImageNet class is a person) come from a COCO detector when one is present
+("a person", "two people", "a group of people"); places from the classifier on the whole image
+("... on a beach", or "a photo of a beach" when no object is sure). The same object is never
+named twice: "a koala and a koala" becomes one mention, or "two koalas" when the detector counts two.
+
+Every object word's origin is kept (ObjectWord: source decoder/classifier/detector, label,
+probability, box) and travels in CaptionResult.objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from captioner.recognition.classifier import RegionClassifier
+from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, ImageNetNames, load_names
+
+VAGUE = ("something",) + tuple(CATEGORY_PHRASES)  # words that do not name the object
+ARTICLES = ("a", "an", "some", "two", "three", "four", "many")
+COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+DETECTOR_SIDE = 416  # the detector's input side
+PREPOSITIONS = ("by", "on", "in", "at")
+# Names in the objects model's captions that a COCO detector label stands for.
+COCO_SYNONYMS = {"motorcycle": "motorbike", "airplane": "airplane", "couch": "sofa", "tv": "television"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Calibrated on data/photos-tuning (scripts/calibrate_naming.py), never on the evaluation set."""
+
+    name: float = 0.6  # the classifier's everyday name replaces the word
+    category: float = 0.7  # else its category is said ("an animal")
+    place: float = 0.7  # a place class on the whole image is said
+    person: float = 0.5  # a detected person counts (not tuned: no people in the tuning set; the detector's own
+    # check found no false person at 0.5 on 49 photos)
+    count: float = 0.5  # a detected object of the word's kind counts ("two dogs")
+    person_area: float = 0.1  # people cover this much of the picture: they are its subject
+    # The decoder's own word stays when the decoder gave it at least this probability (teacher-forced
+    # on its caption): chosen on generated validation scenes, where the decoder is right, so that
+    # naming does not take names from the scenes it knows (scripts/measure_naming.py --scenes).
+    decoder: float = 0.3
+
+
+@dataclass
+class ObjectWord:
+    """Where one object word of a caption came from."""
+
+    index: int  # its position in CaptionResult.words
+    word: str
+    source: str  # "decoder", "classifier" (ImageNet, where the word looked) or "detector"
+    label: str | None = None  # the recogniser's own label ("tabby", "person") or the decoder's word
+    probability: float | None = None
+    box: list[float] | None = None  # (x0, y0, x1, y1) in the image's pixels, for a detection
+    decoder_word: str | None = None  # what the decoder wrote there, if anything
+    count: int = 1
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        if data["probability"] is not None:
+            data["probability"] = round(float(data["probability"]), 4)
+        if data["box"] is not None:
+            data["box"] = [round(float(v), 1) for v in data["box"]]
+        return data
+
+
+@dataclass
+class _Token:
+    word: str
+    map: np.ndarray  # (H, W)
+    object: ObjectWord | None = None
+    origin: int | None = None  # its position in the decoder's caption, for a word the decoder wrote
+
+
+@dataclass
+class _Slot:
+    """One object word of the decoder's caption and what the classifier saw there."""
+
+    index: int
+    word: str
+    name: str
+    name_p: float
+    label: str
+    category: str
+    category_p: float
+    place: str | None = None
+    place_p: float = 0.0
+    decoder_p: float | None = None  # the decoder's probability of its word, when known
+
+
+class Lexicon:
+    """The decoder's object words: the names, synonyms and categories it was trained on (a model
+    directory's objects.json), and the background phrases it may end with."""
+
+    def __init__(self, objects: list[dict], backgrounds: Sequence[Sequence[str]]):
+        self.category_of = {}
+        self.synonyms = {}
+        for o in objects:
+            self.category_of[o["name"]] = o["category"]
+            self.synonyms[o["name"]] = set(o.get("synonyms", []))
+        self.categories = {o["category"] for o in objects} | set(CATEGORY_PHRASES)
+        self.backgrounds = [tuple(b) for b in backgrounds]
+
+    @classmethod
+    def for_model_dir(cls, directory: str | Path) -> "Lexicon | None":
+        from captioner.data.objects import KNOWN_OBJECTS_FILE, TEMPLATES, TEXTURES
+
+        from captioner.modeldir.folder_files import read_model_text
+
+        path = Path(directory) / KNOWN_OBJECTS_FILE
+        if not (path.is_file() or path.is_symlink()):
+            return None  # a model of other scenes (shapes): its words are not objects to name
+        # a regular file inside the model folder, never a link out of it (CheckpointError otherwise)
+        objects = json.loads(read_model_text(directory, KNOWN_OBJECTS_FILE))["objects"]
+        backgrounds = [b for b in list(TEMPLATES.values()) + list(TEXTURES.values()) if b]
+        return cls(objects, backgrounds)
+
+    def is_object(self, word: str) -> bool:
+        return word in self.category_of or word in self.categories
+
+    def agrees(self, decoder_word: str, name: str) -> bool:
+        return name == decoder_word or name in self.synonyms.get(decoder_word, ())
+
+    def background_span(self, words: list[str]) -> tuple[int, int] | None:
+        """[start, end) of a background phrase the caption ends with ("by the sea"), or None."""
+        for phrase in self.backgrounds:
+            n = len(phrase)
+            for start in range(len(words) - n, -1, -1):
+                if tuple(words[start:start + n]) == phrase:
+                    return start, start + n
+        return None
+
+
+class Namer:
+    """Renames the object words of captions (see the module's docstring). `detector`: anything
+    with detect(PIL image, min_score) -> detections with label, score, box (optional)."""
+
+    def __init__(self, classifier: RegionClassifier, lexicon: Lexicon, names: ImageNetNames | None = None,
+                 detector: Any = None, thresholds: Thresholds = Thresholds(), design: str = "slots", word_probabilities=None):
+        if design not in ("slots", "gate"):
+            raise ValueError(f"design must be 'slots' or 'gate', got {design!r}")
+        self.classifier, self.lexicon, self.detector = classifier, lexicon, detector
+        self.names = names or load_names()
+        self.thresholds, self.design = thresholds, design
+        self.word_probabilities = word_probabilities  # (annotations (L, D), words) -> each word's decoder probability
+        self.name_list = self.names.name_list
+        self.category_list = self.names.category_list
+        self.place_list = sorted(self.names.place_phrases)
+        self._category_of = {}
+        for n, c in zip(self.names.names, self.names.categories):
+            self._category_of.setdefault(n, c)
+        self._name_m = torch.from_numpy(self.names.matrix(self.names.names, self.name_list))
+        self._cat_m = torch.from_numpy(self.names.matrix(self.names.categories, self.category_list))
+        self._place_m = torch.from_numpy(self.names.matrix(self.names.names, self.place_list, kinds=("place",))[:, :len(self.place_list)])
+        # A category's probability includes its narrower ones' ("animal" holds "bird", "fish", "insect").
+        roll = np.eye(len(self.category_list), dtype=np.float32)
+        for child, parent in PARENT_CATEGORY.items():
+            if child in self.category_list and parent in self.category_list:
+                roll[self.category_list.index(child), self.category_list.index(parent)] = 1.0
+        self._cat_m = self._cat_m @ torch.from_numpy(roll)
+
+    @classmethod
+    def for_model(cls, model, model_dir: str | Path, detector: Any = None, vocab=None, **kwargs) -> "Namer | None":
+        """A Namer for a captioning model, or None when it does not apply: the model's words are
+        not objects (no objects.json) or its encoder's features are not the classifier's."""
+        lexicon = Lexicon.for_model_dir(model_dir)
+        if lexicon is None:
+            return None
+        classifier = RegionClassifier.for_model(model)
+        if classifier is None:
+            return None
+        probabilities = DecoderWordProbabilities(model, vocab) if vocab is not None else None
+        return cls(classifier, lexicon, detector=detector, word_probabilities=probabilities, **kwargs)
+
+    # -- the classifier's view of each object word --------------------------------------------
+
+    def _slots(self, words: list[str], attention: np.ndarray, features: torch.Tensor) -> tuple[list[_Slot], _Slot]:
+        background = self.lexicon.background_span(words)
+        indices = [k for k, w in enumerate(words) if self.lexicon.is_object(w)
+                   and not (background and background[0] <= k < background[1])]
+        L = features.shape[0]
+        maps = np.concatenate([np.full((1, L), 1.0 / L, dtype=np.float32), attention[indices].reshape(len(indices), L)])
+        probs = self.classifier.probabilities(features[None], torch.from_numpy(maps)[None])[0]  # (1+K, 1000)
+        name_p, cat_p, place_p = probs @ self._name_m, probs @ self._cat_m, probs @ self._place_m
+        slots = []
+        for row, k in enumerate([-1] + indices):
+            n, c, pl = int(name_p[row].argmax()), int(cat_p[row].argmax()), int(place_p[row].argmax())
+            top = int(probs[row].argmax())
+            slots.append(_Slot(k, words[k] if k >= 0 else "", self.name_list[n], float(name_p[row, n]), self.names.labels[top],
+                               self.category_list[c], float(cat_p[row, c]), self.place_list[pl], float(place_p[row, pl])))
+        return slots[1:], slots[0]
+
+    def _decide(self, slot: _Slot) -> tuple[str, str, str, float] | None:
+        """(word, source, label, probability) for a slot, or None to keep the decoder's word."""
+        t, lex = self.thresholds, self.lexicon
+        sure_name = slot.name_p >= t.name
+        if slot.decoder_p is not None and slot.decoder_p >= t.decoder:
+            narrower = slot.word in lex.categories and sure_name and slot.word in (
+                self._category(slot.name), PARENT_CATEGORY.get(self._category(slot.name)))
+            if not narrower:  # the decoder is sure of its word; only a sure name within its category refines it
+                return slot.word, "decoder", slot.word, slot.decoder_p
+        if sure_name and slot.name == slot.word:
+            return slot.word, "decoder", slot.label, slot.name_p  # the decoder's word, confirmed
+        if sure_name and lex.agrees(slot.word, slot.name):
+            return slot.name, "classifier", slot.label, slot.name_p  # the same thing, by the name people use
+        if self.design == "gate":  # the decoder's word unless the classifier is sure of another
+            return (slot.name, "classifier", slot.label, slot.name_p) if sure_name else None
+        if sure_name:
+            return slot.name, "classifier", slot.label, slot.name_p
+        if slot.category_p >= t.category:
+            if slot.word == slot.category:
+                return None  # the decoder said this category: no surer word
+            return slot.category, "classifier", slot.label, slot.category_p
+        if slot.word in lex.categories:
+            return None  # the decoder said only a category: keep it
+        return "something", "classifier", slot.label, slot.name_p
+
+    # -- captions --------------------------------------------------------------------------------
+
+    def detector_view(self, image):
+        """The image as the detector should get it (its longer side at most DETECTOR_SIDE: the
+        detector reads 416 px), or None without a detector. Made where images are read."""
+        if self.detector is None:
+            return None
+        view = image.copy()
+        view.thumbnail((DETECTOR_SIDE, DETECTOR_SIDE))
+        return view
+
+    def rename_all(self, results: list, features: torch.Tensor, images: Sequence | None = None) -> None:
+        """Rename the object words of a batch of CaptionResults in place; `features` (B, L, D);
+        `images`: (detector_view of the image or None, original (width, height)) per image."""
+        features = features.detach().float().cpu()
+        for b, result in enumerate(results):
+            image, size = images[b] if images is not None else (None, None)
+            self.rename(result, features[b], image, size)
+
+    def rename(self, result, features: torch.Tensor, image=None, original_size=None) -> None:
+        """Rewrite one CaptionResult in place (words, text, attention, objects); `features` are its
+        annotations (L, D), `image` the PIL image the detector reads (people, counts), whose boxes
+        are reported in `original_size` (width, height) pixels when given."""
+        words, attention = list(result.words), np.asarray(result.attention)
+        H, W = attention.shape[1:]
+        slots, whole = self._slots(words, attention, features)
+        if self.word_probabilities is not None and slots:
+            probabilities = self.word_probabilities(features, words)
+            for slot in slots:
+                slot.decoder_p = probabilities[slot.index]
+        tokens = [_Token(w, attention[k], origin=k) for k, w in enumerate(words)]
+        detections = self._detections(image)
+        size = image.size if image is not None else None
+        for slot in slots:
+            decision = self._decide(slot)
+            token = tokens[slot.index]
+            if decision is not None and decision[1] == "classifier" and decision[0] in VAGUE and size is not None:
+                decision = self._detected_name(token.map, detections, size, decision[0]) or decision
+            if decision is None:
+                token.object = ObjectWord(slot.index, slot.word, "decoder", slot.word, None, None, slot.word)
+            else:
+                word, source, label, p, *box = decision
+                token.word = word
+                token.object = ObjectWord(slot.index, word, source, label, p, list(box[0]) if box else None, slot.word)
+        object_tokens = [tokens[s.index] for s in slots]
+        self._count_and_merge(tokens, object_tokens, detections)
+        self._add_people(tokens, detections, size, (H, W))
+        self._add_place(tokens, whole, (H, W))
+        _join_last_mention(tokens, (H, W))
+        _fix_articles(tokens)
+        result.decoder_text = result.text
+        result.words = [t.word for t in tokens]
+        result.text = " ".join(result.words)
+        result.attention = np.stack([t.map for t in tokens]).astype(np.float32) if tokens else attention[:0]
+        result.betas = np.asarray([result.betas[t.origin] if t.origin is not None else 1.0 for t in tokens], dtype=np.float32)
+        result.objects = []
+        scale = (original_size[0] / size[0], original_size[1] / size[1]) if original_size and size else (1.0, 1.0)
+        for k, t in enumerate(tokens):
+            if t.object is not None:
+                t.object.index = k
+                t.object.word = t.word
+                if t.object.box is not None:
+                    b = t.object.box
+                    t.object.box = [b[0] * scale[0], b[1] * scale[1], b[2] * scale[0], b[3] * scale[1]]
+                result.objects.append(t.object)
+
+    def _detected_name(self, attention: np.ndarray, detections: list, size, category: str) -> tuple | None:
+        """A word the classifier is sure of only as a `category` ("animal"), named by the detector
+        instead: its surest object of that category (not a person) whose box holds the attention's peak."""
+        H, W = attention.shape
+        y, x = np.unravel_index(int(attention.argmax()), attention.shape)
+        px, py = (x + 0.5) * size[0] / W, (y + 0.5) * size[1] / H
+        inside = [d for d in detections if d.label != "person" and d.score >= self.thresholds.count
+                  and category in (self._category(d.label), PARENT_CATEGORY.get(self._category(d.label)))
+                  and d.box[0] <= px <= d.box[2] and d.box[1] <= py <= d.box[3]]
+        if not inside:
+            return None
+        best = max(inside, key=lambda d: d.score)
+        return best.label, "detector", best.label, best.score, tuple(best.box)
+
+    def _detections(self, image) -> list:
+        if self.detector is None or image is None:
+            return []
+        return self.detector.detect(image, min_score=min(self.thresholds.person, self.thresholds.count))
+
+    def _count_and_merge(self, tokens: list[_Token], objects: list[_Token], detections: list) -> None:
+        """One mention per name: a later word with the same name is dropped with the words that
+        joined it ("and a koala"); two or more detections of its kind make it a count."""
+        seen: dict[str, _Token] = {}
+        named = {self._category(t.word) for t in objects if t.word not in self.lexicon.categories and t.word != "something"}
+        named |= {PARENT_CATEGORY.get(c) for c in named}
+        for token in objects:
+            name = token.word
+            vague_again = name == "something" and (named or "something" in seen)  # one "something" at most, none beside names
+            if name in seen or (name in self.lexicon.categories and name in named) or vague_again:
+                _drop_mention(tokens, token)  # the same thing again, or a vaguer word for one already named
+                continue
+            seen[name] = token
+            if token.word == "something":
+                continue
+            n, boxes = self._counted(name, detections)
+            if n >= 2:
+                token.object.count = n
+                token.object.box = _union(boxes)
+                token.word = self.names.plurals.get(name, name + "s")
+                _set_article(tokens, token, COUNT_WORDS.get(n, "many"))
+
+    def _category(self, name: str) -> str | None:
+        return self._category_of.get(name) or self.lexicon.category_of.get(name)
+
+    def _counted(self, name: str, detections: list) -> tuple[int, list]:
+        category = self._category(name)
+        kinds = {name, COCO_SYNONYMS.get(name, name), category}
+        boxes = [d.box for d in detections if d.score >= self.thresholds.count and d.label in kinds and d.label != "person"]
+        return len(boxes), boxes
+
+    def _add_people(self, tokens: list[_Token], detections: list, size, grid) -> None:
+        people = [d for d in detections if d.label == "person" and d.score >= self.thresholds.person]
+        if not people or any(t.word in ("person", "people", "group of people") for t in tokens):
+            return
+        n = len(people)
+        article, word = ("a", "person") if n == 1 else ("two", "people") if n == 2 else ("a", "group of people")
+        box = _union([d.box for d in people])
+        area = max((d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) for d in people) / float(size[0] * size[1])
+        person_map = _box_map(box, size, grid)
+        obj = ObjectWord(0, word, "detector", "person", max(d.score for d in people), list(box), None, n)
+        objects = [t for t in tokens if t.object is not None]
+        first = objects[0] if objects else None
+        if first is not None and (first.object.source == "classifier" and first.word in ("something",) + tuple(CATEGORY_PHRASES)
+                                  or first.word == "something"):
+            first.word, first.map, first.object = word, person_map, dataclass_replace(obj, decoder_word=first.object.decoder_word)
+            _set_article(tokens, first, article)
+            return
+        new = [_Token(article, person_map), _Token(word, person_map, obj)]
+        if first is None:  # no object word: "a photo of a person"
+            tokens.extend(new)
+        elif area >= self.thresholds.person_area:  # the people are the subject: named first
+            at = _mention_start(tokens, first)
+            tokens[at:at] = new + [_Token("and", _uniform(grid))]
+        else:
+            end = _mentions_end(tokens)
+            tokens[end:end] = [_Token("and", _uniform(grid))] + new
+
+    def _add_place(self, tokens: list[_Token], whole: _Slot, grid) -> None:
+        if whole.place is None or whole.place_p < self.thresholds.place:
+            return
+        place_map = _uniform(grid)
+        obj = ObjectWord(0, whole.place, "classifier", whole.label, whole.place_p)
+        sure = [t for t in tokens if t.object is not None and t.word not in ("something",) + tuple(CATEGORY_PHRASES)]
+        background = self.lexicon.background_span([t.word for t in tokens])
+        if background:
+            del tokens[background[0]:background[1]]
+        if not sure:  # nothing in it is surely named: the photo is of the place
+            objects = [t for t in tokens if t.object is not None]
+            if not objects:  # "a photo of" + "a monastery"
+                tokens.extend([_Token("a", place_map), _Token(whole.place, place_map, obj)])
+                return
+            for t in objects[1:]:
+                _drop_mention(tokens, t)
+            if objects:
+                first = objects[0]
+                first.word, first.map, first.object = whole.place, place_map, dataclass_replace(obj, decoder_word=first.object.decoder_word)
+                _set_article(tokens, first, "a")
+                return
+        phrase = self.names.place_phrases[whole.place]
+        ends = " ".join(phrase).endswith(" " + whole.place)
+        lead, last = (phrase[: len(phrase) - len(whole.place.split())], whole.place) if ends else (phrase[:-1], phrase[-1])
+        new = [_Token(w, place_map) for w in lead] + [_Token(last, place_map, obj)]
+        tokens.extend(new)
+
+
+SOURCE_NAMES = {"classifier": "ImageNet classifier", "detector": "people detector", "decoder": "caption decoder"}
+
+
+def looked_here(result, index: int) -> str | None:
+    """One line on where word `index` of a CaptionResult got its name, e.g. "looked here: tiger
+    0.97, ImageNet classifier"; None for a word that names no object."""
+    obj = next((o for o in getattr(result, "objects", []) if o.index == index), None)
+    if obj is None:
+        return None
+    if obj.source == "decoder":
+        agreed = f" (the ImageNet classifier agreed: {obj.label} {obj.probability:.2f})" if obj.probability is not None else ""
+        return f"looked here: {obj.word}, the caption decoder's own word{agreed}"
+    label = obj.label or obj.word
+    shown = label if label == obj.word else f"{label} → {obj.word}"
+    count = f", {obj.count} found" if obj.count > 1 else ""
+    return f"looked here: {shown} {obj.probability:.2f}, {SOURCE_NAMES[obj.source]}{count}"
+
+
+class DecoderWordProbabilities:
+    """The decoder's probability of each word of its caption, teacher-forced on the caption: how
+    sure it was of the word it wrote."""
+
+    def __init__(self, model, vocab):
+        self.decoder, self.vocab = model.decoder, vocab
+
+    @torch.inference_mode()
+    def __call__(self, features: torch.Tensor, words: list[str]) -> list[float]:
+        ids = torch.tensor([self.vocab.encode(words)], device=next(self.decoder.parameters()).device)
+        feats = features[None].to(ids.device, next(self.decoder.parameters()).dtype)
+        logits = self.decoder(feats, ids).logits[0].float()
+        p = torch.softmax(logits, dim=-1)
+        return [float(p[t, ids[0, t + 1]]) for t in range(len(words))]
+
+
+def default_detector():
+    """The shipped COCO detector (people, counts), or None when this installation has none: names
+    then come from the classifier alone, and no caption mentions people."""
+    try:
+        from captioner.recognition.detector import ObjectDetector
+    except ImportError:
+        return None
+    try:
+        return ObjectDetector.from_pretrained()
+    except (FileNotFoundError, OSError, RuntimeError, ValueError):
+        return None
+
+
+def namer_for(model, model_dir: str | Path, detector: Any = "default", vocab=None, **kwargs) -> "Namer | None":
+    """The Namer a loaded model gets by default (see Namer.for_model), with the shipped detector."""
+    lexicon = Lexicon.for_model_dir(model_dir)
+    if lexicon is None or RegionClassifier.for_model(model) is None:
+        return None
+    return Namer.for_model(model, model_dir, detector=default_detector() if detector == "default" else detector, vocab=vocab, **kwargs)
+
+
+def dataclass_replace(obj, **changes):
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def _position(tokens: list[_Token], token: _Token) -> int:
+    return next(k for k, t in enumerate(tokens) if t is token)
+
+
+def _mention_start(tokens: list[_Token], token: _Token) -> int:
+    k = _position(tokens, token)
+    return k - 1 if k > 0 and tokens[k - 1].word in ARTICLES else k
+
+
+def _drop_mention(tokens: list[_Token], token: _Token) -> None:
+    """Remove an object word, its article and the words that joined it to the object before it
+    ("and a", "to the left of a"); the first mention loses only the words after it up to the next."""
+    k = _position(tokens, token)
+    previous = [j for j in range(k) if tokens[j].object is not None]
+    start = _mention_start(tokens, token)
+    if previous:
+        start = previous[-1] + 1
+        del tokens[start:k + 1]
+    else:
+        following = [j for j in range(k + 1, len(tokens)) if tokens[j].object is not None]
+        end = _mention_start(tokens, tokens[following[0]]) if following else k + 1
+        del tokens[start:end]
+
+
+def _join_last_mention(tokens: list[_Token], grid) -> None:
+    """"a ladle a spatula" -> "a ladle and a spatula": the last of a list of mentions is joined
+    by "and" when a dropped mention took its "and" with it."""
+    objects = [k for k, t in enumerate(tokens) if t.object is not None]
+    if len(objects) >= 2 and _mention_start(tokens, tokens[objects[-1]]) == objects[-2] + 1:
+        tokens.insert(objects[-2] + 1, _Token("and", _uniform(grid)))
+
+
+def _mentions_end(tokens: list[_Token]) -> int:
+    objects = [k for k, t in enumerate(tokens) if t.object is not None]
+    return objects[-1] + 1 if objects else len(tokens)
+
+
+def _set_article(tokens: list[_Token], token: _Token, article: str) -> None:
+    k = _position(tokens, token)
+    if k > 0 and tokens[k - 1].word in ARTICLES:
+        tokens[k - 1].word = article
+    else:
+        tokens.insert(k, _Token(article, token.map))
+
+
+def _fix_articles(tokens: list[_Token]) -> None:
+    """"a"/"an" before each word as English spells it; a category's own article ("some food");
+    none before "something"."""
+    for k in range(len(tokens) - 2, -1, -1):
+        if tokens[k].word in ARTICLES and tokens[k + 1].word == "something":
+            del tokens[k]
+    for k in range(len(tokens) - 1):
+        if tokens[k].word not in ("a", "an", "some"):
+            continue
+        nxt = tokens[k + 1].word
+        if nxt in CATEGORY_PHRASES:
+            tokens[k].word = CATEGORY_PHRASES[nxt][0]
+        elif tokens[k].word != "some" or tokens[k + 1].object is not None:
+            tokens[k].word = "an" if _vowel_sound(nxt) else "a"
+
+
+def _vowel_sound(word: str) -> bool:
+    w = word.lower()
+    return w[:1] in "aeiou" and not w.startswith(("uni", "eu", "one", "use")) or w.startswith("hour")
+
+
+def _uniform(grid) -> np.ndarray:
+    H, W = grid
+    return np.full((H, W), 1.0 / (H * W), dtype=np.float32)
+
+
+def _box_map(box, size, grid) -> np.ndarray:
+    """A map spread evenly over the grid cells whose centres lie in `box` (image pixels)."""
+    H, W = grid
+    width, height = size
+    ys = (np.arange(H) + 0.5) * height / H
+    xs = (np.arange(W) + 0.5) * width / W
+    inside = ((ys[:, None] >= box[1]) & (ys[:, None] <= box[3]) & (xs[None] >= box[0]) & (xs[None] <= box[2])).astype(np.float32)
+    return inside / inside.sum() if inside.sum() > 0 else _uniform(grid)
+
+
+def _union(boxes) -> list[float]:
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())]

@@ -1,0 +1,166 @@
+"""Add photographs to the real-photo evaluation set (data/photos) and make the tuning set
+(data/photos-tuning, for choosing the naming thresholds; never used to report results).
+
+Labels were written by looking at each photo. Sources are packages the project already draws on,
+unpacked into one folder (ROOT): Debian gcompris-qt-data 3.1-2 (its Qt .rcc files unpacked under
+ROOT/gc/<rcc name>/), opencv-doc 4.6.0+dfsg-12 and darknet 0.0.0+git20180914 (dpkg-deb -x into
+ROOT/ex), scikit-image 0.26 and matplotlib's sample data (from the installed wheels). A GCompris
+photo's licence is read from the README beside it.
+
+    python scripts/make_photo_sets.py ROOT
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+CAT = "categorization/gcompris/src/activities/categorization/resource/images"
+WORLD = "explore_world_animals/gcompris/src/activities/explore_world_animals/resource/animals"
+MON = "explore_monuments/gcompris/src/activities/explore_monuments/resource"
+OPENCV = "ex/usr/share/doc/opencv-doc/examples/data"
+DARKNET = "ex/usr/share/darknet/data"
+OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (Debian opencv-doc copyright; photographer unstated)"
+DARKNET_LICENCE = "GPL-3.0+ or MIT or WTFPL (Debian darknet copyright, Files: *; photographer unstated)"
+
+# (file, source under ROOT or a wheel, kind, main object, accepted names (|), note). kind: object, people or place.
+EVALUATION = [
+    ("gc_crocodile.jpg", f"gc/{WORLD}/crocodile.webp", "object", "crocodile", "crocodile|alligator", "crocodile on a river bank"),
+    ("gc_komodo.jpg", f"gc/{WORLD}/dragon.webp", "object", "komodo dragon", "komodo dragon|lizard|dragon", "komodo dragon on rock"),
+    ("gc_jaguars.jpg", f"gc/{WORLD}/jaguar.webp", "object", "jaguar", "jaguar|jaguars|leopard|leopards", "two jaguars on rocks"),
+    ("gc_lemurs.jpg", f"gc/{WORLD}/lemur.webp", "object", "lemur", "lemur|lemurs", "ring-tailed lemurs"),
+    ("gc_narwhals.jpg", f"gc/{WORLD}/narwhal.webp", "object", "narwhal", "narwhal|narwhals|whale|whales", "narwhals at the sea surface"),
+    ("gc_panda.jpg", f"gc/{WORLD}/panda.webp", "object", "panda", "panda|giant panda", "giant panda"),
+    *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", note)
+      for n, note in [(2, "fish over a rocky bottom"), (3, "striped fish in an aquarium"), (5, "red fish on a reef"),
+                      (6, "orange discus fish"), (7, "shoal of small fish over sand"), (8, "fish over weed"),
+                      (10, "orange fish over coral"), (11, "shoal of fish")]],
+    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
+      for name, main, accepted, note in [
+          ("hammer1", "hammer", "hammer", "hammer on blue"), ("hammer2", "hammer", "hammer", "small hammer on white"),
+          ("hammer3", "hammer", "hammer|sledgehammer", "sledgehammer"), ("hammer8", "hammer", "hammer", "claw hammer"),
+          ("measuringTape2", "tape measure", "tape measure|measuring tape|tape", "reel tape measure"),
+          ("measuringTape6", "tape measure", "tape measure|measuring tape|tape", "black tape measure"),
+          ("plier3", "pliers", "pliers|plier", "red-handled pliers"), ("plier4", "pliers", "pliers|plier", "old pliers"),
+          ("scissors2", "scissors", "scissors", "black scissors on wood"), ("scissors4", "scissors", "scissors", "orange scissors"),
+          ("screwDriver", "screwdriver", "screwdriver", "red screwdriver"), ("screwDriver2", "screwdriver", "screwdriver", "black screwdriver"),
+          ("wrench1", "wrench", "wrench|spanner|adjustable spanner", "adjustable wrench on wood")]],
+    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/others/{name}.webp", "object", main, accepted, note)
+      for name, main, accepted, note in [
+          ("bucket", "bucket", "bucket|pail", "wooden bucket"), ("chair", "chair", "chair", "white chair"),
+          ("erasers", "eraser", "eraser|rubber", "red and blue eraser"), ("knife", "cutlery", "knife|fork|spoon|cutlery", "knife, fork and spoon"),
+          ("pan", "frying pan", "frying pan|pan|skillet", "frying pan on a cooker"), ("pencil", "pencil", "pencil", "pencil"),
+          ("pillow", "pillow", "pillow|cushion", "pillow on a bed"), ("plate", "plate", "plate|dish", "white plate"),
+          ("spoons", "spoon", "spoon|spoons", "five spoons"), ("weighingMachine", "scales", "scales|scale|weighing machine", "electronic scales")]],
+    ("dn_dog.jpg", f"{DARKNET}/dog.jpg", "object", "dog", "dog", "dog beside a bicycle, a car behind"),
+    ("dn_eagle.jpg", f"{DARKNET}/eagle.jpg", "object", "eagle", "eagle", "eagle by water"),
+    ("dn_giraffe.jpg", f"{DARKNET}/giraffe.jpg", "object", "giraffe", "giraffe|zebra", "giraffe and a zebra"),
+    ("dn_horses.jpg", f"{DARKNET}/horses.jpg", "object", "horse", "horse|horses", "horses on dry ground"),
+    ("dn_person.jpg", f"{DARKNET}/person.jpg", "people", "person", "person|people|man|woman", "a person with a dog and a horse"),
+    ("cv_messi.jpg", f"{OPENCV}/messi5.jpg", "people", "person", "person|people|man|player", "footballer kicking a ball"),
+    ("cv_basketball.jpg", f"{OPENCV}/basketball1.png", "people", "person", "person|people|two people|man|men", "two men with a ball in a corridor (grey)"),
+    ("sk_astronaut.jpg", "skimage:astronaut.png", "people", "person", "person|people|woman|astronaut", "astronaut portrait"),
+    ("sk_cameraman.jpg", "skimage:camera.png", "people", "person", "person|people|man|photographer", "man with a camera on a tripod (grey)"),
+    ("mpl_grace_hopper.jpg", "matplotlib:grace_hopper.jpg", "people", "person", "person|people|woman", "portrait of Grace Hopper"),
+    ("dn_kite.jpg", f"{DARKNET}/kite.jpg", "place", "beach", "beach|seashore|shore|coast|sea|lake|lakeside", "people flying kites on a beach"),
+    ("gc_dam1.jpg", f"gc/{CAT}/renewable/dam1.webp", "place", "dam", "dam", "dam spillway"),
+    ("gc_dam3.jpg", f"gc/{CAT}/renewable/dam3.webp", "place", "dam", "dam|weir", "river dam with gates"),
+    ("gc_geothermal.jpg", f"gc/{CAT}/renewable/geothermal.webp", "place", "geothermal plant", "geyser|hot spring|power station|power plant", "steam over a geothermal lagoon"),
+    ("gc_cathedral.jpg", f"gc/{CAT}/monuments/cathedral.webp", "place", "cathedral", "cathedral|church", "cathedral front"),
+    ("gc_church.jpg", f"gc/{CAT}/monuments/monument3.webp", "place", "church", "church|cathedral", "church in a town"),
+    ("gc_dome_of_rock.jpg", f"gc/{CAT}/monuments/monument1.webp", "place", "mosque", "mosque|shrine|dome|temple", "Dome of the Rock"),
+    ("gc_taj_mahal.jpg", f"gc/{CAT}/monuments/tajMahal.webp", "place", "palace", "taj mahal|mausoleum|palace|mosque|tomb", "Taj Mahal"),
+    ("gc_winter_palace.jpg", f"gc/{CAT}/monuments/zimniPalace.webp", "place", "palace", "palace", "Winter Palace at night"),
+    ("gc_colosseum.jpg", f"gc/{CAT}/monuments/colosseum.webp", "place", "amphitheatre", "colosseum|amphitheatre|amphitheater|arena|ruins", "Colosseum"),
+    ("gc_chambord.jpg", f"gc/{MON}/france/chateaudeChambord.webp", "place", "castle", "castle|chateau|palace", "Chateau de Chambord"),
+    ("gc_carcassonne.jpg", f"gc/{MON}/france/citedeCarcassonne.webp", "place", "castle", "castle|fortress|walls|city walls", "walls of Carcassonne"),
+    ("gc_mont_st_michel.jpg", f"gc/{MON}/france/montStMichel.webp", "place", "island abbey", "abbey|monastery|castle|island", "Mont-Saint-Michel"),
+    ("gc_pont_du_gard.jpg", f"gc/{MON}/france/pontduGard.webp", "place", "aqueduct", "aqueduct|viaduct|bridge", "Pont du Gard"),
+]
+TUNING = [
+    *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "") for n in (12, 13, 14, 15, 16)],
+    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, "")
+      for name, main, accepted in [("hammer4", "hammer", "hammer"), ("hammer6", "hammer", "hammer|mallet"), ("hammer7", "hammer", "hammer"),
+                                   ("measuringTape3", "tape measure", "tape measure|measuring tape|tape"), ("plier2", "pliers", "pliers"),
+                                   ("scissors3", "scissors", "scissors"), ("screwDriver1", "screwdriver", "screwdriver"),
+                                   ("sideCutter1", "pliers", "pliers|wire cutters|side cutters")]],
+    ("gc_solar1.jpg", f"gc/{CAT}/renewable/solar1.webp", "object", "solar cooker", "solar collector|solar cooker|solar dish", ""),
+    ("gc_dam2.jpg", f"gc/{CAT}/renewable/dam2.webp", "place", "dam", "dam|weir", ""),
+    ("gc_dam4.jpg", f"gc/{CAT}/renewable/dam4.webp", "place", "weir", "dam|weir", ""),
+    ("gc_chenonceau.jpg", f"gc/{MON}/france/chateaudeChenonceau.webp", "place", "castle", "castle|chateau|palace", ""),
+    ("gc_palais_des_papes.jpg", f"gc/{MON}/france/palaisdesPapes.webp", "place", "palace", "palace|castle", ""),
+    ("gc_arles.jpg", f"gc/{MON}/france/arlesAmphitheater.webp", "place", "amphitheatre", "amphitheatre|amphitheater|arena|colosseum|ruins", ""),
+]
+README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
+FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
+
+
+def gcompris_licence(path: Path) -> str:
+    """'<License> (<Copyright>; original <Source>)' from the README beside a GCompris image."""
+    readme = next(p / "README" for p in (path.parent, path.parent.parent) if (p / "README").is_file())
+    blocks = readme.read_text(errors="replace").split("\n\n")
+    for block in blocks:
+        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line and not line.startswith(" "))
+        files = [line.strip().split("/")[-1] for line in block.splitlines()]
+        if README_NAMES.get(path.name, path.name) in files:
+            return f"{fields.get('License', '?').strip()} ({fields.get('Copyright', '?').strip()}; original {fields.get('Source', '?').strip()})"
+    raise SystemExit(f"no licence for {path} in its README")
+
+
+def source_path(root: Path, source: str) -> tuple[Path, str, str]:
+    """(file, where it is from, licence)."""
+    if source.startswith("skimage:"):
+        import skimage
+
+        name = source.split(":", 1)[1]
+        licence = {"astronaut.png": "Public domain (NASA; scikit-image's data README)",
+                   "camera.png": "CC0 (photographer Lav Varshney; scikit-image's data README)"}[name]
+        return Path(skimage.__file__).parent / "data" / name, f"scikit-image {skimage.__version__} wheel: skimage/data/{name}", licence
+    if source.startswith("matplotlib:"):
+        import matplotlib
+
+        name = source.split(":", 1)[1]
+        return (Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / name,
+                f"matplotlib {matplotlib.__version__} wheel: mpl-data/sample_data/{name}", "Public domain (US Navy photograph)")
+    path = root / source
+    if source.startswith("gc/"):
+        rcc = source.split("/")[1]
+        return path, f"gcompris-qt-data 3.1-2: {rcc}.rcc {'/'.join(source.split('/')[-3:])}", gcompris_licence(path)
+    if source.startswith(OPENCV):
+        return path, f"opencv-doc 4.6.0+dfsg-12: usr/share/doc/opencv-doc/examples/data/{path.name}", OPENCV_LICENCE
+    return path, f"darknet 0.0.0+git20180914.61c9d02e-2: usr/share/darknet/data/{path.name}", DARKNET_LICENCE
+
+
+def add(root: Path, folder: Path, entries: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    table = folder / "photos.csv"
+    rows = list(csv.DictReader(table.open(newline="", encoding="utf-8"))) if table.is_file() else []
+    for row in rows:
+        row.setdefault("kind", "object")
+        row["kind"] = row.get("kind") or "object"
+    done = {r["file"] for r in rows}
+    for file, source, kind, main, accepted, note in entries:
+        if file in done:
+            continue
+        path, origin, licence = source_path(root, source)
+        image = Image.open(path).convert("RGB")
+        image.thumbnail((512, 512), Image.Resampling.LANCZOS)
+        image.save(folder / file, quality=85)
+        rows.append({"file": file, "main_object": main, "known": "", "accepted": accepted, "category": "", "source": origin,
+                     "licence": licence, "note": note, "kind": kind})
+    with table.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{table}: {len(rows)} photos")
+
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1])
+    add(root, REPO / "data" / "photos", EVALUATION)
+    add(root, REPO / "data" / "photos-tuning", TUNING)

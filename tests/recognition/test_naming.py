@@ -1,0 +1,189 @@
+"""Naming object words from where the caption looked (captioner/recognition/naming.py), with a
+classifier and a detector whose answers the tests choose; and the real ones on real photos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from captioner.pipeline import default_model_dir
+from captioner.recognition.names import load_names
+from captioner.recognition.naming import Lexicon, Namer, Thresholds, looked_here
+from captioner.results.result import CaptionResult
+
+ROOT = Path(__file__).resolve().parents[2]
+GRID = (14, 14)
+L = GRID[0] * GRID[1]
+NAMES = load_names()
+
+
+def label_index(label: str) -> int:
+    return NAMES.labels.index(label)
+
+
+class FakeClassifier:
+    """Answers each word's map (and the whole image's, row 0) with the distribution the test set:
+    `answers[k]` for the k-th map, one class at probability p, the rest spread evenly."""
+
+    def __init__(self, answers: list[tuple[str, float]]):
+        self.answers = answers
+
+    def probabilities(self, features, maps):
+        K = maps.shape[1]
+        out = torch.zeros(1, K, 1000)
+        for k in range(K):
+            label, p = self.answers[k] if k < len(self.answers) else ("tench", 0.001)
+            out[0, k] = (1 - p) / 999
+            out[0, k, label_index(label)] = p
+        return out
+
+
+@dataclass
+class FakeDetection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+class FakeDetector:
+    def __init__(self, detections):
+        self.detections = detections
+
+    def detect(self, image, min_score=0.3):
+        return [d for d in self.detections if d.score >= min_score]
+
+
+class FakeImage:
+    size = (224, 224)
+
+
+def caption(text: str, peak_cells: dict[int, int] | None = None) -> CaptionResult:
+    words = text.split()
+    attention = np.full((len(words), *GRID), 1.0 / L, dtype=np.float32)
+    for k, cell in (peak_cells or {}).items():
+        attention[k] = 0
+        attention[k].flat[cell] = 1.0
+    return CaptionResult(text=text, words=words, attention=attention, score=-0.5, betas=np.full(len(words), 0.5, np.float32))
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return Lexicon.for_model_dir(default_model_dir("objects"))
+
+
+def renamed(lexicon, text, answers, detections=None, design="slots", **thresholds):
+    namer = Namer(FakeClassifier(answers), lexicon, detector=FakeDetector(detections) if detections is not None else None,
+                  thresholds=Thresholds(**thresholds), design=design)
+    result = caption(text)
+    namer.rename(result, torch.zeros(L, 8), FakeImage() if detections is not None else None, (448, 448))
+    return result
+
+
+def test_a_sure_classifier_names_the_word_and_says_so(lexicon):
+    # rows: the whole image, then each object word in order
+    result = renamed(lexicon, "a photo of a monkey", [("tiger", 0.2), ("tiger", 0.97)])
+    assert result.text == "a photo of a tiger" and result.decoder_text == "a photo of a monkey"
+    (obj,) = result.objects
+    assert (obj.index, obj.word, obj.source, obj.label, obj.decoder_word) == (4, "tiger", "classifier", "tiger", "monkey")
+    assert obj.probability == pytest.approx(0.97)
+    assert looked_here(result, 4) == "looked here: tiger 0.97, ImageNet classifier"
+    assert looked_here(result, 1) is None
+    assert result.to_json()["objects"][0]["source"] == "classifier"
+    assert result.attention.shape == (5, *GRID) and len(result.betas) == 5
+
+
+def test_an_unsure_name_falls_back_to_the_category_then_to_something(lexicon):
+    # tabby + tiger cat + Egyptian cat share the name "cat"; here no single name is sure, the category is
+    animal = renamed(lexicon, "a photo of a rat", [("tench", 0.01), ("lion", 0.45)], category=0.4)
+    assert animal.text == "a photo of an animal" and animal.objects[0].source == "classifier"
+    vague = renamed(lexicon, "a photo of a rat", [("tench", 0.01), ("lion", 0.3)], category=0.6)
+    assert vague.text == "a photo of something"
+    # the gate keeps the decoder's word unless the classifier is sure of another
+    gate = renamed(lexicon, "a photo of a rat", [("tench", 0.01), ("lion", 0.45)], design="gate", category=0.4)
+    assert gate.text == "a photo of a rat" and gate.objects[0].source == "decoder"
+
+
+def test_the_same_object_is_named_once_unless_counted(lexicon):
+    once = renamed(lexicon, "a picture of a koala and a koala", [("koala", 0.1), ("koala", 0.99), ("koala", 0.98)])
+    assert once.text == "a picture of a koala"
+    assert len(once.attention) == len(once.words) == 5
+    dogs = [FakeDetection("dog", 0.8, (0, 0, 100, 100)), FakeDetection("dog", 0.7, (120, 0, 220, 100))]
+    two = renamed(lexicon, "a picture of a dog and a dog", [("beagle", 0.1), ("beagle", 0.99), ("beagle", 0.98)], dogs)
+    assert two.text == "a picture of two dogs"
+    assert two.objects[0].count == 2 and two.objects[0].box == [0.0, 0.0, 440.0, 200.0]  # scaled to 448 px
+    # a vaguer word for an object already named is dropped too; a dropped last mention keeps the list's "and"
+    cat = renamed(lexicon, "a picture of a bird and an animal", [("tabby", 0.1), ("tabby", 0.9), ("tench", 0.001)], category=0.9)
+    assert cat.text == "a picture of a cat"
+    listed = renamed(lexicon, "a picture of a fruit a bandage and a vegetable",
+                     [("tench", 0.001), ("ladle", 0.99), ("spatula", 0.9), ("ladle", 0.98)])
+    assert listed.text == "a picture of a ladle and a spatula"
+
+
+@pytest.mark.parametrize("n, phrase", [(1, "a person"), (2, "two people"), (3, "a group of people")])
+def test_people_from_the_detector(lexicon, n, phrase):
+    people = [FakeDetection("person", 0.9, (10 + 60 * k, 10, 60 + 60 * k, 200)) for k in range(n)]
+    result = renamed(lexicon, "a photo of a syringe", [("tench", 0.001), ("daisy", 0.2)], people)  # not sure: "something"
+    assert result.text == f"a photo of {phrase}"
+    obj = result.objects[0]
+    assert (obj.source, obj.label, obj.count) == ("detector", "person", n)
+    assert result.attention[-1].sum() == pytest.approx(1.0)
+    # below the threshold, nobody
+    faint = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)],
+                    [FakeDetection("person", 0.3, (0, 0, 200, 200))])
+    assert faint.text == "a photo of a dog"
+
+
+def test_a_person_beside_a_named_object(lexicon):
+    result = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)],
+                     [FakeDetection("person", 0.9, (0, 0, 30, 40))])
+    assert result.text == "a photo of a dog and a person"
+
+
+def test_places_from_the_whole_picture(lexicon):
+    beach = renamed(lexicon, "a photo of a dog by the sea", [("seashore", 0.9), ("beagle", 0.99)])
+    assert beach.text == "a photo of a dog on a beach"
+    assert beach.objects[-1].word == "beach" and beach.objects[-1].label == "seashore"
+    alone = renamed(lexicon, "a photo of a syringe", [("seashore", 0.9), ("tench", 0.01)])
+    assert alone.text == "a photo of a beach"
+    assert len(alone.attention) == len(alone.words)
+
+
+def test_shapes_models_are_not_renamed():
+    assert Lexicon.for_model_dir(default_model_dir("shapes")) is None
+
+
+# (scikit-image's cat stays "a tiger": the decoder gives "tiger" p = 0.43 >= Thresholds.decoder; docs/naming.md)
+@pytest.mark.parametrize("file, name", [("cv_dog.jpg", "dog"), ("gc_goldfish.jpg", "fish")])
+def test_real_photos_are_named_by_the_default_model(default_captioner, file, name):
+    (result,) = default_captioner.caption([ROOT / "data" / "photos" / file], beam_size=3)
+    assert name in result.words, result.text
+    assert any(o.word == name and o.source in ("classifier", "decoder") for o in result.objects)
+
+
+def test_people_in_a_real_photo(default_captioner):
+    (result,) = default_captioner.caption([ROOT / "data" / "photos" / "cv_basketball.jpg"], beam_size=3)
+    assert "two people" in result.text, result.text
+    people = next(o for o in result.objects if o.source == "detector")
+    assert people.box is not None and people.box[2] <= 640  # in the photo's own pixels
+
+
+@pytest.fixture(scope="module")
+def default_captioner(one_torch_thread):
+    from captioner.pipeline import Captioner
+
+    captioner = Captioner.from_pretrained(device="cpu")
+    assert captioner.namer is not None and captioner.namer.detector is not None
+    return captioner
+
+
+def test_naming_can_be_turned_off(one_torch_thread):
+    from captioner.pipeline import Captioner
+
+    captioner = Captioner.from_pretrained(device="cpu", naming=False)
+    assert captioner.namer is None
+    (result,) = captioner.caption([ROOT / "data" / "photos" / "sk_chelsea_cat.jpg"], beam_size=3)
+    assert result.objects == [] and result.decoder_text is None and "objects" not in result.to_json()

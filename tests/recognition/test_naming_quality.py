@@ -1,0 +1,57 @@
+"""Quality bars of naming on the real-photo evaluation set (data/photos, 110 photos; thresholds were
+chosen on data/photos-tuning only): the default model, which names objects from where it looked,
+against its own decoder's words (the old default), photo by photo in docs/naming.md.
+
+Measured (scripts/measure_naming.py, beam 3, default thresholds): objects named by a name 40/90
+(44.4 %; decoder only 19/90), a person mentioned 5/6 (decoder only 0/6), the place named 8/14
+(decoder only 0/14). The issue asks for 70 % of object photos: not met (about 20 of the 90 main
+objects have no ImageNet class, and the decoder's sure words are kept to protect the generated
+scenes: docs/naming.md); OBJECT_BAR guards what is reached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from captioner.evaluation.photos import photo_report
+
+ROOT = Path(__file__).resolve().parents[2]
+OBJECT_BAR, PEOPLE_BAR, PLACE_BAR = 0.4, 0.8, 0.5
+DECODER_ONLY = {"object": 0.25, "people": 0.0, "place": 0.0}  # the old default is below these (measured 0.211, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def reports(one_torch_thread):
+    from captioner.pipeline import Captioner
+
+    named = Captioner.from_pretrained(device="cpu")
+    decoder_only = Captioner.from_pretrained(device="cpu", naming=False)
+    folder = ROOT / "data" / "photos"
+    return photo_report(named, folder, beam_size=3), photo_report(decoder_only, folder, beam_size=3)
+
+
+@pytest.mark.slow
+def test_naming_meets_the_bars_on_real_photographs(reports):
+    named, decoder_only = reports
+    rates = {kind: r["rate"] for kind, r in named["by_kind"].items()}
+    assert named["n_photos"] >= 100 and named["by_kind"]["people"]["n"] >= 6 and named["by_kind"]["place"]["n"] >= 10
+    missed = [(p["file"], p["caption"]) for p in named["photos"] if not p["by_name"]]
+    assert rates["object"] >= OBJECT_BAR and rates["people"] >= PEOPLE_BAR and rates["place"] >= PLACE_BAR, (rates, missed)
+    for kind, rate in DECODER_ONLY.items():
+        assert decoder_only["by_kind"][kind]["rate"] <= rate < rates[kind]
+    # fewer confident wrong names than the decoder alone
+    assert named["by_kind"]["object"]["wrong_name_rate"] < decoder_only["by_kind"]["object"]["wrong_name_rate"]
+
+
+@pytest.mark.slow
+def test_no_caption_names_the_same_object_twice(reports):
+    named, decoder_only = reports
+    doubled = lambda report: [p["caption"] for p in report["photos"]  # noqa: E731
+                              if len({o["word"] for o in p["objects"]}) < len(p["objects"])]
+    assert doubled(named) == []
+    assert doubled(decoder_only) == []  # the decoder-only results carry no object words to compare
+    repeated = [p["caption"] for p in decoder_only["photos"] if any(
+        f"a {w} and a {w}" in p["caption"] for w in p["caption"].split()[3:])]
+    assert repeated, "the decoder alone doubles names on these photos (a koala and a koala): the check has work to do"
