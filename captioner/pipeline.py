@@ -235,20 +235,14 @@ class Captioner:
         return self.model.encode_frozen(pixels) if frozen else self.model.encode(pixels)
 
     @torch.inference_mode()
-<<<<<<< HEAD
-    def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, **decoding: Any) -> list[CaptionResult]:
-        """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say."""
-        return self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))
-=======
     def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, images: Sequence | None = None,
                **decoding: Any) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
-        results = self._results(self.model.generate(features, decoding_options(options, **decoding)))
+        results = self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))
         if self.namer is not None:
             self.namer.rename_all(results, features, images)
         return results
->>>>>>> i22
 
     def _results(self, hyps: Hypotheses) -> list[CaptionResult]:
         H, W = self.config.grid_size
