@@ -48,7 +48,10 @@ def world():
 @pytest.fixture(scope="module")
 def captioner(one_torch_thread):
     assert "objects" in shipped_models()
-    return Captioner.from_pretrained(device="cpu")  # the default
+    # The decoder's own words: these are issue 10's bars for the model on its own world. Naming from
+    # where it looked (on by default) is held to its own bars in tests/recognition; on these scenes it
+    # costs about 4 points of objects named (docs/naming.md).
+    return Captioner.from_pretrained(device="cpu", naming=False)  # the default model
 
 
 def test_the_default_model_is_the_objects_model(captioner):

@@ -32,7 +32,7 @@ def reports(one_torch_thread):
     return photo_report(named, folder, beam_size=3), photo_report(decoder_only, folder, beam_size=3)
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_naming_meets_the_bars_on_real_photographs(reports):
     named, decoder_only = reports
     rates = {kind: r["rate"] for kind, r in named["by_kind"].items()}
@@ -45,7 +45,7 @@ def test_naming_meets_the_bars_on_real_photographs(reports):
     assert named["by_kind"]["object"]["wrong_name_rate"] < decoder_only["by_kind"]["object"]["wrong_name_rate"]
 
 
-@pytest.mark.slow
+@pytest.mark.quality
 def test_no_caption_names_the_same_object_twice(reports):
     named, decoder_only = reports
     doubled = lambda report: [p["caption"] for p in report["photos"]  # noqa: E731
