@@ -42,7 +42,7 @@ from captioner.model.config import ModelConfig
 from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
 from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
 from captioner.results.result import CaptionResult
-from captioner.viz.naming import first_naming_word
+from captioner.viz.first_word import first_naming_word
 from captioner.modeldir.folder_files import CARD_FILE, read_model_text
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 

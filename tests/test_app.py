@@ -22,7 +22,7 @@ from captioner import Captioner, CaptionResult, ModelConfig, pipeline
 from captioner.data.synth import generate_scene
 from captioner.modeldir import directory
 from captioner.decoding.options import DecodingOptions
-from captioner.viz.naming import first_naming_word
+from captioner.viz.first_word import first_naming_word
 
 APP = str(Path(webapp.__file__))
 

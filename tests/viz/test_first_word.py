@@ -1,8 +1,8 @@
-"""The word a caption's heatmaps open on (captioner/viz/naming.py): the first that names something."""
+"""The word a caption's heatmaps open on (captioner/viz/first_word.py): the first that names something."""
 
 import pytest
 
-from captioner.viz.naming import first_naming_word
+from captioner.viz.first_word import first_naming_word
 
 
 @pytest.mark.parametrize("caption, first", [
