@@ -12,7 +12,7 @@ import json
 import stat
 from pathlib import Path
 
-from captioner.modeldir.checkpoint import CheckpointError
+from captioner.modeldir.directory import CheckpointError
 
 CARD_FILE = "README.md"
 # A card or list of objects is a few kilobytes; one far larger is no card (and would be shown whole).
