@@ -30,20 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
 import streamlit as st
 from PIL import Image
 
 from captioner.data.objects import KNOWN_OBJECTS_FILE, ObjectsDataError, known_objects
-from captioner.images.loading import ImageLoadError, load_image
-from captioner.modeldir import directory
-from captioner.model.config import ModelConfig
 from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
+from captioner.images.loading import ImageLoadError, load_image
+from captioner.model.config import ModelConfig
+from captioner.modeldir import directory
 from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.modeldir.folder_files import CARD_FILE, read_model_text
 from captioner.results.result import CaptionResult
 from captioner.viz.first_word import first_naming_word
-from captioner.modeldir.folder_files import CARD_FILE, read_model_text
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
 if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
@@ -60,9 +59,7 @@ MAX_PIXELS = 40_000_000
 # this big at most keeps that instant for big photos (the browser shows it smaller anyway).
 DISPLAY_SIDE = 640
 COLORMAPS = ("jet", "turbo", "viridis", "inferno", "magma", "gray")
-SMOOTHING = types.MappingProxyType(
-    {"bicubic": "smooth (bicubic)", "bilinear": "linear", "nearest": "none: show the grid cells"}
-)
+SMOOTHING = types.MappingProxyType({"bicubic": "smooth (bicubic)", "bilinear": "linear", "nearest": "none: show the grid cells"})
 
 
 HARD_CONTEXT_LABELS = {"argmax": "the most likely location", "expected": "all locations, weighted (expected context)"}
@@ -102,9 +99,7 @@ def _model_dirs(folder: Path) -> list[Path]:
     """Directories directly under `folder` that hold a saved model (the files save_pretrained writes)."""
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir() if p.is_dir() and all((p / f).is_file() for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE))
-    )
+    return sorted(p for p in folder.iterdir() if p.is_dir() and all((p / f).is_file() for f in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)))
 
 
 def available_models(folder: Path) -> list[ModelChoice]:
@@ -133,8 +128,13 @@ class ModelLoading:
             if onnx:
                 # One image through the model makes ONNX Runtime's sessions now, not at the first
                 # caption: read from the disk cache, or exported on this machine's first visit.
-                self.stage, self.fraction = ("Preparing ONNX Runtime (on this machine's first visit the model is "
-                                             "exported, about 10 s; later visits read it from the cache)…"), 0.6
+                self.stage, self.fraction = (
+                    (
+                        "Preparing ONNX Runtime (on this machine's first visit the model is "
+                        "exported, about 10 s; later visits read it from the cache)…"
+                    ),
+                    0.6,
+                )
                 blank = Image.new("RGB", (captioner.preprocessor.image_size, captioner.preprocessor.image_size))
                 captioner.decode(captioner.encode([blank]), DecodingOptions(beam_size=1))
             self.stage, self.fraction = "Ready", 1.0
@@ -183,7 +183,9 @@ def read_config(model_dir: Path) -> ModelConfig:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def caption_image(model_dir: str, int8: bool, naming: bool, digest: str, _image: Image.Image, decoding: DecodingOptions) -> tuple[CaptionResult, float]:
+def caption_image(
+    model_dir: str, int8: bool, naming: bool, digest: str, _image: Image.Image, decoding: DecodingOptions
+) -> tuple[CaptionResult, float]:
     """The caption of one image and the seconds it took. `digest` (of the image's bytes) stands
     for the image in the cache key, so picking another word or heatmap colour reuses the result."""
     captioner = load_captioner(model_dir, int8, naming)
@@ -194,7 +196,13 @@ def caption_image(model_dir: str, int8: bool, naming: bool, digest: str, _image:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def render_grid_and_gif(
-    model_dir: str, int8: bool, digest: str, decoding: DecodingOptions, style: HeatmapStyle, _image: Image.Image, _result: CaptionResult,
+    model_dir: str,
+    int8: bool,
+    digest: str,
+    decoding: DecodingOptions,
+    style: HeatmapStyle,
+    _image: Image.Image,
+    _result: CaptionResult,
     naming: bool = True,
 ) -> tuple[bytes, bytes]:
     """The all-words grid (PNG bytes) and the animation (GIF bytes), drawn from one fitted panel;
@@ -213,7 +221,10 @@ def result_json(name: str, model: ModelChoice, decoding: DecodingOptions, result
     """The download: the result's JSON (CaptionResult.to_json, with every word's attention map),
     with the image's name, the model and the decoding options."""
     record = {
-        "image": name, "model": model.label, "int8": model.int8, "decoding": dataclasses.asdict(decoding),
+        "image": name,
+        "model": model.label,
+        "int8": model.int8,
+        "decoding": dataclasses.asdict(decoding),
         **result.to_json(include_attention=True),
     }
     return json.dumps(record, ensure_ascii=False).encode("utf-8")
@@ -250,7 +261,10 @@ def colour_bar(style: HeatmapStyle) -> np.ndarray:
 def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, DecodingOptions, HeatmapStyle]:
     st.header("Model")
     model = st.selectbox(
-        "Model", models, format_func=lambda m: m.label, label_visibility="collapsed",
+        "Model",
+        models,
+        format_func=lambda m: m.label,
+        label_visibility="collapsed",
         help="The shipped models, and the saved models in the server's models folder (CAPTIONER_MODELS_DIR).",
     )
     try:
@@ -264,12 +278,15 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
         f"{config.grid_size[0]}×{config.grid_size[1]} grid · {config.vocab_size} words"
     )
     if st.toggle(
-        "Faster decoding (int8)", help="The decoder's per-step projections in int8 (on the CPU): about twice as fast "
+        "Faster decoding (int8)",
+        help="The decoder's per-step projections in int8 (on the CPU): about twice as fast "
         "for one image; a few captions differ from the float model's (the README's Speed section measures both).",
     ):
         model = dataclasses.replace(model, int8=True)
     if (model.path / KNOWN_OBJECTS_FILE).is_file() and not st.toggle(
-        "Name objects from where it looked", value=True, help="Each object word is named by the encoder's ImageNet "
+        "Name objects from where it looked",
+        value=True,
+        help="Each object word is named by the encoder's ImageNet "
         "classifier over the region the model attended to, people by a detector, places from the whole picture; "
         "off: the decoder's own words only (the names of the objects it was trained on).",
     ):
@@ -277,7 +294,9 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
 
     st.header("Decoding")
     method = st.radio(
-        "Method", ("Beam search", "Greedy"), horizontal=True,
+        "Method",
+        ("Beam search", "Greedy"),
+        horizontal=True,
         help="Greedy takes the likeliest word at each step. Beam search keeps the best few partial "
         "captions at each step and usually finds a better whole caption; it also shows the runners-up.",
     )
@@ -286,7 +305,11 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
     max_len = st.slider("Maximum length (words)", 1, max(40, config.max_len), config.max_len)
     with st.expander("Decoding options"):
         length_penalty = st.slider(
-            "Length penalty", 0.0, 2.0, float(default.length_penalty), 0.1,
+            "Length penalty",
+            0.0,
+            2.0,
+            float(default.length_penalty),
+            0.1,
             help="Scores are divided by length to this power: 0 favours short captions, higher values longer ones.",
         )
         block_repeats = st.checkbox("No word twice in a row", default.block_repeats)
@@ -294,14 +317,22 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
         hard_context = default.hard_context
         if config.hard_attention:
             hard_context = st.radio(
-                "Hard attention reads", HARD_CONTEXTS, index=HARD_CONTEXTS.index(default.hard_context),
-                format_func=HARD_CONTEXT_LABELS.get, help="This model attends to one location per word in training; "
+                "Hard attention reads",
+                HARD_CONTEXTS,
+                index=HARD_CONTEXTS.index(default.hard_context),
+                format_func=HARD_CONTEXT_LABELS.get,
+                help="This model attends to one location per word in training; "
                 "decoding can read the most likely one or the attention-weighted mean of all.",
             )
     beam_size = 1 if method == "Greedy" else beam_size
     decoding = DecodingOptions(
-        beam_size=beam_size, max_len=max_len, n_best=beam_size, length_penalty=length_penalty,
-        block_repeats=block_repeats, block_trigrams=block_trigrams, hard_context=hard_context,
+        beam_size=beam_size,
+        max_len=max_len,
+        n_best=beam_size,
+        length_penalty=length_penalty,
+        block_repeats=block_repeats,
+        block_trigrams=block_trigrams,
+        hard_context=hard_context,
     )
 
     st.header("Heatmaps")
@@ -309,12 +340,16 @@ def sidebar(models: list[ModelChoice]) -> tuple[ModelChoice, ModelConfig, Decodi
     opacity = st.slider("Opacity", 0.0, 1.0, default.opacity, 0.05, help="0 shows the image only, 1 the colours only.")
     colormap = st.selectbox("Colour map", COLORMAPS, index=COLORMAPS.index(default.colormap))
     fade = st.toggle(
-        "Low attention transparent", default.fade,
+        "Low attention transparent",
+        default.fade,
         help="On: where the model did not look, the photo keeps its own colours. Off: the colour map covers "
         "the whole photo, no attention in its coldest colour.",
     )
     smooth = st.selectbox(
-        "Smoothing", tuple(SMOOTHING), index=tuple(SMOOTHING).index(default.smooth), format_func=SMOOTHING.get,
+        "Smoothing",
+        tuple(SMOOTHING),
+        index=tuple(SMOOTHING).index(default.smooth),
+        format_func=SMOOTHING.get,
         help="How the model's coarse grid of attention weights is stretched over the image.",
     )
     sigma = st.slider("Extra blur (grid cells)", 0.0, 2.0, float(default.sigma), 0.25)
@@ -335,19 +370,19 @@ def show_what_the_model_knows(model: ModelChoice, config: ModelConfig) -> None:
         st.info(
             f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
             f"It knows {len(names)} kinds of objects and animals by name (list below); for others it may "
-            "name a category (\"an animal\", \"a tool\") or guess the nearest thing it knows. Photos "
+            'name a category ("an animal", "a tool") or guess the nearest thing it knows. Photos '
             "with one clear main object work best.  \n"
             "**What it cannot do:** it knows no actions and names no colours. People, places and objects "
-            "beyond its list are named by recognisers over where it looked (\"Name objects from where it "
-            "looked\" in the sidebar), each with how sure they are; they can be wrong."
+            'beyond its list are named by recognisers over where it looked ("Name objects from where it '
+            'looked" in the sidebar), each with how sure they are; they can be wrong.'
         )
         with st.expander(f"The {len(names)} objects this model knows"):
             st.markdown("\n".join(f"- **{md(category)}**: {md(', '.join(sorted(group)))}" for category, group in sorted(known.items())))
     else:
         st.info(
             f"**Model {md(model.label)}** was trained on: {md(trained_on)}.  \n"
-            "A model only describes the kind of images it was trained on: the shipped \"objects\" model "
-            "knows photographed objects and animals, the \"shapes\" and \"hard\" models generated scenes of "
+            'A model only describes the kind of images it was trained on: the shipped "objects" model '
+            'knows photographed objects and animals, the "shapes" and "hard" models generated scenes of '
             "coloured shapes; for everyday photographs of anything, train on COCO or Flickr."
         )
     card = model.path / CARD_FILE
@@ -384,13 +419,16 @@ def choose_images() -> list[tuple[str, bytes]]:
     left, right = st.columns(2)
     with left:
         uploads = st.file_uploader(
-            "Upload images", type=UPLOAD_TYPES, accept_multiple_files=True,
+            "Upload images",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
             help="PNG, JPEG, WebP, BMP or GIF (its first frame). Several at once are fine.",
         )
     with right:
         samples = sorted(p.name for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in SAMPLE_SUFFIXES)
         chosen = st.multiselect(
-            "…or pick bundled samples", samples,
+            "…or pick bundled samples",
+            samples,
             help="photo-*: real photographs. objects-*: generated scenes of photographed objects, the kind "
             "of image the default model is trained on. scene-*: generated scenes of coloured shapes, for "
             "the shapes models.",
@@ -433,9 +471,14 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
             labels = word_labels(result.words)
             first = first_naming_word(result.words)  # not "a": the first word whose map shows a thing
             word = st.pills(
-                "Click a word to see where the model looked for it", range(len(labels)),
-                default=first, format_func=labels.__getitem__, key=f"word|{key}", wrap=True,
-                on_change=keep_a_word_selected, args=(f"word|{key}", first),
+                "Click a word to see where the model looked for it",
+                range(len(labels)),
+                default=first,
+                format_func=labels.__getitem__,
+                key=f"word|{key}",
+                wrap=True,
+                on_change=keep_a_word_selected,
+                args=(f"word|{key}", first),
             )
         st.markdown(f"**score {result.score:.3f}**: average log-probability per word (0 = certain; lower = less sure)")
         if not result.finished:
@@ -444,7 +487,9 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
             st.caption("Greedy decoding gives one caption; choose beam search in the sidebar to see runners-up.")
         elif len(result.alternatives) > 1:
             st.markdown("**Other beams**\n\n" + "\n".join(f"- {md(t)} ({s:.3f})" for t, s in result.alternatives[1:]))
-        st.caption(f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding, model.int8, captioner.model.decoder.onnx)}).")
+        st.caption(
+            f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding, model.int8, captioner.model.decoder.onnx)})."
+        )
     with picture:
         shown = image.copy()
         shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
@@ -465,7 +510,8 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
     grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result, model.naming)
     all_words, animation = st.columns([3, 1])
     all_words.image(
-        grid_png, caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",
+        grid_png,
+        caption="every word's attention; β: how much the model drew on the image for that word (0 to 1)",
         width="stretch",
     )
     animation.image(gif, caption="word by word", width="stretch")
@@ -479,9 +525,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
     )
     # on_click="ignore": a download needs no new run of the page.
     for column, (label, payload, file_name, mime) in zip(buttons, downloads):
-        column.download_button(
-            label, payload, file_name=file_name, mime=mime, key=f"{file_name}|{key}", on_click="ignore"
-        )
+        column.download_button(label, payload, file_name=file_name, mime=mime, key=f"{file_name}|{key}", on_click="ignore")
 
 
 def main() -> None:

@@ -21,17 +21,17 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from benchmarks.common import setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
-from captioner.decoding.options import DecodingOptions
 from captioner.batch import BatchOptions, discover_inputs, run_batch
 from captioner.data.synth import generate_scene
+from captioner.decoding.options import DecodingOptions
 
 
 def make_images(folder: Path, n: int, seed: int = 0) -> None:
@@ -94,7 +94,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="reading threads (captioner caption --workers)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
-        "--threads", type=int, default=2,
+        "--threads",
+        type=int,
+        default=2,
         help="torch threads (default: %(default)s). On a machine that other work keeps busy, 1 can be "
         "much faster: OpenMP threads wait for each other when one of them is descheduled",
     )
@@ -120,6 +122,7 @@ def main() -> None:
     print(f"\n{'mode':<22} {'images/s':>9} {'ms/image':>9} {'speed-up':>9}")
     for name, seconds in totals.items():
         print(f"{name:<22} {len(items) / seconds:9.1f} {1000 * seconds / len(items):9.1f} {one_at_a_time / seconds:8.2f}x")
+
 
 if __name__ == "__main__":
     main()

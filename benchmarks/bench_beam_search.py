@@ -26,10 +26,14 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
-    parser.add_argument("--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there")
+    parser.add_argument(
+        "--onnx", action="store_true", help="run the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, in int8 there"
+    )
     args = parser.parse_args()
     setup_threads(args.threads)
-    print(f"beam {args.beam_size}, 20 steps, {args.threads} threads{', int8' if args.int8 else ''}{', ONNX Runtime' if args.onnx else ''}; ms per image")
+    print(
+        f"beam {args.beam_size}, 20 steps, {args.threads} threads{', int8' if args.int8 else ''}{', ONNX Runtime' if args.onnx else ''}; ms per image"
+    )
     print(f"{'sizes':<7} {'one at a time':>14} {'batch ' + str(args.images):>10} {'speed-up':>9}")
     for name, sizes in REFERENCE_SIZES.items():
         torch.manual_seed(0)

@@ -37,14 +37,24 @@ def main() -> None:
         total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         last = json.loads((out / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     grounding = last.get("val", {}).get("grounding", {})
-    print(json.dumps({
-        "n_train": args.n_train, "epochs": args.epochs, "seconds": round(total, 1),
-        # CPU seconds of all this process's threads: on a busy machine wall time is mostly waiting
-        "cpu_seconds": round(cpu, 1),
-        "phases_s": {k: round(v, 1) for k, v in timings.items()},
-        "last_epoch": {"CIDEr-D": last.get("val", {}).get("CIDEr-D"), "objects_named_rate": grounding.get("objects_named_rate"),
-                       "attention": grounding.get("attention")},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "n_train": args.n_train,
+                "epochs": args.epochs,
+                "seconds": round(total, 1),
+                # CPU seconds of all this process's threads: on a busy machine wall time is mostly waiting
+                "cpu_seconds": round(cpu, 1),
+                "phases_s": {k: round(v, 1) for k, v in timings.items()},
+                "last_epoch": {
+                    "CIDEr-D": last.get("val", {}).get("CIDEr-D"),
+                    "objects_named_rate": grounding.get("objects_named_rate"),
+                    "attention": grounding.get("attention"),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
             images.append(image.convert("RGB"))
     detector = ObjectDetector.from_pretrained()
     start = time.perf_counter()
-    detector.session  # made on first use
+    _ = detector.session  # made on first use
     print(f"ONNX Runtime session made in {1000 * (time.perf_counter() - start):.0f} ms")
     for path, image in zip(PHOTOS, images):
         pixels, scale = preprocess(image)
@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             "detect() end to end": lambda: detector.detect(image),
         }
         figures = {name: best_of(fn, repeats=args.repeats) for name, fn in stages.items()}
-        print(f"{path} ({image.width}x{image.height}): "
-              + "; ".join(f"{name} {1000 * t:.1f} ms" for name, t in figures.items()))
+        print(f"{path} ({image.width}x{image.height}): " + "; ".join(f"{name} {1000 * t:.1f} ms" for name, t in figures.items()))
 
 
 if __name__ == "__main__":

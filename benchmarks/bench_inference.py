@@ -34,7 +34,11 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--int8", action="store_true", help="decode with int8 projections (Captioner(int8=True))")
-    parser.add_argument("--onnx", action="store_true", help="run the encoder and the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, the step in int8 there")
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="run the encoder and the decoding step on ONNX Runtime (Captioner(onnx=True)); with --int8, the step in int8 there",
+    )
     parser.add_argument("--upload", type=int, metavar="PX", help="give each photo as the bytes of a JPEG whose longer side is PX pixels")
     parser.add_argument("--naming", action="store_true", help="full captioning with naming against the decoder's words only, in turn")
     args = parser.parse_args()
@@ -49,12 +53,16 @@ def main() -> None:
         cap.model.encoder.encode_onnx(args.onnx)
         with torch.no_grad():
             cap.model.decoder.out.bias[Vocabulary.end_id] = -1e4  # worst case: no caption ends early
-    print(f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
-          f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
-          f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
-          f"{'; int8 decoding' if args.int8 else ''}{'; on ONNX Runtime' if args.onnx else ''}"
-          f"{f'; photos as JPEG bytes, {args.upload} px' if args.upload else ''}")
-    print(f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}   (medians of {args.repeats} interleaved rounds; ratio: median of the pairs)")
+    print(
+        f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
+        f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "
+        f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
+        f"{'; int8 decoding' if args.int8 else ''}{'; on ONNX Runtime' if args.onnx else ''}"
+        f"{f'; photos as JPEG bytes, {args.upload} px' if args.upload else ''}"
+    )
+    print(
+        f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}   (medians of {args.repeats} interleaved rounds; ratio: median of the pairs)"
+    )
     for batch in (1, 32):
         # Batch 1: 8 photos one at a time per round, as the web app gets them.
         images = photos(batch if batch > 1 else 8)

@@ -105,8 +105,10 @@ def main() -> None:
     rates = []
     for blocks in (0, 1, 2):
         rates.append(args.batch / best_of(fine_tuning_step(images, blocks, args.tokens), repeats=3))
-    print("objects model sizes, images/s with the last N encoder blocks trained: "
-          + ", ".join(f"N={n} {rate:.1f}" for n, rate in enumerate(rates)))
+    print(
+        "objects model sizes, images/s with the last N encoder blocks trained: "
+        + ", ".join(f"N={n} {rate:.1f}" for n, rate in enumerate(rates))
+    )
 
 
 def fine_tuning_step(images, blocks: int, tokens: int):
@@ -115,8 +117,9 @@ def fine_tuning_step(images, blocks: int, tokens: int):
     from captioner.model.model import CaptionModel
 
     torch.manual_seed(0)
-    config = ModelConfig(feature_levels=(3, 5), grid_level=3, embed_dim=256, hidden_dim=512, attention_dim=256,
-                         vocab_size=300, finetune_blocks=blocks)
+    config = ModelConfig(
+        feature_levels=(3, 5), grid_level=3, embed_dim=256, hidden_dim=512, attention_dim=256, vocab_size=300, finetune_blocks=blocks
+    )
     model = CaptionModel(config).train()
     pixels = preprocessor_for(config)(images)
     with torch.no_grad():

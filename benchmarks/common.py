@@ -10,7 +10,6 @@ import time
 
 import torch
 
-
 # design.md's reference sizes, at which the best-known tutorial's own code was measured here.
 REFERENCE_SIZES = {
     "paper": dict(embed_dim=512, hidden_dim=512, attention_dim=512, feature_dim=2048, vocab_size=1000),
@@ -22,10 +21,15 @@ def setup_threads(threads: int) -> None:
     """Set torch's threads and print what the figures were measured on: the machine changes them,
     and so does other work on it (the load average), so both go with every figure."""
     torch.set_num_threads(threads)
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu}, {os.cpu_count()} cores; "
-          f"torch {torch.__version__}, {threads} threads; load average {load}")
+    print(
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu}, {os.cpu_count()} cores; "
+        f"torch {torch.__version__}, {threads} threads; load average {load}"
+    )
 
 
 def _read(path: str) -> str:

@@ -81,9 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     c = evaluate(ObjectDetector.from_pretrained(), args.min_score, args.show)
     n = c["with_coco_class"]
-    print(f"min_score {args.min_score}: of {n} photos whose object has a COCO class, "
-          f"top-1 {c['top1']} ({c['top1'] / n:.0%}), found {c['found']} ({c['found'] / n:.0%}); "
-          f"'person' detected in {c['person_photos']} of {c['photos']} photos without people")
+    print(
+        f"min_score {args.min_score}: of {n} photos whose object has a COCO class, "
+        f"top-1 {c['top1']} ({c['top1'] / n:.0%}), found {c['found']} ({c['found'] / n:.0%}); "
+        f"'person' detected in {c['person_photos']} of {c['photos']} photos without people"
+    )
 
 
 if __name__ == "__main__":

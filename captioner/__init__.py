@@ -27,8 +27,8 @@ __all__ = list(_PUBLIC)
 if TYPE_CHECKING:  # what type checkers and editors read
     from captioner.decoding.options import DecodingOptions
     from captioner.images.loading import ImageLoadError, load_image
-    from captioner.modeldir.checkpoint import CheckpointError
     from captioner.model.config import ModelConfig
+    from captioner.modeldir.checkpoint import CheckpointError
     from captioner.pipeline import Captioned, Captioner, NoDefaultModelError
     from captioner.results.result import CaptionResult
     from captioner.vocab import Vocabulary, tokenize

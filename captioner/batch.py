@@ -25,28 +25,28 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from captioner.results import maps
+from captioner.decoding.options import DecodingOptions
 from captioner.distributed import Distributed, process_group
 from captioner.files import atomic_write
-from captioner.decoding.options import DecodingOptions
 from captioner.pipeline import Captioned
+from captioner.results import maps
 from captioner.results.result import CaptionResult
 from captioner.viz.export import export_heatmaps
 from captioner.viz.render import HeatmapStyle
 
 # What a folder search picks up. A file named on the command line, by a glob or in a list file is
 # taken whatever its name: the user chose it, and a failed record tells them if it is no image.
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm"})
+
 
 class BatchError(ValueError):
     """A usage problem the user must fix: an input that matches nothing, an output that already
@@ -122,9 +122,7 @@ def _search(folder: str) -> list[str]:
     for parent, folders, files in os.walk(folder):
         folders[:] = sorted(f for f in folders if not f.startswith("."))  # os.walk descends in this order
         found.extend(
-            os.path.join(parent, f)
-            for f in sorted(files)
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES
+            os.path.join(parent, f) for f in sorted(files) if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES
         )
     return found
 
@@ -154,8 +152,13 @@ def record_columns(n_best: int = 1, peaks: bool = False, heatmaps: bool = False,
     """The fields of every record, in order (the CSV header). `heatmaps`: where the image's
     heatmap files are (their common prefix: add _grid.png, .gif, _attention.npy, .json).
     `objects`: where each object word's name came from (a captioner that names objects)."""
-    return (["path", "caption", "score", "error"] + ["alternatives"] * (n_best > 1) + ["peaks"] * peaks
-            + ["heatmaps"] * heatmaps + ["objects"] * objects)
+    return (
+        ["path", "caption", "score", "error"]
+        + ["alternatives"] * (n_best > 1)
+        + ["peaks"] * peaks
+        + ["heatmaps"] * heatmaps
+        + ["objects"] * objects
+    )
 
 
 def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool = False) -> dict[str, Any]:
@@ -215,8 +218,12 @@ def caption_items(captioner: Any, items: Sequence[BatchItem], options: BatchOpti
     by_path = {item.path: item for item in items}
     finish = partial(_finish, by_path=by_path, options=options)
     yield from captioner.stream(
-        [item.path for item in items], options.decoding, batch_size=options.batch_size, workers=options.workers,
-        keep_images=options.heatmaps is not None, finish=finish,
+        [item.path for item in items],
+        options.decoding,
+        batch_size=options.batch_size,
+        workers=options.workers,
+        keep_images=options.heatmaps is not None,
+        finish=finish,
     )
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from captioner.model.config import ModelConfig
 
 # The shipped shapes model's recipe (configs/shapes-soft.json), on fewer scenes and epochs.
-DEMO_MODEL = ModelConfig(feature_levels=(2, 3, 4), grid_level=3, embed_dim=128, hidden_dim=256, attention_dim=128,
-                         dropout=0.2, max_len=16)
+DEMO_MODEL = ModelConfig(feature_levels=(2, 3, 4), grid_level=3, embed_dim=128, hidden_dim=256, attention_dim=128, dropout=0.2, max_len=16)
 
 
 DEMO_SCENES, DEMO_EPOCHS = 600, 4
@@ -40,8 +39,9 @@ def _one_thread_when_busy() -> None:
         print(f"the CPU is busy (load average {load:.1f} on {cores} cores): one torch thread, which waits less")
 
 
-def run_demo(out_dir: str | Path, n_train: int = DEMO_SCENES, epochs: int = DEMO_EPOCHS, seed: int = 0, n_test: int = 6,
-             timings: dict | None = None) -> list[dict]:
+def run_demo(
+    out_dir: str | Path, n_train: int = DEMO_SCENES, epochs: int = DEMO_EPOCHS, seed: int = 0, n_test: int = 6, timings: dict | None = None
+) -> list[dict]:
     """Run the demo into `out_dir`; `timings`, if given, receives each phase's seconds."""
     # Imported here: `captioner demo --help` reads this module's sizes without loading torch.
     from captioner.data.datasets import load_dataset
@@ -62,7 +62,13 @@ def run_demo(out_dir: str | Path, n_train: int = DEMO_SCENES, epochs: int = DEMO
     timings["scenes"] = time.perf_counter() - started
     print("2/3 training (features are computed once by the pretrained encoder, then only the decoder trains)")
     config = TrainConfig(
-        data=str(data), out=str(out / "run"), epochs=epochs, batch_size=64, lr=2e-3, min_word_freq=1, seed=seed,
+        data=str(data),
+        out=str(out / "run"),
+        epochs=epochs,
+        batch_size=64,
+        lr=2e-3,
+        min_word_freq=1,
+        seed=seed,
         doubly_stochastic=0.0,
         trained_on=f"captioner demo: {n_train} generated scenes (seed {seed})",
     )
@@ -80,6 +86,8 @@ def run_demo(out_dir: str | Path, n_train: int = DEMO_SCENES, epochs: int = DEMO
         print(f"  {Path(record.image_path).name}: {result.text!r} (score {result.score:.3f}; a reference: {reference!r})")
         report.append({"path": str(record.image_path), "caption": result.text, "score": result.score, "reference": reference})
     timings["captioning"] = time.perf_counter() - started - timings["scenes"] - timings["training"]
-    print(f"done in {time.perf_counter() - started:.0f} s; model in {out / 'model'} "
-          f"(web app: CAPTIONER_MODELS_DIR={out} streamlit run app/streamlit_app.py)")
+    print(
+        f"done in {time.perf_counter() - started:.0f} s; model in {out / 'model'} "
+        f"(web app: CAPTIONER_MODELS_DIR={out} streamlit run app/streamlit_app.py)"
+    )
     return report

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -29,7 +30,7 @@ class Distributed:
     local_rank: int = 0  # the rank on this machine: picks the GPU
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Distributed":
+    def from_env(cls, env: dict[str, str] | None = None) -> Distributed:
         env = os.environ if env is None else env
         return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
 

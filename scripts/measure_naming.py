@@ -39,7 +39,7 @@ def decoded(captioner: Captioner, rows: list[dict]) -> list[tuple[dict, object, 
     loaded_rows = iter(rows)
     for chunk, features in captioner.encoded([r["path"] for r in rows], batch_size=16):
         results = captioner.decode(features, beam_size=3)
-        for b, (loaded, result) in enumerate(zip(chunk, results)):
+        for b, (_loaded, result) in enumerate(zip(chunk, results)):
             row = next(loaded_rows)
             image, size = load_image_and_size(row["path"])
             image.thumbnail((416, 416))
@@ -92,13 +92,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "naming-photos.json")
     parser.add_argument("--no-detector", action="store_true", help="measure without the people detector")
-    parser.add_argument("--decoder", type=float, default=Thresholds().decoder,
-                        help="keep the decoder's word at this probability or more (chosen with --scenes)")
-    parser.add_argument("--scenes", type=int, metavar="N",
-                        help="instead: objects named on N generated validation scenes, decoder only and with naming "
-                             "at several decoder thresholds (needs the Tux Paint stamps in .cache/tuxpaint)")
-    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "naming-photos.md",
-                        help="write the photo-by-photo table (markdown) here")
+    parser.add_argument(
+        "--decoder",
+        type=float,
+        default=Thresholds().decoder,
+        help="keep the decoder's word at this probability or more (chosen with --scenes)",
+    )
+    parser.add_argument(
+        "--scenes",
+        type=int,
+        metavar="N",
+        help="instead: objects named on N generated validation scenes, decoder only and with naming "
+        "at several decoder thresholds (needs the Tux Paint stamps in .cache/tuxpaint)",
+    )
+    parser.add_argument(
+        "--table", type=Path, default=ROOT / "docs" / "naming-photos.md", help="write the photo-by-photo table (markdown) here"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     captioner = Captioner.from_pretrained(device="cpu", naming=False)
@@ -120,32 +129,68 @@ def main() -> None:
             if design == "gate" and category != GRID["category"][0]:
                 continue  # the gate has no category fallback
             thresholds = Thresholds(name=name, category=category, place=place, decoder=args.decoder)
-            namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design,
-                          word_probabilities=base.word_probabilities)
+            namer = Namer(
+                base.classifier,
+                base.lexicon,
+                detector=detector,
+                thresholds=thresholds,
+                design=design,
+                word_probabilities=base.word_probabilities,
+            )
             s = score(naming_rates(renamed(namer, tuning)))
             key = (s, name, category, place)
             if best is None or key > best[0]:
                 best = (key, thresholds)
         thresholds = best[1]
-        namer = Namer(base.classifier, base.lexicon, detector=detector, thresholds=thresholds, design=design,
-                          word_probabilities=base.word_probabilities)
+        namer = Namer(
+            base.classifier,
+            base.lexicon,
+            detector=detector,
+            thresholds=thresholds,
+            design=design,
+            word_probabilities=base.word_probabilities,
+        )
         start = time.perf_counter()
         items = renamed(namer, evaluation)
         seconds = (time.perf_counter() - start) / len(evaluation)
-        report["designs"][design] = {"thresholds": dataclasses.asdict(thresholds), "tuning_score": best[0][0],
-                                     "evaluation": naming_rates(items), "tuning": naming_rates(renamed(namer, tuning)),
-                                     "seconds_per_photo": seconds}
+        report["designs"][design] = {
+            "thresholds": dataclasses.asdict(thresholds),
+            "tuning_score": best[0][0],
+            "evaluation": naming_rates(items),
+            "tuning": naming_rates(renamed(namer, tuning)),
+            "seconds_per_photo": seconds,
+        }
         per_photo[design] = items
-    report["photos"] = [{"file": old_item["file"], "kind": old_item["kind"], "main_object": old_item["main_object"],
-                         **{d: {"caption": per_photo[d][k]["caption"], "by_name": per_photo[d][k]["by_name"],
-                                "objects": per_photo[d][k]["objects"]} for d in per_photo}}
-                        for k, old_item in enumerate(old)]
+    report["photos"] = [
+        {
+            "file": old_item["file"],
+            "kind": old_item["kind"],
+            "main_object": old_item["main_object"],
+            **{
+                d: {"caption": per_photo[d][k]["caption"], "by_name": per_photo[d][k]["by_name"], "objects": per_photo[d][k]["objects"]}
+                for d in per_photo
+            },
+        }
+        for k, old_item in enumerate(old)
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for design, r in report["designs"].items():
-        print(design, r.get("thresholds", ""), {k: (v["n"], None if v["rate"] is None else round(v["rate"], 3), "wrong",
-                                                    None if v["wrong_name_rate"] is None else round(v["wrong_name_rate"], 3)) for k, v in r["evaluation"].items()},
-              "tuning", {k: None if v["rate"] is None else round(v["rate"], 3) for k, v in r["tuning"].items()})
+        print(
+            design,
+            r.get("thresholds", ""),
+            {
+                k: (
+                    v["n"],
+                    None if v["rate"] is None else round(v["rate"], 3),
+                    "wrong",
+                    None if v["wrong_name_rate"] is None else round(v["wrong_name_rate"], 3),
+                )
+                for k, v in r["evaluation"].items()
+            },
+            "tuning",
+            {k: None if v["rate"] is None else round(v["rate"], 3) for k, v in r["tuning"].items()},
+        )
     write_table(report, args.table)
     print("wrote", args.out, args.table)
 
@@ -178,17 +223,25 @@ def measure_scenes(captioner: Captioner, n: int) -> None:
 def write_table(report: dict, path: Path) -> None:
     """Photo by photo: the old default's caption and the new one, and whether each names what the photo is of."""
     mark = lambda hit: "yes" if hit else "-"  # noqa: E731
-    lines = ["# Naming on real photographs, photo by photo", "",
-             "Made by `python scripts/measure_naming.py` (beam 3) on data/photos; see docs/naming.md. "
-             "*named*: the main object by a name (object photos), a person (people photos), the place (place photos).", "",
-             "| photo | kind | what it shows | decoder only (old default) | named | with naming (new default) | named | where the name came from |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Naming on real photographs, photo by photo",
+        "",
+        "Made by `python scripts/measure_naming.py` (beam 3) on data/photos; see docs/naming.md. "
+        "*named*: the main object by a name (object photos), a person (people photos), the place (place photos).",
+        "",
+        "| photo | kind | what it shows | decoder only (old default) | named | with naming (new default) | named | where the name came from |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     old = "decoder only (old default)"
     for p in report["photos"]:
-        sources = "; ".join(f"{o['word']}: {o['source']}" + (f" {o['label']} {o['probability']:.2f}" if o["probability"] is not None else "")
-                            for o in p["slots"]["objects"])
-        lines.append(f"| {p['file']} | {p['kind']} | {p['main_object']} | {p[old]['caption']} | {mark(p[old]['by_name'])} "
-                     f"| {p['slots']['caption']} | {mark(p['slots']['by_name'])} | {sources} |")
+        sources = "; ".join(
+            f"{o['word']}: {o['source']}" + (f" {o['label']} {o['probability']:.2f}" if o["probability"] is not None else "")
+            for o in p["slots"]["objects"]
+        )
+        lines.append(
+            f"| {p['file']} | {p['kind']} | {p['main_object']} | {p[old]['caption']} | {mark(p[old]['by_name'])} "
+            f"| {p['slots']['caption']} | {mark(p['slots']['by_name'])} | {sources} |"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

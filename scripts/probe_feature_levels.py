@@ -19,22 +19,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captioner.model.config import ModelConfig
 from captioner.data.objects import CATEGORY_WORDS, World, mention_order, split_scene
-from captioner.model.encoder import build_encoder, preprocessor_for
 from captioner.images.loading import load_image
+from captioner.model.config import ModelConfig
+from captioner.model.encoder import build_encoder, preprocessor_for
 
 LEVELS = (3, 4, 5)
 SLICES = {"stride16": slice(0, 112), "stride32": slice(112, 432), "head": slice(432, 1712)}
-SETS = {"stride32": ["stride32"], "head": ["head"], "stride16+stride32": ["stride16", "stride32"],
-        "stride16+head": ["stride16", "head"], "all": ["stride16", "stride32", "head"]}
+SETS = {
+    "stride32": ["stride32"],
+    "head": ["head"],
+    "stride16+stride32": ["stride16", "stride32"],
+    "stride16+head": ["stride16", "head"],
+    "all": ["stride16", "stride32", "head"],
+}
 
 
 @torch.inference_mode()
 def pooled_features(encoder, preprocess, images, batch=32):
     out = []
     for start in range(0, len(images), batch):
-        pixels = preprocess(images[start:start + batch])
+        pixels = preprocess(images[start : start + batch])
         out.append(encoder(pixels).mean(dim=1))
     return torch.cat(out).numpy()
 

@@ -21,7 +21,9 @@ def vocab() -> Vocabulary:
 
 def small_decoder_config(vocab_size: int, **overrides) -> ModelConfig:
     """A decoder small enough for fast tests, on a 3x4 grid of 16-d features."""
-    base = dict(embed_dim=16, hidden_dim=24, attention_dim=12, dropout=0.0, feature_dim=16, grid_size=(3, 4), vocab_size=vocab_size, max_len=8)
+    base = dict(
+        embed_dim=16, hidden_dim=24, attention_dim=12, dropout=0.0, feature_dim=16, grid_size=(3, 4), vocab_size=vocab_size, max_len=8
+    )
     base.update(overrides)
     return ModelConfig(**base)
 

@@ -20,8 +20,8 @@ from streamlit.testing.v1 import AppTest
 from app import streamlit_app as webapp
 from captioner import Captioner, CaptionResult, ModelConfig, pipeline
 from captioner.data.synth import generate_scene
-from captioner.modeldir import directory
 from captioner.decoding.options import DecodingOptions
+from captioner.modeldir import directory
 from captioner.viz.first_word import first_naming_word
 
 APP = str(Path(webapp.__file__))
@@ -117,9 +117,16 @@ def test_page_says_what_the_model_was_trained_on(app):
 def test_page_lists_the_objects_a_model_knows(tmp_path, models_dir, no_shipped_models, monkeypatch):
     folder = tmp_path / "models"
     shutil.copytree(models_dir / "tiny", folder / "objects-model")
-    (folder / "objects-model" / "objects.json").write_text(json.dumps({"objects": [
-        {"name": "tiger", "category": "animal", "synonyms": []},
-        {"name": "garbage truck", "category": "vehicle", "synonyms": ["truck"]}]}))
+    (folder / "objects-model" / "objects.json").write_text(
+        json.dumps(
+            {
+                "objects": [
+                    {"name": "tiger", "category": "animal", "synonyms": []},
+                    {"name": "garbage truck", "category": "vehicle", "synonyms": ["truck"]},
+                ]
+            }
+        )
+    )
     (folder / "objects-model" / "README.md").write_text("# A model card\n\nTrained on stamps.")
     monkeypatch.setenv("CAPTIONER_MODELS_DIR", str(folder))
     at = AppTest.from_file(APP, default_timeout=60).run()
@@ -160,7 +167,6 @@ def test_word_selector_shows_that_words_attention(app, photos):
     assert app.image[0].captions[0].endswith(f"word {n} of {n}")
     app.pills[0].set_value(None).run()  # clicking the selected word again keeps it selected
     assert app.pills[0].value == n - 1 and app.image[0].captions[0].endswith(f"word {n} of {n}")
-
 
 
 def test_bad_uploads_are_explained_and_the_good_one_still_captioned(app, photos):
@@ -219,8 +225,7 @@ def test_the_first_word_shown_names_something_not_a(app, photos, monkeypatch):
     def scripted(self, images, *args, **kwargs):
         H, W = self.config.grid_size
         attention = np.full((len(words), H, W), 1.0 / (H * W), np.float32)
-        return [CaptionResult(text=" ".join(words), words=words, attention=attention, score=-0.5,
-                              betas=np.ones(len(words), np.float32))]
+        return [CaptionResult(text=" ".join(words), words=words, attention=attention, score=-0.5, betas=np.ones(len(words), np.float32))]
 
     monkeypatch.setattr(Captioner, "caption", scripted)
     upload(app, ("scene.png", encoded(generate_scene(3).image), "image/png"))
@@ -408,8 +413,14 @@ def test_the_app_imports_without_torch():
     import sys
 
     probe = "import sys, app.streamlit_app; print(sorted(m for m in ('torch', 'timm', 'onnxruntime', 'captioner.pipeline') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=Path(APP).parents[1],
-                          env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])})
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(APP).parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(APP).parents[1])},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
 

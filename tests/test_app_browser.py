@@ -30,8 +30,14 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling hosts that this network refuses.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 UPLOADS = [webapp.SAMPLES_DIR / "photo-cat.jpg", webapp.SAMPLES_DIR / "scene-1.png"]
 TIMEOUT_MS = 60_000  # first page load and model load take several seconds on a 2-core machine
@@ -58,8 +64,19 @@ def server(models_dir, tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CAPTIONER_MODELS_DIR": str(models_dir)}
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app/streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     # Output to a file: a pipe nobody reads can fill up and block the server.
     with open(log_path, "w") as log:

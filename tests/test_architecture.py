@@ -63,9 +63,7 @@ def _module_name(path: Path) -> str:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _imports(tree: ast.AST) -> set[str]:
@@ -124,7 +122,13 @@ def test_images_preprocessing_builds_no_network():
 @pytest.mark.parametrize("reader", ["captioner.viz", "captioner.evaluation"])
 def test_viz_and_evaluation_read_results_and_build_no_networks(reader):
     graph = _graph()
-    built = {(a, b) for a, targets in graph.items() if a.startswith(reader) for b in targets if b.startswith(("captioner.model", "captioner.runtime"))}
+    built = {
+        (a, b)
+        for a, targets in graph.items()
+        if a.startswith(reader)
+        for b in targets
+        if b.startswith(("captioner.model", "captioner.runtime"))
+    }
     assert not built
 
 

@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 
 from captioner import Captioner, ModelConfig
-from captioner.decoding.options import DecodingOptions
 from captioner.batch import (
     BatchError,
     BatchOptions,
@@ -27,7 +26,7 @@ from captioner.batch import (
     record_columns,
     run_batch,
 )
-
+from captioner.decoding.options import DecodingOptions
 from scripts.fuzz_images import mutate, seed_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -80,7 +79,10 @@ def test_file_glob_and_list_file(tmp_path, monkeypatch):
     # an explicit file is taken whatever its suffix; the glob reaches every depth; a file reached
     # twice keeps its first place; a listed path that does not exist is kept (it fails as a record)
     assert [i.path for i in items] == [
-        "photos/notes.txt", "photos/a.jpg", "photos/sub/c.jpeg", "photos/missing.jpg",
+        "photos/notes.txt",
+        "photos/a.jpg",
+        "photos/sub/c.jpeg",
+        "photos/missing.jpg",
     ]
     assert [str(i.name) for i in items] == ["notes.txt", "a.jpg", "sub/c.jpeg", "missing.jpg"]
     assert root.exists()
@@ -498,7 +500,7 @@ def test_a_list_file_with_a_byte_order_mark_keeps_its_first_path(tmp_path):
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_retry_failed_captions_what_failed_before_and_replaces_its_records(tmp_path, tiny, photos, suffix):
     folder = tmp_path / "in"
-    paths = _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg", "rocket.jpg"])
+    _save_photos(folder, photos, ["chelsea.jpg", "coffee.jpg", "rocket.jpg"])
     late = folder / "late.jpg"
     late.write_bytes(b"")  # not there yet (a copy still running)
     items = discover_inputs([str(folder)])

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from captioner import Captioner, ImageLoadError, NoDefaultModelError
-from captioner import pipeline
+from captioner import Captioner, ImageLoadError, NoDefaultModelError, pipeline
 
 
 def test_caption_accepts_paths_bytes_and_pil_images(tmp_path, small_captioner, photos):
@@ -112,7 +111,11 @@ SCENE_OBJECTS = {
 
 
 def test_named_pairs():
-    assert named_pairs("there is a red star a green star and two purple stars".split()) == {("red", "star"), ("green", "star"), ("purple", "star")}
+    assert named_pairs("there is a red star a green star and two purple stars".split()) == {
+        ("red", "star"),
+        ("green", "star"),
+        ("purple", "star"),
+    }
     assert named_pairs("a red big circle".split()) == set()
 
 
@@ -139,8 +142,9 @@ def test_json_of_a_non_finite_result_is_strict_json():
     from captioner.results.result import CaptionResult
 
     nan = float("nan")
-    result = CaptionResult("a", ["a"], np.full((1, 2, 2), nan, np.float32), nan, np.array([nan], np.float32),
-                           alternatives=[("a", nan), ("b", float("-inf"))])
+    result = CaptionResult(
+        "a", ["a"], np.full((1, 2, 2), nan, np.float32), nan, np.array([nan], np.float32), alternatives=[("a", nan), ("b", float("-inf"))]
+    )
     data = result.to_json(include_attention=True)
     json.dumps(data, allow_nan=False)  # strict parsers reject NaN
     assert data["score"] is None and data["betas"] == [None] and data["alternatives"][1]["score"] is None

@@ -96,7 +96,9 @@ def test_export_cut_off_half_way_leaves_the_previous_model_whole(tmp_path, vocab
     (tmp_path / "pub" / "README.md").write_text("# the published model's card")
     before = [r.text for r in Captioner.from_pretrained(tmp_path / "pub", device="cpu").caption(images)]
     torch.manual_seed(1)
-    Captioner.from_config(ModelConfig(image_size=64, embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4), vocab).save_pretrained(tmp_path / "new")
+    Captioner.from_config(ModelConfig(image_size=64, embed_dim=8, hidden_dim=8, attention_dim=8, max_len=4), vocab).save_pretrained(
+        tmp_path / "new"
+    )
 
     writes = []
     real_write = checkpoint.atomic_write

@@ -22,7 +22,7 @@ SNIPPET = "from captioner import Captioner\nprint('imported', Captioner.__module
 
 @pytest.mark.integration
 def test_setup_installs_captioner_so_a_clone_folder_named_captioner_does_not_shadow_it(tmp_path):
-    line = next(l for l in (ROOT / "scripts" / "setup.sh").read_text().splitlines() if re.search(r"install .*-e \.", l))
+    line = next(t for t in (ROOT / "scripts" / "setup.sh").read_text().splitlines() if re.search(r"install .*-e \.", t))
     mode = re.search(r"editable_mode=(\w+)", line)
     assert mode, f"setup.sh installs captioner without an editable mode: {line}"
     clone = tmp_path / "captioner"  # a clone of the repository, under the name git gives it
@@ -35,8 +35,24 @@ def test_setup_installs_captioner_so_a_clone_folder_named_captioner_does_not_sha
     packages = next(venv.glob("lib/python3*/site-packages"))
     (packages / "test-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # pip, setuptools, torch ...
     python = venv / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", ".",
-                    "--config-settings", f"editable_mode={mode.group(1)}"], cwd=clone, check=True, timeout=300)
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-e",
+            ".",
+            "--config-settings",
+            f"editable_mode={mode.group(1)}",
+        ],
+        cwd=clone,
+        check=True,
+        timeout=300,
+    )
     (tmp_path / "snippet.py").write_text(SNIPPET)
     done = subprocess.run([python, "snippet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "imported captioner.pipeline" in done.stdout, done.stderr[-2000:]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 def _add_synth(sub) -> None:
     p = sub.add_parser(
-        "synth", help="generate grounded synthetic scenes (images + captions + boxes)",
+        "synth",
+        help="generate grounded synthetic scenes (images + captions + boxes)",
         description="Draw scenes of 1-4 coloured shapes on varied backgrounds, with captions and each object's box, "
         "into a Karpathy-style split file (train, val, test and a compositional split of colour-shape pairs never "
         "seen in training) that train and evaluate read.",
@@ -36,16 +37,27 @@ def _add_scene_args(p, json_name: str, n_train: int, n_val: int) -> None:
     p.add_argument("--n-val", type=int, default=n_val, help="validation scenes (default: %(default)s)")
     p.add_argument("--n-test", type=int, default=1000, help="test scenes (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default: %(default)s)")
-    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1,
-                   help="processes drawing scenes (default: one per CPU core); the output does not depend on it")
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="processes drawing scenes (default: one per CPU core); the output does not depend on it",
+    )
 
 
 def _run_synth(args) -> int:
     from captioner.data.synth import generate_dataset
 
     path = generate_dataset(
-        args.out, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_comp=args.n_comp,
-        seed=args.seed, image_size=args.image_size, progress=True, workers=args.workers,
+        args.out,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        n_test=args.n_test,
+        n_comp=args.n_comp,
+        seed=args.seed,
+        image_size=args.image_size,
+        progress=True,
+        workers=args.workers,
     )
     print(f"wrote {path}")
     return 0
@@ -53,13 +65,17 @@ def _run_synth(args) -> int:
 
 def _add_objects(sub) -> None:
     p = sub.add_parser(
-        "objects", help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)",
+        "objects",
+        help="generate grounded scenes of real photographed objects (Tux Paint stamps on photos)",
         description="Paste photographed objects (Tux Paint stamps) on background photographs, with captions and each "
         "object's box and mask, into a Karpathy-style split file: the data the shipped objects model was trained on.",
     )
-    p.add_argument("--tuxpaint", required=True,
-                   help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
-                        "(bash scripts/fetch_tuxpaint.sh DIR does it)")
+    p.add_argument(
+        "--tuxpaint",
+        required=True,
+        help="folder where the Debian packages tuxpaint-stamps-default and tuxpaint-data are unpacked "
+        "(bash scripts/fetch_tuxpaint.sh DIR does it)",
+    )
     p.add_argument("--table", metavar="CSV", help="stamps table (default: the project's reviewed data/objects/stamps.csv)")
     _add_scene_args(p, "dataset_objects.json", n_train=10000, n_val=500)
     p.add_argument("--n-heldout", type=int, default=1000, help="scenes with object pairs/backgrounds never together in training")
@@ -70,9 +86,18 @@ def _run_objects(args) -> int:
     from captioner.data.objects import ObjectsDataError, generate_dataset
 
     try:
-        path = generate_dataset(args.out, args.tuxpaint, args.table, n_train=args.n_train, n_val=args.n_val,
-                                n_test=args.n_test, n_heldout=args.n_heldout, seed=args.seed, progress=True,
-                                workers=args.workers)
+        path = generate_dataset(
+            args.out,
+            args.tuxpaint,
+            args.table,
+            n_train=args.n_train,
+            n_val=args.n_val,
+            n_test=args.n_test,
+            n_heldout=args.n_heldout,
+            seed=args.seed,
+            progress=True,
+            workers=args.workers,
+        )
     except ObjectsDataError as exc:
         return _usage_error("objects", exc)
     print(f"wrote {path}")
@@ -83,13 +108,16 @@ def _add_demo(sub) -> None:
     from captioner.demo import DEMO_EPOCHS, DEMO_SCENES, EXPECTED
 
     p = sub.add_parser(
-        "demo", help=f"train a small model on generated scenes ({EXPECTED.split(',')[0]}), then caption held-out scenes with heatmaps",
+        "demo",
+        help=f"train a small model on generated scenes ({EXPECTED.split(',')[0]}), then caption held-out scenes with heatmaps",
         description=f"Generate scenes of coloured shapes, train a small soft-attention model on them and caption held-out "
         f"scenes, writing their heatmaps: {EXPECTED}. Each epoch prints one line (loss, validation scores, how much of "
         f"each object word's attention falls in its object's box); every figure is in <out>/run/metrics.jsonl.",
     )
     p.add_argument("--out", default="runs/demo", help="folder for the data, the model and the heatmaps (default: %(default)s)")
-    p.add_argument("--n-train", type=int, default=DEMO_SCENES, help="training scenes; the time grows with scenes x epochs (default: %(default)s)")
+    p.add_argument(
+        "--n-train", type=int, default=DEMO_SCENES, help="training scenes; the time grows with scenes x epochs (default: %(default)s)"
+    )
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="passes over the training scenes (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same scenes and model (default: %(default)s)")
     p.set_defaults(func=_run_demo)
@@ -113,8 +141,14 @@ def _add_train(sub) -> None:
     p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
     p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, best/ and final/ models)")
     p.add_argument("--config", help="JSON configuration file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. --set model.hidden_dim=512 --set train.lr=1e-3 (repeatable)",
+    )
     p.add_argument("--epochs", type=int, help="passes over the training data (train.epochs)")
     p.add_argument("--batch-size", type=int, help="captions per training step (train.batch_size)")
     p.add_argument("--lr", type=float, help="learning rate (train.lr)")
@@ -134,9 +168,17 @@ def _run_train(args) -> int:
 
     overrides = list(args.overrides)
     flags = {
-        "train.data": args.data, "train.image_root": args.image_root, "train.out": args.out, "train.epochs": args.epochs,
-        "train.batch_size": args.batch_size, "train.lr": args.lr, "train.device": args.device, "train.seed": args.seed,
-        "model.attention": args.attention, "model.encoder": args.encoder, "model.encoder_weights": args.encoder_weights,
+        "train.data": args.data,
+        "train.image_root": args.image_root,
+        "train.out": args.out,
+        "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size,
+        "train.lr": args.lr,
+        "train.device": args.device,
+        "train.seed": args.seed,
+        "model.attention": args.attention,
+        "model.encoder": args.encoder,
+        "model.encoder_weights": args.encoder_weights,
         "model.hard_attention": True if args.hard else None,
     }
     overrides += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
@@ -164,7 +206,8 @@ def _run_train(args) -> int:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
-        "evaluate", help="caption a data set split and score it (coco-caption metrics, attention correctness)",
+        "evaluate",
+        help="caption a data set split and score it (coco-caption metrics, attention correctness)",
         description="Caption one split of a data set and score the captions: BLEU-1..4, METEOR, ROUGE-L and CIDEr-D, and on "
         "grounded data (generated scenes) how often objects are named and how much attention falls in their boxes. "
         "With --photos, whether each photo's caption names its main object. Writes a JSON report.",
@@ -172,8 +215,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--model", required=True, help="saved model directory")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="data set (as for train)")
-    source.add_argument("--photos", help="a photo set folder (photos.csv + images, e.g. data/photos): does each "
-                                         "caption name the photo's main object?")
+    source.add_argument(
+        "--photos", help="a photo set folder (photos.csv + images, e.g. data/photos): does each caption name the photo's main object?"
+    )
     p.add_argument("--image-root", help="folder the data set's image paths are relative to (default: beside the file)")
     p.add_argument("--split", default="test", help="which split to score (test, val, comp, ...)")
     _add_decoder_words_arg(p)
@@ -207,16 +251,20 @@ def _run_evaluate(args) -> int:
     name = "photos" if photos is not None else args.split
     out = Path(args.out or Path(args.model) / f"eval-{name}-beam{options.beam_size}.json")
     _check_writable(out)  # before the work, not after it
-    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx,
-                                          naming=not args.decoder_words)
+    captioner = Captioner.from_pretrained(args.model, device=args.device, int8=args.int8, onnx=args.onnx, naming=not args.decoder_words)
     if photos is not None:
         report = photo_report(captioner, photos, options)
         report.update(model=str(args.model), photo_set=str(args.photos))
         summary = photos_table(report)
     else:
         report = evaluate(
-            captioner, records, options, meteor=not args.no_meteor, batch_size=args.batch_size,
-            progress=True, results_file=out.with_name(out.stem + "-coco-results.json"),
+            captioner,
+            records,
+            options,
+            meteor=not args.no_meteor,
+            batch_size=args.batch_size,
+            progress=True,
+            results_file=out.with_name(out.stem + "-coco-results.json"),
         )
         report.update(model=str(args.model), data=str(args.data), split=args.split)
         summary = json.dumps({k: report[k] for k in ("metrics", "grounding") if k in report}, indent=2)
@@ -228,7 +276,8 @@ def _run_evaluate(args) -> int:
 
 def _add_export(sub) -> None:
     p = sub.add_parser(
-        "export", help="publish a trained model directory (half precision when captions stay the same)",
+        "export",
+        help="publish a trained model directory (half precision when captions stay the same)",
         description="Copy a trained model directory into a publishable one. Weights are stored in float16 (half the "
         "size) only if the captions of the --check-data images stay the same; the report lists what was checked.",
     )
@@ -238,8 +287,13 @@ def _add_export(sub) -> None:
     p.add_argument("--check-split", default="test", help="split of --check-data to check (default: %(default)s)")
     p.add_argument("--check-limit", type=int, default=200, help="most images checked (default: %(default)s)")
     p.add_argument("--full-precision", action="store_true", help="always store float32 weights")
-    p.add_argument("--allow-changed", type=int, default=0, metavar="N",
-                   help="store float16 even if up to N check captions change (they are listed in the report)")
+    p.add_argument(
+        "--allow-changed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="store float16 even if up to N check captions change (they are listed in the report)",
+    )
     p.set_defaults(func=_run_export)
 
 
@@ -252,8 +306,7 @@ def _run_export(args) -> int:
         from captioner.data.datasets import load_dataset
 
         images = [r.image_path for r in load_dataset(args.check_data) if r.split == args.check_split][: args.check_limit]
-    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision,
-                          allowed_changes=args.allow_changed)
+    report = export_model(args.model, args.out, check_images=images, half=not args.full_precision, allowed_changes=args.allow_changed)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -279,7 +332,9 @@ def _positive(text: str) -> int:
 
 
 def _add_model_args(p) -> None:
-    p.add_argument("--model", metavar="DIR", help="a saved model directory, or a shipped model by name: objects, shapes, hard (default: objects)")
+    p.add_argument(
+        "--model", metavar="DIR", help="a saved model directory, or a shipped model by name: objects, shapes, hard (default: objects)"
+    )
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: the GPU of this process if there is one, else cpu)")
     _add_int8_arg(p)
     _add_decoder_words_arg(p)
@@ -287,17 +342,26 @@ def _add_model_args(p) -> None:
 
 
 def _add_decoder_words_arg(p) -> None:
-    p.add_argument("--decoder-words", action="store_true",
-                   help="the decoder's own words only: do not name objects from where the model looked (ImageNet "
-                        "classifier, people detector), which the objects model does by default")
+    p.add_argument(
+        "--decoder-words",
+        action="store_true",
+        help="the decoder's own words only: do not name objects from where the model looked (ImageNet "
+        "classifier, people detector), which the objects model does by default",
+    )
 
 
 def _add_int8_arg(p) -> None:
-    p.add_argument("--int8", action="store_true",
-                   help="CPU only: decode with int8 projections, faster (above all one image at a time); a few captions can differ")
-    p.add_argument("--onnx", action="store_true",
-                   help="CPU only: run the encoder and the decoding step on ONNX Runtime, faster; the same captions "
-                        "(with --int8: the step's products in int8, the fastest one image at a time)")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="CPU only: decode with int8 projections, faster (above all one image at a time); a few captions can differ",
+    )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="CPU only: run the encoder and the decoding step on ONNX Runtime, faster; the same captions "
+        "(with --int8: the step's products in int8, the fastest one image at a time)",
+    )
 
 
 def _add_decoding_args(p) -> None:
@@ -308,14 +372,22 @@ def _add_decoding_args(p) -> None:
     # default None: only the options given reach DecodingOptions, whose defaults are the one source.
     g.add_argument("--beam-size", type=_positive, help=f"beams per image; 1 is greedy decoding (default: {default.beam_size})")
     g.add_argument("--max-len", type=_positive, help="most words per caption (default: the model's limit)")
-    g.add_argument("--n-best", type=_positive, help=f"also give the N best captions as alternatives, N <= --beam-size (default: {default.n_best})")
-    g.add_argument("--length-penalty", type=float,
-                   help=f"scores are sum log p / length**P; 0 favours short captions (default: {default.length_penalty})")
+    g.add_argument(
+        "--n-best", type=_positive, help=f"also give the N best captions as alternatives, N <= --beam-size (default: {default.n_best})"
+    )
+    g.add_argument(
+        "--length-penalty",
+        type=float,
+        help=f"scores are sum log p / length**P; 0 favours short captions (default: {default.length_penalty})",
+    )
     g.add_argument("--block-repeats", action="store_true", default=None, help="never emit the same word twice in a row")
     g.add_argument("--block-trigrams", action="store_true", default=None, help="never repeat a trigram within a caption")
-    g.add_argument("--hard-context", choices=HARD_CONTEXTS,
-                   help=f"hard-attention models: each word reads the most likely location (argmax) or the expected "
-                        f"context over all locations (default: {default.hard_context})")
+    g.add_argument(
+        "--hard-context",
+        choices=HARD_CONTEXTS,
+        help=f"hard-attention models: each word reads the most likely location (argmax) or the expected "
+        f"context over all locations (default: {default.hard_context})",
+    )
 
 
 def _decoding(args):
@@ -333,16 +405,27 @@ def _add_style_args(p, title: str) -> None:
     g = p.add_argument_group(title)
     # SUPPRESS: only the options given reach HeatmapStyle, whose defaults are the one source.
     g.add_argument("--colormap", default=argparse.SUPPRESS, help=f"a matplotlib colormap name (default: {default.colormap})")
-    g.add_argument("--opacity", type=float, default=argparse.SUPPRESS, help=f"weight of the heatmap colour, 0..1 (default: {default.opacity})")
-    g.add_argument("--no-fade", dest="fade", action="store_false", default=argparse.SUPPRESS,
-                   help="colour the whole image at --opacity (no attention in the colormap's coldest colour); by "
-                        "default low attention fades to the image, which keeps its own colours")
     g.add_argument(
-        "--smooth", choices=("nearest", "bilinear", "bicubic"), default=argparse.SUPPRESS,
+        "--opacity", type=float, default=argparse.SUPPRESS, help=f"weight of the heatmap colour, 0..1 (default: {default.opacity})"
+    )
+    g.add_argument(
+        "--no-fade",
+        dest="fade",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="colour the whole image at --opacity (no attention in the colormap's coldest colour); by "
+        "default low attention fades to the image, which keeps its own colours",
+    )
+    g.add_argument(
+        "--smooth",
+        choices=("nearest", "bilinear", "bicubic"),
+        default=argparse.SUPPRESS,
         help=f"how the attention grid is upsampled to the image: nearest shows the cells (default: {default.smooth})",
     )
     g.add_argument("--sigma", type=float, default=argparse.SUPPRESS, help=f"extra gaussian blur, in grid cells (default: {default.sigma})")
-    g.add_argument("--panel-size", type=int, default=argparse.SUPPRESS, help=f"side of each panel in pixels (default: {default.panel_size})")
+    g.add_argument(
+        "--panel-size", type=int, default=argparse.SUPPRESS, help=f"side of each panel in pixels (default: {default.panel_size})"
+    )
 
 
 def _style(args):
@@ -358,8 +441,13 @@ def _prepare(args, shard):
 
     style = _style(args)  # checked before the model loads: a typo should not cost a model load
     cpu_only = args.int8 or args.onnx
-    return Captioner.from_pretrained(args.model, device=args.device or ("cpu" if cpu_only else shard.default_device()), int8=args.int8, onnx=args.onnx,
-                                     naming=not args.decoder_words), style
+    return Captioner.from_pretrained(
+        args.model,
+        device=args.device or ("cpu" if cpu_only else shard.default_device()),
+        int8=args.int8,
+        onnx=args.onnx,
+        naming=not args.decoder_words,
+    ), style
 
 
 def _add_caption(sub) -> None:
@@ -376,28 +464,40 @@ def _add_caption(sub) -> None:
         ),
     )
     p.add_argument(
-        "inputs", nargs="*", metavar="INPUT",
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
         help="an image file, a folder (searched recursively for image files) or a glob pattern (quote it: 'photos/**/*.jpg')",
     )
     p.add_argument(
-        "--list", action="append", default=[], metavar="FILE",
+        "--list",
+        action="append",
+        default=[],
+        metavar="FILE",
         help="a text file with one image path a line (relative to the current folder; blank lines and # comments skipped); may be repeated",
     )
     p.add_argument("--out", required=True, help="the output file: CSV if it ends in .csv, JSON lines otherwise")
     _add_model_args(p)
     p.add_argument("--batch-size", type=_positive, default=32, help="images captioned together (default: %(default)s)")
-    p.add_argument("--peaks", action="store_true", help="also record, per word, the grid cell (row, col) of its attention peak and its weight")
     p.add_argument(
-        "--workers", type=_positive, default=min(8, os.cpu_count() or 1),
+        "--peaks", action="store_true", help="also record, per word, the grid cell (row, col) of its attention peak and its weight"
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=min(8, os.cpu_count() or 1),
         help="threads reading images (and drawing heatmaps) beside the model (default: %(default)s)",
     )
     p.add_argument("--heatmaps", metavar="DIR", help="also write each image's heatmaps here, named after its path (as captioner inspect)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the output: skip images it holds, redo a half-written last line")
     again.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="with --resume (implied): caption again the images the output records as failed (a disk "
-                        "that filled is freed, a missing file arrived); their new records replace the old")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume (implied): caption again the images the output records as failed (a disk "
+        "that filled is freed, a missing file arrived); their new records replace the old",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _add_style_args(p, "heatmap style (with --heatmaps)")
     p.set_defaults(func=_run_caption)
@@ -416,14 +516,25 @@ def _run_caption(args) -> int:
     except ValueError as exc:  # BatchError, CheckpointError (NoDefaultModelError), a bad style
         return _usage_error("caption", exc)
     options = BatchOptions(
-        decoding=decoding, batch_size=args.batch_size,
-        peaks=args.peaks, heatmaps=Path(args.heatmaps) if args.heatmaps else None, style=style, workers=args.workers,
+        decoding=decoding,
+        batch_size=args.batch_size,
+        peaks=args.peaks,
+        heatmaps=Path(args.heatmaps) if args.heatmaps else None,
+        style=style,
+        workers=args.workers,
         objects=captioner.namer is not None,
     )
     try:
         summary = run_batch(
-            captioner, items, args.out, options, resume=args.resume or args.retry_failed, overwrite=args.overwrite, shard=shard,
-            progress=args.progress, retry_failed=args.retry_failed,
+            captioner,
+            items,
+            args.out,
+            options,
+            resume=args.resume or args.retry_failed,
+            overwrite=args.overwrite,
+            shard=shard,
+            progress=args.progress,
+            retry_failed=args.retry_failed,
         )
     except BatchError as exc:  # a --resume file this run cannot continue, an output another run holds
         return _usage_error("caption", exc)
@@ -540,8 +651,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"captioner {args.command}: error: {terminal_safe(str(exc))}", file=sys.stderr)
             return status
         traceback.print_exc()
-        print(f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
-              f"please report it with the traceback above", file=sys.stderr)
+        print(
+            f"captioner {args.command}: internal error ({type(exc).__name__}: {exc}); this is a bug in captioner, "
+            f"please report it with the traceback above",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -20,15 +20,14 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from captioner.vocab import tokenize  # noqa: F401  (tokenize is part of this module's API)
 
 DEFAULT_SPLIT_FRACTIONS = (0.9, 0.05, 0.05)  # train / val / test for images the data gives no split
 CAPTION_FILES = ("captions.jsonl", "captions.csv")
-
 
 
 class DatasetError(ValueError):
@@ -129,15 +128,16 @@ def check_training_data(records: Sequence[CaptionRecord], source) -> None:
             raise DatasetError(f"{where} has no captions")
         for k, caption in enumerate(record.captions):
             if not caption or not all(isinstance(t, str) and t for t in caption):
-                raise DatasetError(f"{where}: caption {k + 1} has no words" if not caption else f"{where}: caption {k + 1} holds an empty word")
+                raise DatasetError(
+                    f"{where}: caption {k + 1} has no words" if not caption else f"{where}: caption {k + 1} holds an empty word"
+                )
 
 
 # ---------------------------------------------------------------------------------------------
 # Karpathy split files and dataset_synth.json
 
 
-def load_karpathy(json_path, image_root=None, *, restval_as_train: bool = True,
-                  check_images: bool = True) -> list[CaptionRecord]:
+def load_karpathy(json_path, image_root=None, *, restval_as_train: bool = True, check_images: bool = True) -> list[CaptionRecord]:
     """Records from a Karpathy split file (or dataset_synth.json).
 
     Image paths are image_root / filepath / filename (filepath is absent in the Flickr files);
@@ -151,8 +151,7 @@ def load_karpathy(json_path, image_root=None, *, restval_as_train: bool = True,
     return _karpathy_records(_read_json(path), path, image_root, restval_as_train, check_images)
 
 
-def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = True,
-                      check_images: bool = True) -> list[CaptionRecord]:
+def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = True, check_images: bool = True) -> list[CaptionRecord]:
     root = Path(image_root) if image_root is not None else source.parent
     images = _require(data, "images", source, "the top level", list)
     dataset = data.get("dataset") if isinstance(data.get("dataset"), str) else None
@@ -187,15 +186,17 @@ def _karpathy_records(data, source: Path, image_root, restval_as_train: bool = T
                 raise DatasetError(f"{source}: {swhere} has neither a 'tokens' nor a 'raw' key")
             captions.append(tokens)
             groundings.append(_grounding(sentence, tokens, objects, source, swhere))
-        records.append(CaptionRecord(
-            image_path=root / img.get("filepath", "") / filename,
-            captions=captions,
-            split=split,
-            image_id=image_id,
-            objects=objects,
-            groundings=groundings if any(g is not None for g in groundings) else None,
-            dataset=dataset,
-        ))
+        records.append(
+            CaptionRecord(
+                image_path=root / img.get("filepath", "") / filename,
+                captions=captions,
+                split=split,
+                image_id=image_id,
+                objects=objects,
+                groundings=groundings if any(g is not None for g in groundings) else None,
+                dataset=dataset,
+            )
+        )
     if check_images:
         _check_images(records, source, root)
     return records
@@ -219,14 +220,12 @@ def _grounding(sentence: dict, tokens: list[str], objects: list[dict] | None, so
     if grounding is None:
         return None
     if not isinstance(grounding, list) or len(grounding) != len(tokens):
-        raise DatasetError(f"{source}: {where}['grounding'] should be a list with one entry per token "
-                           f"({len(tokens)} tokens)")
+        raise DatasetError(f"{source}: {where}['grounding'] should be a list with one entry per token ({len(tokens)} tokens)")
     n_objects = len(objects or [])
     for entry in grounding:
         indices = entry if isinstance(entry, list) else [] if entry is None else [entry]
         if not all(isinstance(i, int) and 0 <= i < n_objects for i in indices):
-            raise DatasetError(f"{source}: {where}['grounding'] entry {entry!r} is not an index into "
-                               f"this image's {n_objects} objects")
+            raise DatasetError(f"{source}: {where}['grounding'] entry {entry!r} is not an index into this image's {n_objects} objects")
     return grounding
 
 
@@ -234,8 +233,7 @@ def _grounding(sentence: dict, tokens: list[str], objects: list[dict] | None, so
 # COCO caption annotations
 
 
-def load_coco(annotation_json, image_dir, split: str | None = None, *,
-              check_images: bool = True) -> list[CaptionRecord]:
+def load_coco(annotation_json, image_dir, split: str | None = None, *, check_images: bool = True) -> list[CaptionRecord]:
     """Records from a COCO captions annotation file, indexed by pycocotools' COCO class.
 
     Image paths are image_dir / file_name; image_id is COCO's id. Every record gets `split` when
@@ -246,8 +244,7 @@ def load_coco(annotation_json, image_dir, split: str | None = None, *,
     return _coco_records(_read_json(path), path, image_dir, split, check_images)
 
 
-def _coco_records(data, source: Path, image_dir, split: str | None = None,
-                  check_images: bool = True) -> list[CaptionRecord]:
+def _coco_records(data, source: Path, image_dir, split: str | None = None, check_images: bool = True) -> list[CaptionRecord]:
     from pycocotools.coco import COCO
 
     root = Path(image_dir) if image_dir is not None else source.parent
@@ -261,8 +258,7 @@ def _coco_records(data, source: Path, image_dir, split: str | None = None,
     for n, ann in enumerate(annotations):
         _require(ann, "caption", source, f"annotations[{n}]", str)
         if _id(_require(ann, "image_id", source, f"annotations[{n}]"), source, f"annotations[{n}]['image_id']") not in image_ids:
-            raise DatasetError(f"{source}: annotations[{n}] refers to image_id {ann['image_id']!r}, "
-                               f"which is not in 'images'")
+            raise DatasetError(f"{source}: annotations[{n}] refers to image_id {ann['image_id']!r}, which is not in 'images'")
 
     # The JSON is already parsed (for the errors above); hand it to COCO instead of reading the file
     # twice. createIndex() prints progress, which a library should not.
@@ -280,12 +276,14 @@ def _coco_records(data, source: Path, image_dir, split: str | None = None,
         if not anns:
             continue
         file_name = coco.imgs[image_id]["file_name"]
-        records.append(CaptionRecord(
-            image_path=root / file_name,
-            captions=[tokenize(a["caption"]) for a in anns],
-            split=split or assign_split(file_name),
-            image_id=image_id,
-        ))
+        records.append(
+            CaptionRecord(
+                image_path=root / file_name,
+                captions=[tokenize(a["caption"]) for a in anns],
+                split=split or assign_split(file_name),
+                image_id=image_id,
+            )
+        )
     if check_images:
         _check_images(records, source, root)
     return records
@@ -295,8 +293,9 @@ def _coco_records(data, source: Path, image_dir, split: str | None = None,
 # a folder of images with captions.jsonl / captions.csv
 
 
-def load_caption_folder(folder, *, captions_file=None, check_images: bool = True,
-                        split_fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS) -> list[CaptionRecord]:
+def load_caption_folder(
+    folder, *, captions_file=None, check_images: bool = True, split_fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS
+) -> list[CaptionRecord]:
     """Records from a folder of images described by captions.jsonl or captions.csv.
 
     JSONL: one object a line, {"image": "rel/path.jpg", "caption": "text"} or {..., "captions": [...]},
@@ -328,8 +327,9 @@ def load_caption_folder(folder, *, captions_file=None, check_images: bool = True
         entry["captions"].extend(captions)
         if split is not None:
             if entry["split"] is not None and entry["split"] != split:
-                raise DatasetError(f"{path}: line {line} puts {image!r} in split {split!r}, but line "
-                                   f"{entry['split_line']} put it in {entry['split']!r}")
+                raise DatasetError(
+                    f"{path}: line {line} puts {image!r} in split {split!r}, but line {entry['split_line']} put it in {entry['split']!r}"
+                )
             entry["split"], entry["split_line"] = split, line
     if not merged:
         raise DatasetError(f"{path}: no captions in the file")
@@ -396,8 +396,9 @@ def _read_csv(path: Path):
             reader = csv.DictReader(f)
             columns = [c.strip().lower() for c in (reader.fieldnames or [])]
             if "image" not in columns or "caption" not in columns:
-                raise DatasetError(f"{path}: the header should name columns 'image' and 'caption' "
-                                   f"(and optionally 'split'), found {columns}")
+                raise DatasetError(
+                    f"{path}: the header should name columns 'image' and 'caption' (and optionally 'split'), found {columns}"
+                )
             reader.fieldnames = columns
             for row in reader:
                 where = f"line {reader.line_num}"
@@ -436,16 +437,17 @@ def load_dataset(path, image_root=None, **options) -> list[CaptionRecord]:
             raise DatasetError(f"{path}: a caption folder holds its own images; image_root does not apply")
         return load_caption_folder(path, **options)
     if path.suffix.lower() in (".jsonl", ".csv"):
-        return load_caption_folder(image_root if image_root is not None else path.parent,
-                                   captions_file=path, **options)
+        return load_caption_folder(image_root if image_root is not None else path.parent, captions_file=path, **options)
     data = _read_json(path)
     if isinstance(data, dict) and "annotations" in data and "images" in data:
         return _coco_records(data, path, image_root, options.pop("split", None), **options)
     images = data.get("images") if isinstance(data, dict) else None
     if isinstance(images, list) and images and isinstance(images[0], dict) and "sentences" in images[0]:
         return _karpathy_records(data, path, image_root, options.pop("restval_as_train", True), **options)
-    raise DatasetError(f"{path}: not a recognised caption data set (expected a Karpathy split file, "
-                       f"whose 'images' have 'sentences', or COCO captions with 'images' and 'annotations')")
+    raise DatasetError(
+        f"{path}: not a recognised caption data set (expected a Karpathy split file, "
+        f"whose 'images' have 'sentences', or COCO captions with 'images' and 'annotations')"
+    )
 
 
 def references(records: Iterable[CaptionRecord]) -> dict:

@@ -67,7 +67,8 @@ def ground_caption(words: list[str], objects: list[dict]) -> list[GroundedPhrase
             size = _SIZE[words[k]]
             indices.insert(0, k)
         fits = [
-            i for i, obj in enumerate(objects)
+            i
+            for i, obj in enumerate(objects)
             if obj["shape"] == shape and (color is None or obj["color"] == color) and (size is None or obj.get("size") == size)
         ]
         if fits and (plural or len(fits) == 1):

@@ -76,16 +76,16 @@ TEMPLATES = {
 }
 # scikit-image's bundled texture photographs (grayscale; tinted when used).
 TEXTURES = {"grass": ("on", "the", "grass"), "gravel": ("on", "gravel"), "brick": ("by", "a", "brick", "wall")}
-P_PHOTO_BACKGROUND = 0.75   # otherwise a generated plain/gradient/noise/... background (no name)
-P_BLUR = 0.2                # a photo background blurred as if out of focus (its name is then not said)
-P_SAY_BACKGROUND = 0.5      # per caption, when the background has a name
-P_CATEGORY = 0.15           # per object and caption: named by its category instead of its name
+P_PHOTO_BACKGROUND = 0.75  # otherwise a generated plain/gradient/noise/... background (no name)
+P_BLUR = 0.2  # a photo background blurred as if out of focus (its name is then not said)
+P_SAY_BACKGROUND = 0.5  # per caption, when the background has a name
+P_CATEGORY = 0.15  # per object and caption: named by its category instead of its name
 HELD_OUT_PERCENT = 12
 OBJECT_COUNTS = ((1, 0.5), (2, 0.33), (3, 0.17))
 # An object's longer side as a fraction of the image's shorter side, by number of objects.
 SCALES = {1: (0.45, 0.92), 2: (0.3, 0.52), 3: (0.25, 0.42)}
 IMAGE_SIZES = (((256, 256), 0.5), ((320, 240), 0.25), ((240, 320), 0.25))
-MAX_ROTATION = 12.0         # degrees
+MAX_ROTATION = 12.0  # degrees
 GAP_FRACTION = 0.02
 PLACEMENT_TRIES = 100
 SCENE_TRIES = 200
@@ -95,17 +95,48 @@ JPEG_QUALITY = 90
 
 # How a caption names a category; categories not listed are never said.
 CATEGORY_WORDS = {
-    "animal": ("an", "animal"), "bird": ("a", "bird"), "fish": ("a", "fish"), "insect": ("an", "insect"),
-    "fruit": ("a", "fruit"), "vegetable": ("a", "vegetable"), "food": ("some", "food"),
-    "flower": ("a", "flower"), "plant": ("a", "plant"), "tree": ("a", "tree"), "vehicle": ("a", "vehicle"),
-    "aircraft": ("an", "aircraft"), "boat": ("a", "boat"), "tool": ("a", "tool"),
-    "instrument": ("an", "instrument"), "clothing": ("some", "clothing"), "hat": ("a", "hat"),
-    "dish": ("a", "dish"), "ball": ("a", "ball"), "toy": ("a", "toy"), "furniture": ("some", "furniture"),
-    "building": ("a", "building"), "light": ("a", "light"),
+    "animal": ("an", "animal"),
+    "bird": ("a", "bird"),
+    "fish": ("a", "fish"),
+    "insect": ("an", "insect"),
+    "fruit": ("a", "fruit"),
+    "vegetable": ("a", "vegetable"),
+    "food": ("some", "food"),
+    "flower": ("a", "flower"),
+    "plant": ("a", "plant"),
+    "tree": ("a", "tree"),
+    "vehicle": ("a", "vehicle"),
+    "aircraft": ("an", "aircraft"),
+    "boat": ("a", "boat"),
+    "tool": ("a", "tool"),
+    "instrument": ("an", "instrument"),
+    "clothing": ("some", "clothing"),
+    "hat": ("a", "hat"),
+    "dish": ("a", "dish"),
+    "ball": ("a", "ball"),
+    "toy": ("a", "toy"),
+    "furniture": ("some", "furniture"),
+    "building": ("a", "building"),
+    "light": ("a", "light"),
 }
 # Names that take "some" rather than "a".
-PLURAL_NAMES = {"scissors", "pliers", "binoculars", "pants", "trousers", "grapes", "cherries", "glasses",
-                "shorts", "jeans", "tongs", "goggles", "headphones", "clothespins", "fireworks"}
+PLURAL_NAMES = {
+    "scissors",
+    "pliers",
+    "binoculars",
+    "pants",
+    "trousers",
+    "grapes",
+    "cherries",
+    "glasses",
+    "shorts",
+    "jeans",
+    "tongs",
+    "goggles",
+    "headphones",
+    "clothespins",
+    "fireworks",
+}
 LEAD_INS = ((), ("a", "photo", "of"), ("a", "picture", "of"), ("there", "is"))
 
 
@@ -119,11 +150,11 @@ class ObjectsDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class StampInfo:
-    file: str          # relative to the stamps folder
-    name: str          # what captions call it
-    synonyms: tuple    # other names a caption may use
+    file: str  # relative to the stamps folder
+    name: str  # what captions call it
+    synonyms: tuple  # other names a caption may use
     category: str
-    nomirror: bool     # never mirrored left-right (text, logos, or Tux Paint's own `nomirror` flag)
+    nomirror: bool  # never mirrored left-right (text, logos, or Tux Paint's own `nomirror` flag)
 
     @property
     def words(self) -> tuple:
@@ -139,8 +170,10 @@ def read_table(path: str | Path | None = None) -> list[StampInfo]:
     """The rows of the stamps table marked use=yes."""
     path = Path(path) if path is not None else default_table()
     if not path.is_file():
-        raise ObjectsDataError(f"stamps table not found: {path} (the reviewed table is data/objects/stamps.csv "
-                               f"in captioner's repository; pass its path, e.g. --table)")
+        raise ObjectsDataError(
+            f"stamps table not found: {path} (the reviewed table is data/objects/stamps.csv "
+            f"in captioner's repository; pass its path, e.g. --table)"
+        )
     rows = []
     with path.open(newline="", encoding="utf-8") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
@@ -151,8 +184,9 @@ def read_table(path: str | Path | None = None) -> list[StampInfo]:
                 if not name:
                     raise ValueError("empty name")
                 synonyms = tuple(s.strip().lower() for s in (row.get("synonyms") or "").split("|") if s.strip())
-                rows.append(StampInfo(row["file"].strip(), name, synonyms, row["category"].strip(),
-                                      (row.get("nomirror") or "").strip() == "yes"))
+                rows.append(
+                    StampInfo(row["file"].strip(), name, synonyms, row["category"].strip(), (row.get("nomirror") or "").strip() == "yes")
+                )
             except (KeyError, ValueError, AttributeError) as exc:
                 raise ObjectsDataError(f"{path}, line {line}: bad row ({exc})") from exc
     if not rows:
@@ -202,6 +236,7 @@ def held_out(*names: str) -> bool:
     key = "|".join(sorted(names)).encode()
     return zlib.crc32(key) % 100 < HELD_OUT_PERCENT
 
+
 # -----------------------------------------------------------------------------
 # the world: stamps and backgrounds loaded once per process
 
@@ -209,8 +244,8 @@ def held_out(*names: str) -> bool:
 @dataclass
 class SceneObject:
     info: StampInfo
-    box: tuple          # (x0, y0, x1, y1), half-open, tight around the mask
-    mask: np.ndarray    # bool (H, W) of the whole image
+    box: tuple  # (x0, y0, x1, y1), half-open, tight around the mask
+    mask: np.ndarray  # bool (H, W) of the whole image
 
     @property
     def area(self) -> int:
@@ -220,9 +255,14 @@ class SceneObject:
         from pycocotools import mask as mask_utils
 
         rle = mask_utils.encode(np.asfortranarray(self.mask.astype(np.uint8)))
-        return {"name": self.info.name, "category": self.info.category, "synonyms": list(self.info.synonyms),
-                "stamp": self.info.file, "box": list(self.box),
-                "mask": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}}
+        return {
+            "name": self.info.name,
+            "category": self.info.category,
+            "synonyms": list(self.info.synonyms),
+            "stamp": self.info.file,
+            "box": list(self.box),
+            "mask": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
+        }
 
 
 @dataclass
@@ -261,7 +301,7 @@ class World:
         self.names = sorted({s.name for s in self.stamps})
         self.by_name = {n: [s for s in self.stamps if s.name == n] for n in self.names}
         self.background_names = sorted(TEMPLATES) + sorted(TEXTURES)
-        self.held_out_pairs = [(a, b) for k, a in enumerate(self.names) for b in self.names[k + 1:] if held_out(a, b)]
+        self.held_out_pairs = [(a, b) for k, a in enumerate(self.names) for b in self.names[k + 1 :] if held_out(a, b)]
         self.held_out_backgrounds = [(n, b) for n in self.names for b in self.background_names if held_out(n, b)]
 
     def stamp_image(self, info: StampInfo) -> Image.Image:
@@ -289,6 +329,7 @@ class World:
 
     def phrase(self, background: str):
         return TEMPLATES.get(background) or TEXTURES.get(background)
+
 
 # -----------------------------------------------------------------------------
 # drawing
@@ -350,8 +391,7 @@ def _place(rng, world, canvas: Image.Image, chosen: list) -> list | None:
             x = int(rng.integers(1, width - stamp.width))
             y = int(rng.integers(1, height - stamp.height))
             box = (x, y, x + stamp.width, y + stamp.height)
-            if any(box[0] < b[2] + gap and b[0] < box[2] + gap and box[1] < b[3] + gap and b[1] < box[3] + gap
-                   for b, _ in pastes):
+            if any(box[0] < b[2] + gap and b[0] < box[2] + gap and box[1] < b[3] + gap and b[1] < box[3] + gap for b, _ in pastes):
                 continue
             pastes.append((box, stamp))
             break
@@ -360,11 +400,12 @@ def _place(rng, world, canvas: Image.Image, chosen: list) -> list | None:
     for (box, stamp), info in zip(pastes, chosen):
         canvas.paste(stamp, box[:2], stamp)
         mask = np.zeros((height, width), bool)
-        mask[box[1]:box[3], box[0]:box[2]] = np.asarray(stamp.getchannel("A")) >= 128
+        mask[box[1] : box[3], box[0] : box[2]] = np.asarray(stamp.getchannel("A")) >= 128
         ys, xs = np.nonzero(mask)
         tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         placed.append(SceneObject(info, tight, mask))
     return placed
+
 
 # -----------------------------------------------------------------------------
 # what a scene shows
@@ -392,7 +433,7 @@ def _choose(rng, world: World, split: str) -> tuple[str, list]:
             names = [world.names[i] for i in rng.choice(len(world.names), size=n, replace=False)]
         if background is None:
             background = _pick(rng, world.background_names) if rng.random() < P_PHOTO_BACKGROUND else "generated"
-        combos = [(a, b) for k, a in enumerate(names) for b in names[k + 1:]]
+        combos = [(a, b) for k, a in enumerate(names) for b in names[k + 1 :]]
         if background != "generated":
             combos += [(name, background) for name in names]
         if split == "heldout" or not any(held_out(*c) for c in combos):
@@ -469,6 +510,7 @@ def split_scene(world: World, split: str, index: int, seed: int = 0) -> Scene:
     """Scene `index` of `split` exactly as generate_dataset(seed=seed) writes it."""
     return generate_scene(np.random.default_rng([seed, SPLITS.index(split), index]), world, split)
 
+
 # -----------------------------------------------------------------------------
 # grounding generated captions (for evaluation)
 
@@ -496,11 +538,11 @@ def ground_caption(words: list[str], objects: list[dict]) -> list[GroundedPhrase
     found, j = [], 0
     while j < len(split):
         for n in lengths:
-            phrase = tuple(w for w, _ in split[j:j + n])
+            phrase = tuple(w for w, _ in split[j : j + n])
             fits = candidates.get(phrase)
             if len(phrase) == n and fits:
                 if len(fits) == 1:
-                    tokens = sorted({t for _, t in split[j:j + n]})
+                    tokens = sorted({t for _, t in split[j : j + n]})
                     found.append(GroundedPhrase(tokens, sorted(fits), None, " ".join(phrase)))
                 j += n
                 break
@@ -513,6 +555,7 @@ def objects_named(words: list[str], objects: list[dict]) -> bool:
     """True when every object is named in the caption (by its name, a synonym or its category word)."""
     text = f" {' '.join(words)} "
     return all(any(f" {' '.join(p)} " in text for p, _ in _object_phrases(obj)) for obj in objects)
+
 
 # -----------------------------------------------------------------------------
 # writing a dataset
@@ -530,13 +573,19 @@ def _write_scene(job):
     scene = split_scene(_WORKER_WORLD, split, i, seed)
     filename = f"{split}_{i:06d}.jpg"
     scene.image.save(Path(images_dir) / filename, format="JPEG", quality=JPEG_QUALITY)
-    return {"split": split, "filename": filename, "sentences": [s.to_json() for s in scene.sentences],
-            "objects": [o.to_json() for o in scene.objects], "background": scene.background,
-            "image_size": list(scene.image.size)}
+    return {
+        "split": split,
+        "filename": filename,
+        "sentences": [s.to_json() for s in scene.sentences],
+        "objects": [o.to_json() for o in scene.objects],
+        "background": scene.background,
+        "image_size": list(scene.image.size),
+    }
 
 
-def generate_dataset(out_dir, root, table=None, n_train=10000, n_val=500, n_test=1000, n_heldout=1000, seed=0,
-                     progress=False, workers=1) -> Path:
+def generate_dataset(
+    out_dir, root, table=None, n_train=10000, n_val=500, n_test=1000, n_heldout=1000, seed=0, progress=False, workers=1
+) -> Path:
     """Write OUT/images/<split>_<n>.jpg and OUT/dataset_objects.json; return the JSON's path.
     The output does not depend on `workers`."""
     world = World(root, table)  # checks the inputs before any worker starts
@@ -544,7 +593,22 @@ def generate_dataset(out_dir, root, table=None, n_train=10000, n_val=500, n_test
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     counts = {"train": n_train, "val": n_val, "test": n_test, "heldout": n_heldout}
     jobs = [(split, i, seed, str(out_dir / "images")) for split in SPLITS for i in range(counts[split])]
-    header = {"dataset": "objects", "version": VERSION, "seed": seed, "names": world.names,
-              "backgrounds": world.background_names, "held_out_percent": HELD_OUT_PERCENT}
-    return write_dataset(out_dir / "dataset_objects.json", header, jobs, _write_scene, workers, progress,
-                         desc="objects", initializer=_init_worker, initargs=(str(world.root), world.table))
+    header = {
+        "dataset": "objects",
+        "version": VERSION,
+        "seed": seed,
+        "names": world.names,
+        "backgrounds": world.background_names,
+        "held_out_percent": HELD_OUT_PERCENT,
+    }
+    return write_dataset(
+        out_dir / "dataset_objects.json",
+        header,
+        jobs,
+        _write_scene,
+        workers,
+        progress,
+        desc="objects",
+        initializer=_init_worker,
+        initargs=(str(world.root), world.table),
+    )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Sentence:
     grounding: tuple
 
     @classmethod
-    def from_words(cls, words: list) -> "Sentence":
+    def from_words(cls, words: list) -> Sentence:
         """From a list of (word, grounding) pairs, the form captions are built in, so that grounding
         can never drift from the words."""
         return cls(tuple(w for w, _ in words), tuple(g for _, g in words))
@@ -51,9 +51,17 @@ def distinct_sentences(draw: Callable[[], list], n: int, max_tokens: int, tries_
     return sentences
 
 
-def write_dataset(path: str | Path, header: dict, jobs: Sequence, write_scene: Callable[..., dict], workers: int = 1,
-                  progress: bool = False, desc: str = "scenes", initializer: Callable | None = None,
-                  initargs: tuple = ()) -> Path:
+def write_dataset(
+    path: str | Path,
+    header: dict,
+    jobs: Sequence,
+    write_scene: Callable[..., dict],
+    workers: int = 1,
+    progress: bool = False,
+    desc: str = "scenes",
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+) -> Path:
     """Run `write_scene(job)` for every job (in `workers` spawned processes, each set up by
     `initializer(*initargs)`), then write {**header, "images": [...]} to `path`.
 
@@ -70,6 +78,7 @@ def write_dataset(path: str | Path, header: dict, jobs: Sequence, write_scene: C
             scenes = map(write_scene, jobs)
         if progress:
             from tqdm import tqdm
+
             scenes = tqdm(scenes, total=len(jobs), desc=desc, unit="img")
         images, sentid = [], 0
         for imgid, scene in enumerate(scenes):
@@ -77,9 +86,17 @@ def write_dataset(path: str | Path, header: dict, jobs: Sequence, write_scene: C
             for s in scene.pop("sentences"):
                 sentences.append({**s, "imgid": imgid, "sentid": sentid})
                 sentid += 1
-            images.append({"imgid": imgid, "filename": scene.pop("filename"), "filepath": "images",
-                           "split": scene.pop("split"), "sentids": [s["sentid"] for s in sentences],
-                           "sentences": sentences, **scene})
+            images.append(
+                {
+                    "imgid": imgid,
+                    "filename": scene.pop("filename"),
+                    "filepath": "images",
+                    "split": scene.pop("split"),
+                    "sentids": [s["sentid"] for s in sentences],
+                    "sentences": sentences,
+                    **scene,
+                }
+            )
     path = Path(path)
     path.write_text(json.dumps({**header, "images": images}) + "\n")
     return path

@@ -56,8 +56,7 @@ from captioner.data.scenes import Sentence, distinct_sentences, write_dataset
 # vocabulary pieces
 
 SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross")
-PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles",
-           "star": "stars", "diamond": "diamonds", "cross": "crosses"}
+PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "star": "stars", "diamond": "diamonds", "cross": "crosses"}
 # Saturated, well separated fill colours; backgrounds are muted (see _muted_color) so that a colour
 # word always refers to an object, never to the background.
 COLORS = {
@@ -102,14 +101,14 @@ HELD_OUT_PAIRS = (
 # 2: captions name objects in mention order (1: in random order). Images are the same in both.
 VERSION = 2
 MAX_OBJECTS = 4
-MAX_TOKENS = 16          # captions longer than this are redrawn with a shorter template
+MAX_TOKENS = 16  # captions longer than this are redrawn with a shorter template
 N_CAPTIONS = 5
-MIN_CONTRAST = 80.0      # min RGB distance between a fill colour and (99% of) the background under it
-COLOR_JITTER = 8         # per-channel jitter of fill colours, so colours are categories, not exact values
-GAP_FRACTION = 0.03      # empty space kept between any two objects' boxes, as a fraction of min(W, H)
-EDGE_MARGIN = 2          # pixels kept free at the image border
-P_GROUP = 0.35           # chance that a scene with 2+ objects has several of one colour-shape pair
-PLACEMENT_TRIES = 200    # positions tried per object before the whole scene is redrawn
+MIN_CONTRAST = 80.0  # min RGB distance between a fill colour and (99% of) the background under it
+COLOR_JITTER = 8  # per-channel jitter of fill colours, so colours are categories, not exact values
+GAP_FRACTION = 0.03  # empty space kept between any two objects' boxes, as a fraction of min(W, H)
+EDGE_MARGIN = 2  # pixels kept free at the image border
+P_GROUP = 0.35  # chance that a scene with 2+ objects has several of one colour-shape pair
+PLACEMENT_TRIES = 200  # positions tried per object before the whole scene is redrawn
 SCENE_TRIES = 100
 
 
@@ -127,6 +126,7 @@ def training_pairs():
     """Colour-shape pairs allowed in train/val/test (all pairs minus HELD_OUT_PAIRS)."""
     return [(c, s) for c in COLORS for s in SHAPES if (c, s) not in HELD_OUT_PAIRS]
 
+
 # -----------------------------------------------------------------------------
 # data structures
 
@@ -136,12 +136,11 @@ class SceneObject:
     shape: str
     color: str
     size: str
-    box: tuple       # (x0, y0, x1, y1), half-open pixel box
-    rgb: tuple       # exact fill colour drawn
+    box: tuple  # (x0, y0, x1, y1), half-open pixel box
+    rgb: tuple  # exact fill colour drawn
 
     def to_json(self):
-        return {"shape": self.shape, "color": self.color, "size": self.size,
-                "box": list(self.box), "rgb": list(self.rgb)}
+        return {"shape": self.shape, "color": self.color, "size": self.size, "box": list(self.box), "rgb": list(self.rgb)}
 
 
 @dataclass
@@ -149,6 +148,7 @@ class Scene:
     image: Image.Image
     objects: list
     sentences: list
+
 
 # -----------------------------------------------------------------------------
 # small helpers
@@ -173,6 +173,7 @@ def _muted_color(rng):
     base = rng.uniform(0, 255, 3)
     brightness = rng.uniform(20, 235)
     return np.clip(brightness + rng.uniform(0.0, 0.5) * (base - base.mean()), 0, 255)
+
 
 # -----------------------------------------------------------------------------
 # drawing
@@ -213,7 +214,7 @@ def shape_mask(shape, side):
     canvas = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(canvas)
     s = side - 1  # PIL's coordinates are inclusive
-    c = s / 2     # centre
+    c = s / 2  # centre
     if shape == "circle":
         draw.ellipse([0, 0, s, s], fill=255)
     elif shape == "square":
@@ -235,6 +236,7 @@ def shape_mask(shape, side):
     else:
         raise ValueError(f"unknown shape {shape!r}")
     return np.asarray(canvas) > 0
+
 
 # -----------------------------------------------------------------------------
 # scene layout
@@ -274,13 +276,15 @@ def _place(rng, background, plan):
             x = int(rng.integers(EDGE_MARGIN, width - side - EDGE_MARGIN + 1))
             y = int(rng.integers(EDGE_MARGIN, height - side - EDGE_MARGIN + 1))
             # drawing squares kept `gap` apart on at least one axis, so every pair has a clear relation
-            if any(x < px + m.shape[1] + gap and px < x + side + gap and
-                   y < py + m.shape[0] + gap and py < y + side + gap for _, px, py, m in placed):
+            if any(
+                x < px + m.shape[1] + gap and px < x + side + gap and y < py + m.shape[0] + gap and py < y + side + gap
+                for _, px, py, m in placed
+            ):
                 continue
-            under = background[y:y + side, x:x + side][mask].astype(np.float32)
+            under = background[y : y + side, x : x + side][mask].astype(np.float32)
             # at most 1% of the pixels under the object may be close to its colour: a fraction rather
             # than none, so that a few noise pixels do not veto a spot
-            close = ((under - rgb) ** 2).sum(axis=1) < MIN_CONTRAST ** 2
+            close = ((under - rgb) ** 2).sum(axis=1) < MIN_CONTRAST**2
             if close.mean() <= 0.01:
                 break
         else:
@@ -306,6 +310,7 @@ def relations(a, b):
         out.append("below")
     return out
 
+
 # -----------------------------------------------------------------------------
 # captions: built as lists of (word, grounding) pairs so grounding can never drift from the words
 
@@ -329,8 +334,7 @@ def mention_order(objects, indices=None):
     """`indices` (default: all objects) in the order captions name them: colour, shape, size."""
     indices = range(len(objects)) if indices is None else indices
     colors, sizes = list(COLORS), list(SIZES)
-    return sorted(indices, key=lambda i: (colors.index(objects[i].color), SHAPES.index(objects[i].shape),
-                                          sizes.index(objects[i].size)))
+    return sorted(indices, key=lambda i: (colors.index(objects[i].color), SHAPES.index(objects[i].shape), sizes.index(objects[i].size)))
 
 
 def _group_phrases(rng, objects, indices, with_size):
@@ -388,6 +392,7 @@ def make_captions(rng, objects, n=N_CAPTIONS):
         sentences.append(Sentence.from_words(_join(_group_phrases(rng, objects, range(len(objects)), with_size=False))))
     return sentences
 
+
 # -----------------------------------------------------------------------------
 # public entry points
 
@@ -414,7 +419,7 @@ def generate_scene(rng, image_size=(224, 224), compositional=False, n_objects=No
         raise RuntimeError(f"could not lay out a scene in {SCENE_TRIES} tries; is image_size too small?")
     pixels = background.copy()
     for obj, x, y, mask in placed:
-        pixels[y:y + mask.shape[0], x:x + mask.shape[1]][mask] = obj.rgb
+        pixels[y : y + mask.shape[0], x : x + mask.shape[1]][mask] = obj.rgb
     objects = [obj for obj, *_ in placed]
     return Scene(Image.fromarray(pixels, "RGB"), objects, make_captions(rng, objects, n_captions))
 
@@ -432,12 +437,15 @@ def _write_scene(job):
     scene = split_scene(split, i, seed, size)
     filename = f"{split}_{i:06d}.png"
     scene.image.save(Path(images_dir) / filename, format="PNG")
-    return {"split": split, "filename": filename, "sentences": [s.to_json() for s in scene.sentences],
-            "objects": [o.to_json() for o in scene.objects]}
+    return {
+        "split": split,
+        "filename": filename,
+        "sentences": [s.to_json() for s in scene.sentences],
+        "objects": [o.to_json() for o in scene.objects],
+    }
 
 
-def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000, seed=0,
-                     image_size=224, progress=False, workers=1):
+def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000, seed=0, image_size=224, progress=False, workers=1):
     """Write OUT/images/<split>_<n>.png and OUT/dataset_synth.json; return the JSON's path.
     `workers` > 1 draws scenes in that many processes; the output is the same byte for byte."""
     out_dir = Path(out_dir)
@@ -445,6 +453,11 @@ def generate_dataset(out_dir, n_train=8000, n_val=1000, n_test=1000, n_comp=1000
     width, height = _size_tuple(image_size)
     counts = {"train": n_train, "val": n_val, "test": n_test, "comp": n_comp}
     jobs = [(split, i, seed, (width, height), str(out_dir / "images")) for split in SPLITS for i in range(counts[split])]
-    header = {"dataset": "synth", "version": VERSION, "seed": seed, "image_size": [width, height],
-              "held_out_pairs": [list(p) for p in HELD_OUT_PAIRS]}
+    header = {
+        "dataset": "synth",
+        "version": VERSION,
+        "seed": seed,
+        "image_size": [width, height],
+        "held_out_pairs": [list(p) for p in HELD_OUT_PAIRS],
+    }
     return write_dataset(out_dir / "dataset_synth.json", header, jobs, _write_scene, workers, progress, desc="synth")

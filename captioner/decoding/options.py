@@ -9,7 +9,6 @@ import math
 import numbers
 from dataclasses import dataclass
 
-
 HARD_CONTEXTS = ("argmax", "expected")
 
 
@@ -34,7 +33,11 @@ class DecodingOptions:
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
-        if not isinstance(self.length_penalty, numbers.Real) or isinstance(self.length_penalty, bool) or not math.isfinite(self.length_penalty):
+        if (
+            not isinstance(self.length_penalty, numbers.Real)
+            or isinstance(self.length_penalty, bool)
+            or not math.isfinite(self.length_penalty)
+        ):
             raise ValueError(f"length_penalty must be a finite number, got {self.length_penalty!r}")
         for name in ("block_repeats", "block_trigrams"):
             if not isinstance(getattr(self, name), bool):
@@ -52,7 +55,7 @@ class DecodingOptions:
     def greedy(self) -> bool:
         return self.beam_size == 1 and self.n_best == 1
 
-    def replace(self, **overrides) -> "DecodingOptions":
+    def replace(self, **overrides) -> DecodingOptions:
         """A copy with the given fields changed; None leaves a field as it is (an option not given)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **given) if given else self

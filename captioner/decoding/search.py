@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from captioner.model.decoder import Decoder
 from captioner.decoding.options import DecodingOptions, decoding_options
+from captioner.model.decoder import Decoder
 from captioner.vocab import Vocabulary
 
 

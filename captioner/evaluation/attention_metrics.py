@@ -7,7 +7,7 @@ scenes of photographed objects), the same three figures are reported for the mas
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -55,8 +55,14 @@ def decode_mask(mask: dict | np.ndarray) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
-def attention_correctness(attention: np.ndarray, box, image_size: tuple[int, int], *,
-                          upsample: str = maps.DEFAULT_SMOOTH, mask: dict | np.ndarray | Sequence | None = None) -> dict:
+def attention_correctness(
+    attention: np.ndarray,
+    box,
+    image_size: tuple[int, int],
+    *,
+    upsample: str = maps.DEFAULT_SMOOTH,
+    mask: dict | np.ndarray | Sequence | None = None,
+) -> dict:
     """How much of one word's attention lies on its referent (Liu et al., AAAI 2017).
 
     attention:  (H, W) grid map (normalised here, so any non-negative map with positive mass works).
@@ -118,8 +124,7 @@ def attention_correctness_summary(items: Iterable[tuple], *, upsample: str = map
     "mass_in_mask", "mask_baseline", "peak_in_mask_rate"} over those items.
     """
     results = [
-        attention_correctness(item[0], item[1], item[2], upsample=upsample, mask=item[3] if len(item) > 3 else None)
-        for item in items
+        attention_correctness(item[0], item[1], item[2], upsample=upsample, mask=item[3] if len(item) > 3 else None) for item in items
     ]
     if not results:
         return {"count": 0, "mass_in_box": float("nan"), "baseline": float("nan"), "peak_in_box_rate": float("nan")}

@@ -14,8 +14,8 @@ import json
 import numbers
 import shutil
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -35,8 +35,9 @@ class MetricsError(RuntimeError):
 # caption quality
 
 
-def caption_metrics(predictions: Mapping, references: Mapping, meteor: bool = True,
-                    meteor_timeout: float = DEFAULT_METEOR_TIMEOUT) -> dict[str, float]:
+def caption_metrics(
+    predictions: Mapping, references: Mapping, meteor: bool = True, meteor_timeout: float = DEFAULT_METEOR_TIMEOUT
+) -> dict[str, float]:
     """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D of predicted captions against references.
 
     predictions: {image_id: caption text}; references: {image_id: [reference text, ...]}, with the
@@ -46,8 +47,7 @@ def caption_metrics(predictions: Mapping, references: Mapping, meteor: bool = Tr
     """
     _check_caption_inputs(predictions, references)
     if shutil.which("java") is None:
-        raise MetricsError(f"the coco-caption metrics need `java` (PTB tokenizer, METEOR), which is not "
-                           f"on PATH: {JAVA_HINT}")
+        raise MetricsError(f"the coco-caption metrics need `java` (PTB tokenizer, METEOR), which is not on PATH: {JAVA_HINT}")
     gts, res = _ptb_tokenize(predictions, references)
 
     scores: dict[str, float] = {}
@@ -80,8 +80,7 @@ def _check_caption_inputs(predictions: Mapping, references: Mapping) -> None:
         if not isinstance(text, str):
             raise MetricsError(f"prediction for image {key!r} should be a string, got {type(text).__name__}")
     for key, refs in references.items():
-        if isinstance(refs, str) or not isinstance(refs, Sequence) or not refs \
-                or not all(isinstance(r, str) for r in refs):
+        if isinstance(refs, str) or not isinstance(refs, Sequence) or not refs or not all(isinstance(r, str) for r in refs):
             raise MetricsError(f"references for image {key!r} should be a non-empty list of strings")
 
 
@@ -104,8 +103,7 @@ def _ptb_tokenize(predictions: Mapping, references: Mapping) -> tuple[dict, dict
     except OSError as e:  # e.g. it writes its temporary file next to its jar, in site-packages
         raise MetricsError(f"pycocoevalcap's PTB tokenizer failed: {e}") from e
     if any(len(tokenized.get(key, ())) != len(value) for key, value in batch.items()):
-        raise MetricsError("pycocoevalcap's PTB tokenizer (java) returned fewer lines than captions; "
-                           "check that `java -version` works")
+        raise MetricsError("pycocoevalcap's PTB tokenizer (java) returned fewer lines than captions; check that `java -version` works")
     gts = {k: tokenized[("ref", k)] for k in predictions}
     res = {k: tokenized[("pred", k)] for k in predictions}
     return gts, res

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -25,8 +25,9 @@ from captioner.evaluation.caption_metrics import caption_metrics, write_coco_res
 from captioner.files import finite_json
 
 
-def caption_records(captioner, records: Sequence, options: DecodingOptions | None = None, batch_size: int = 32,
-                    progress: bool = False, **decoding) -> tuple[list, list]:
+def caption_records(
+    captioner, records: Sequence, options: DecodingOptions | None = None, batch_size: int = 32, progress: bool = False, **decoding
+) -> tuple[list, list]:
     """Caption results and image sizes (W, H) for the records' images, in order."""
     results, sizes = [], []
     stream = captioner.stream([r.image_path for r in records], decoding_options(options, **decoding), batch_size=batch_size)
@@ -111,4 +112,3 @@ def write_report(report: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(finite_json(report, indent=2))
     return path
-

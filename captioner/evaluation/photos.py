@@ -68,8 +68,29 @@ def wrong_name(words: list[str], row: dict) -> bool:
     return any(w not in vague for w in words)
 
 
-FUNCTION_WORDS = {"a", "an", "and", "of", "the", "by", "on", "in", "at", "some", "two", "three", "four", "many", "to", "left",
-                  "right", "above", "below", "there", "is"}
+FUNCTION_WORDS = {
+    "a",
+    "an",
+    "and",
+    "of",
+    "the",
+    "by",
+    "on",
+    "in",
+    "at",
+    "some",
+    "two",
+    "three",
+    "four",
+    "many",
+    "to",
+    "left",
+    "right",
+    "above",
+    "below",
+    "there",
+    "is",
+}
 
 
 def naming_rates(items: list[dict]) -> dict:
@@ -79,8 +100,11 @@ def naming_rates(items: list[dict]) -> dict:
     for kind in ("object", "people", "place"):
         hits = [i["by_name"] for i in items if i["kind"] == kind]
         wrong = [i["wrong_name"] for i in items if i["kind"] == kind]
-        rates[kind] = {"n": len(hits), "rate": sum(hits) / len(hits) if hits else None,
-                       "wrong_name_rate": sum(wrong) / len(wrong) if wrong else None}
+        rates[kind] = {
+            "n": len(hits),
+            "rate": sum(hits) / len(hits) if hits else None,
+            "wrong_name_rate": sum(wrong) / len(wrong) if wrong else None,
+        }
     return rates
 
 
@@ -95,15 +119,30 @@ def photo_report(captioner, photos: str | Path | list[dict], options: DecodingOp
     for row, result in zip(rows, results):
         items.append(photo_item(row, result))
     known = [i for i in items if i["known"] == "yes"]
-    return {"n_photos": len(items), "decoding": dataclasses.asdict(options), "beam_size": options.beam_size, "named_rate": sum(i["named"] for i in items) / max(1, len(items)),
-            "known_named_rate": sum(i["named"] for i in known) / len(known) if known else None,
-            "by_kind": naming_rates(items), "photos": items}
+    return {
+        "n_photos": len(items),
+        "decoding": dataclasses.asdict(options),
+        "beam_size": options.beam_size,
+        "named_rate": sum(i["named"] for i in items) / max(1, len(items)),
+        "known_named_rate": sum(i["named"] for i in known) / len(known) if known else None,
+        "by_kind": naming_rates(items),
+        "photos": items,
+    }
 
 
 def photo_item(row: dict, result) -> dict:
     """One photo's line of a report: its caption and whether it names what the photo is of."""
     hit = names_object(result.words, row["accepted"])
     exact = names_by_name(result.words, row)
-    return {"file": row["file"], "main_object": row["main_object"], "known": row.get("known", ""),
-            "kind": row.get("kind") or "object", "caption": result.text, "named": hit is not None, "matched": hit,
-            "by_name": exact is not None, "wrong_name": wrong_name(result.words, row), "objects": [o.to_json() for o in getattr(result, "objects", [])]}
+    return {
+        "file": row["file"],
+        "main_object": row["main_object"],
+        "known": row.get("known", ""),
+        "kind": row.get("kind") or "object",
+        "caption": result.text,
+        "named": hit is not None,
+        "matched": hit,
+        "by_name": exact is not None,
+        "wrong_name": wrong_name(result.words, row),
+        "objects": [o.to_json() for o in getattr(result, "objects", [])],
+    }

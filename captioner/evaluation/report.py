@@ -52,9 +52,14 @@ def results_table(reports: list[dict]) -> str:
         m, g = r["metrics"], r.get("grounding", {})
         att = g.get("attention", {})
         row = [
-            model_label(r), r.get("split", "?"), decoding_label(r),
+            model_label(r),
+            r.get("split", "?"),
+            decoding_label(r),
             *[_fmt(m.get(k), scale=1.0 if k == "CIDEr-D" else 100.0) for k in METRICS],
-            _fmt(g.get("objects_named_rate")), _fmt(att.get("mass_in_box")), _fmt(att.get("baseline")), _fmt(att.get("peak_in_box_rate")),
+            _fmt(g.get("objects_named_rate")),
+            _fmt(att.get("mass_in_box")),
+            _fmt(att.get("baseline")),
+            _fmt(att.get("peak_in_box_rate")),
         ]
         if masks:
             row += [_fmt(att.get("mass_in_mask")), _fmt(att.get("mask_baseline")), _fmt(att.get("peak_in_mask_rate"))]
@@ -69,8 +74,10 @@ def photos_table(report: dict) -> str:
         lines.append(f"| {p['file']} | {p['main_object']} | {p.get('known', '')} | {p['caption']} | {'yes' if p['named'] else 'no'} |")
     known = [p for p in report["photos"] if p.get("known") == "yes"]
     lines.append("")
-    lines.append(f"Named: {sum(p['named'] for p in report['photos'])} of {len(report['photos'])} photos"
-                 + (f"; {sum(p['named'] for p in known)} of {len(known)} whose object the model was trained on." if known else "."))
+    lines.append(
+        f"Named: {sum(p['named'] for p in report['photos'])} of {len(report['photos'])} photos"
+        + (f"; {sum(p['named'] for p in known)} of {len(known)} whose object the model was trained on." if known else ".")
+    )
     return "\n".join(lines)
 
 

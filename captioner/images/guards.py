@@ -58,7 +58,9 @@ def _check_jpeg(fp: BinaryIO) -> None:
         data = tail + chunk
         scans += data.count(_SOS)
         if scans > MAX_JPEG_SCANS:
-            raise StructureError(f"JPEG holds more than {MAX_JPEG_SCANS} scans (no encoder writes that many; decoding them would take minutes)")
+            raise StructureError(
+                f"JPEG holds more than {MAX_JPEG_SCANS} scans (no encoder writes that many; decoding them would take minutes)"
+            )
         # A marker split across two reads is counted with the next: its 0xFF is carried over.
         tail = data[-1:] if data[-1:] == b"\xff" else b""
 

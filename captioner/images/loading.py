@@ -14,14 +14,13 @@ import stat
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from captioner.images.guards import StructureError, check_structure
 
-ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image]
+ImageInput = str | os.PathLike | bytes | bytearray | memoryview | Image.Image
 
 # Images larger than this are refused before their pixels are decoded: a small file can declare
 # huge dimensions (a "decompression bomb") and exhaust memory. 100 MP covers any camera photo.
@@ -53,8 +52,7 @@ def describe_source(src: ImageInput) -> str:
     return f"<{type(src).__name__}>"
 
 
-def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
-               min_side: int | None = None) -> Image.Image:
+def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None, min_side: int | None = None) -> Image.Image:
     """Return `src` as an RGB PIL image, upright according to its EXIF orientation.
 
     Accepts a file path, the raw bytes of an encoded image, or a PIL image. Grayscale, palette,
@@ -68,8 +66,9 @@ def load_image(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str 
     return load_image_and_size(src, max_pixels, name, min_side)[0]
 
 
-def load_image_and_size(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
-                        min_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+def load_image_and_size(
+    src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None, min_side: int | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
     """`load_image`, and the upright image's (width, height) at full scale, which is the returned
     image's own size unless `min_side` let a JPEG decode at a reduced scale."""
     label = name or describe_source(src)
@@ -84,9 +83,7 @@ def load_image_and_size(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, n
     if width < 1 or height < 1:
         raise ImageLoadError(label, f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise ImageLoadError(
-            label, f"image is too large ({width}x{height} = {width * height:,} pixels; limit {max_pixels:,})"
-        )
+        raise ImageLoadError(label, f"image is too large ({width}x{height} = {width * height:,} pixels; limit {max_pixels:,})")
     try:
         if min_side is not None and img is not src:
             # Scaling in the DCT skips most of the decoder's work; a PIL image given to us is
@@ -104,8 +101,12 @@ def load_image_and_size(src: ImageInput, max_pixels: int = DEFAULT_MAX_PIXELS, n
 
 # EXIF orientation -> the transpose that turns the image upright (as ImageOps.exif_transpose).
 _ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 

@@ -58,9 +58,9 @@ class ModelConfig:
         return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **data}
 
     @classmethod
-    def from_json(cls, data: dict) -> "ModelConfig":
+    def from_json(cls, data: dict) -> ModelConfig:
         if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
-            raise ValueError(f"not a captioner model config (expected \"format\": \"{CONFIG_FORMAT}\")")
+            raise ValueError(f'not a captioner model config (expected "format": "{CONFIG_FORMAT}")')
         if int(data.get("version", 0)) > CONFIG_VERSION:
             raise ValueError(
                 f"config version {data.get('version')} is newer than this captioner understands ({CONFIG_VERSION}); upgrade captioner"
@@ -81,7 +81,7 @@ class ModelConfig:
         Path(path).write_text(json.dumps(self.to_json(), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelConfig":
+    def load(cls, path: str | Path) -> ModelConfig:
         try:
             data = json.loads(Path(path).read_text())
         except RecursionError:
@@ -92,8 +92,14 @@ class ModelConfig:
 # What a config read from a file may hold: whole numbers in these ranges (checked before any
 # network is built, so a hand-edited size cannot send an absurd request to the allocator).
 _WHOLE_NUMBERS = {
-    "image_size": (16, 4096), "finetune_blocks": (0, 1000), "embed_dim": (1, 65536), "hidden_dim": (1, 65536),
-    "attention_dim": (1, 65536), "max_len": (1, 10_000), "feature_dim": (0, 1 << 20), "vocab_size": (0, 10_000_000),
+    "image_size": (16, 4096),
+    "finetune_blocks": (0, 1000),
+    "embed_dim": (1, 65536),
+    "hidden_dim": (1, 65536),
+    "attention_dim": (1, 65536),
+    "max_len": (1, 10_000),
+    "feature_dim": (0, 1 << 20),
+    "vocab_size": (0, 10_000_000),
 }
 _TEXTS = ("encoder", "trained_on")
 

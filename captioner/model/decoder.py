@@ -15,9 +15,9 @@ attention keys, and the whole deep output layer are computed for all steps at on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -187,7 +187,8 @@ class Decoder(nn.Module):
         keys, (h, c) = self.start(features)  # keys once per image
         # The recurrence's own weights: with autograd on, their gradients in one product each, not one a step.
         context, hidden = (
-            StepProducts(m.weight) if torch.is_grad_enabled() and m.weight.requires_grad else m for m in (self.lstm_context, self.lstm_hidden)
+            StepProducts(m.weight) if torch.is_grad_enabled() and m.weight.requires_grad else m
+            for m in (self.lstm_context, self.lstm_hidden)
         )
         sampling = (sampling or HardSampling()) if self.hard and self.training else None
         hs, zs, alphas, betas, log_probs = [], [], [], [], []
@@ -237,7 +238,7 @@ class Decoder(nn.Module):
             return _LazyOnnxStep(self, hard_context)
         return partial(self._step, self._merged(int8=self.int8 and not exporting()), hard_context)
 
-    def _step(self, m: "_MergedWeights", hard_context: str, tokens, state, features, keys):
+    def _step(self, m: _MergedWeights, hard_context: str, tokens, state, features, keys):
         h, c = state
         H = h.shape[1]
         from_h = m.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
@@ -248,14 +249,14 @@ class Decoder(nn.Module):
         logits = m.out(self.dropout(torch.tanh(emb + m.out_hidden(h) + from_z[:, 4 * H :])))
         return torch.log_softmax(logits, dim=-1), (h, c), alpha, beta
 
-    def decode_int8(self, enabled: bool = True) -> "Decoder":
+    def decode_int8(self, enabled: bool = True) -> Decoder:
         """Decode with the step's projections dynamically quantised to int8 (CPU only): several times
         faster where reading their float weights bounds a step (one image at a time), at the cost
         of captions that can differ from the float model's. Training is unaffected."""
         self.int8 = enabled
         return self
 
-    def decode_onnx(self, enabled: bool = True) -> "Decoder":
+    def decode_onnx(self, enabled: bool = True) -> Decoder:
         """Run the decoding step on ONNX Runtime (CPU only; see captioner/runtime/onnx_step.py): the same
         captions as torch's to float rounding, faster one image at a time. Training is unaffected."""
         self.onnx = enabled
@@ -281,7 +282,7 @@ class Decoder(nn.Module):
         """What changes when a parameter is moved, loaded or updated: the key of the decoding caches."""
         return tuple((p.data_ptr(), p._version) for p in self.parameters())
 
-    def _merged(self, int8: bool = False) -> "_MergedWeights":
+    def _merged(self, int8: bool = False) -> _MergedWeights:
         """The decoding step's merged projections (`int8`: two of them quantised), rebuilt whenever a
         parameter has changed (moved, loaded, or updated by training). The saved parameters stay as
         they are: they are the file format."""
@@ -289,8 +290,14 @@ class Decoder(nn.Module):
         if self._merged_cache is None or self._merged_cache[0] != version:
             # Plain tensors even under inference_mode, so a later step with autograd on can use them.
             with torch.inference_mode(False), torch.no_grad():
-                hidden = (torch.cat([self.gate.weight, self.lstm_hidden.weight]), torch.cat([self.gate.bias, self.gate.bias.new_zeros(self.lstm_hidden.out_features)]))
-                context = (torch.cat([self.lstm_context.weight, self.out_context.weight]), torch.cat([self.out_context.bias.new_zeros(self.lstm_context.out_features), self.out_context.bias]))
+                hidden = (
+                    torch.cat([self.gate.weight, self.lstm_hidden.weight]),
+                    torch.cat([self.gate.bias, self.gate.bias.new_zeros(self.lstm_hidden.out_features)]),
+                )
+                context = (
+                    torch.cat([self.lstm_context.weight, self.out_context.weight]),
+                    torch.cat([self.out_context.bias.new_zeros(self.lstm_context.out_features), self.out_context.bias]),
+                )
                 if int8:
                     if self.out.weight.device.type != "cpu":
                         raise ValueError("int8 decoding runs on the CPU only")

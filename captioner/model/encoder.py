@@ -37,7 +37,6 @@ LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5,
 CPU_CHUNK = 4
 
 
-
 class EncoderWeightsError(RuntimeError):
     """Pretrained encoder weights are missing or do not fit the chosen backbone."""
 
@@ -140,8 +139,10 @@ def _load_timm(name: str, weights: str | None, levels: tuple[int, ...]) -> nn.Mo
             if name in TORCHVISION_RESNETS:
                 hint = f"download torchvision's {name} ImageNet weights on a machine with internet"
             else:
-                hint = (f"save its weights on a machine with internet (e.g. timm.create_model('{name}', "
-                        f"pretrained=True).state_dict() with safetensors)")
+                hint = (
+                    f"save its weights on a machine with internet (e.g. timm.create_model('{name}', "
+                    f"pretrained=True).state_dict() with safetensors)"
+                )
             raise EncoderWeightsError(
                 f"no pretrained weights for {name!r} are available offline: {hint} and pass the file with "
                 f"--encoder-weights / ModelConfig(encoder_weights=...)"
@@ -195,8 +196,15 @@ def _prune(model: nn.Module, levels: tuple[int, ...]) -> None:
 class Encoder(nn.Module):
     """Normalised image batch (B, 3, S, S) -> annotations (B, L, D) on a (H, W) grid."""
 
-    def __init__(self, backbone: nn.Module, levels: tuple[int, ...], channels: list[int], finetune_blocks: int = 0,
-                 grid_level: int | None = None, head_channels: bool = False):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        levels: tuple[int, ...],
+        channels: list[int],
+        finetune_blocks: int = 0,
+        grid_level: int | None = None,
+        head_channels: bool = False,
+    ):
         super().__init__()
         self.backbone = backbone
         self.levels = tuple(levels)
@@ -251,7 +259,7 @@ class Encoder(nn.Module):
         parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
         return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
 
-    def encode_onnx(self, enabled: bool = True) -> "Encoder":
+    def encode_onnx(self, enabled: bool = True) -> Encoder:
         """Run the encoder at inference on ONNX Runtime (CPU only; see captioner/runtime/onnx_encoder.py):
         the same annotations to float rounding, faster. Training and feature caching for
         fine-tuning are unaffected."""
@@ -295,7 +303,9 @@ class Encoder(nn.Module):
                     with torch.inference_mode(False), torch.no_grad():
                         folded = _fold_batch_norms(copy.deepcopy(self.backbone))
                         probe = x[:1].clone()
-                        same = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded)))
+                        same = all(
+                            torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded))
+                        )
                     self._folded_cache = _Folded(tensors, folded if same else self.backbone)
         return self._folded_cache.backbone
 
@@ -449,8 +459,10 @@ def _units(backbone: nn.Module, head_level: int | None) -> tuple[list[nn.Module]
                 stage_end[f"layer{k}"] = len(units) - 1
         level_unit = {i: stage_end[info["module"]] for i, info in enumerate(backbone.feature_info) if info["module"] in stage_end}
         return units, level_unit
-    raise ValueError(f"fine-tuning needs an EfficientNet or ResNet backbone (timm); {type(backbone).__name__} "
-                     f"is supported only frozen (finetune_blocks=0)")
+    raise ValueError(
+        f"fine-tuning needs an EfficientNet or ResNet backbone (timm); {type(backbone).__name__} "
+        f"is supported only frozen (finetune_blocks=0)"
+    )
 
 
 def normalization(encoder: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -496,8 +508,9 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
         raise ValueError(f"unknown encoder {name!r}; choose {DEFAULT_ENCODER}, {', '.join(TORCHVISION_RESNETS)} or timm:<name>")
     if max(levels) >= len(channels):
         raise ValueError(f"feature_levels {levels} out of range for {name} ({len(channels)} levels)")
-    return Encoder(backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level,
-                   head_channels=head_channels)
+    return Encoder(
+        backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level, head_channels=head_channels
+    )
 
 
 class _Folded:

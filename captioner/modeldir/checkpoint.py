@@ -17,9 +17,10 @@ import torch
 
 from captioner.files import atomic_write
 from captioner.model.config import DEFAULT_ENCODER, ModelConfig
+from captioner.model.model import CaptionModel
+
 # The file names and the error live in a torch-free module (the app's first page reads them).
 from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError  # noqa: F401
-from captioner.model.model import CaptionModel
 from captioner.vocab import Vocabulary
 
 # config.json records the SHA-256 of the files saved with it, and is written last: a folder whose
@@ -134,7 +135,7 @@ def _check_fingerprints(directory: Path, config_path: Path) -> None:
     if recorded is None:
         return  # saved before fingerprints
     if not isinstance(recorded, dict) or not all(isinstance(recorded.get(name), str) for name in FINGERPRINTED_FILES):
-        raise CheckpointError(f"{config_path}: \"{FINGERPRINTS_KEY}\" must map {', '.join(FINGERPRINTED_FILES)} to their SHA-256")
+        raise CheckpointError(f'{config_path}: "{FINGERPRINTS_KEY}" must map {", ".join(FINGERPRINTED_FILES)} to their SHA-256')
     from captioner.modeldir.folder_files import model_file
 
     for name in FINGERPRINTED_FILES:

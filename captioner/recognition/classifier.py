@@ -22,13 +22,18 @@ class RegionClassifier:
         self.head_start = head_start  # the head features' first channel in the annotations
 
     @classmethod
-    def for_model(cls, model) -> "RegionClassifier | None":
+    def for_model(cls, model) -> RegionClassifier | None:
         """The classifier for a CaptionModel whose annotations end with the bundled Lite0's
         unchanged head features; None for any other model (other backbones, a fine-tuned or
         user-supplied encoder, no head level): its features are not what the classifier reads."""
         config, encoder = model.config, model.encoder
-        if (config.encoder != DEFAULT_ENCODER or config.encoder_weights is not None or config.finetune_blocks
-                or encoder.head_level is None or encoder.levels[-1] != encoder.head_level):
+        if (
+            config.encoder != DEFAULT_ENCODER
+            or config.encoder_weights is not None
+            or config.finetune_blocks
+            or encoder.head_level is None
+            or encoder.levels[-1] != encoder.head_level
+        ):
             return None
         from captioner.model.encoder import bundled_lite0_state_dict
 
@@ -40,6 +45,6 @@ class RegionClassifier:
     def probabilities(self, features: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """features (B, L, D) annotations; maps (B, K, L) weights over the grid (each summing to 1):
         softmax over the 1000 classes of the head features pooled with each map, (B, K, 1000)."""
-        head = features[..., self.head_start:].float()
+        head = features[..., self.head_start :].float()
         pooled = torch.bmm(maps.to(head), head)  # (B, K, C)
         return torch.softmax(pooled @ self.weight.t().to(head) + self.bias.to(head), dim=-1)

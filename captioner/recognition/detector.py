@@ -95,19 +95,18 @@ class ObjectDetector:
             raise DetectorLoadError(f"detector model {where}: outputs {sorted(outputs)}, expected {expected}")
         classes = outputs["scores_s8"][-1]
         if classes != len(self.labels):
-            raise DetectorLoadError(
-                f"detector model {where}: {classes} classes, but {LABELS_FILE} names {len(self.labels)}")
+            raise DetectorLoadError(f"detector model {where}: {classes} classes, but {LABELS_FILE} names {len(self.labels)}")
         self._output_names = expected
         return session
 
     # -- detection -------------------------------------------------------------------------------
-    def detect(self, image: Image.Image, min_score: float = 0.3,
-               labels: Collection[str] | None = None) -> list[Detection]:
+    def detect(self, image: Image.Image, min_score: float = 0.3, labels: Collection[str] | None = None) -> list[Detection]:
         """The objects in one image, best first; `labels` keeps only those classes."""
         return self.detect_batch([image], min_score=min_score, labels=labels)[0]
 
-    def detect_batch(self, images: Sequence[Image.Image], min_score: float = 0.3,
-                     labels: Collection[str] | None = None) -> list[list[Detection]]:
+    def detect_batch(
+        self, images: Sequence[Image.Image], min_score: float = 0.3, labels: Collection[str] | None = None
+    ) -> list[list[Detection]]:
         """detect() for several images (one model run each: batching does not pay on the CPU)."""
         wanted = self._class_mask(labels)
         if not 0.0 <= min_score <= 1.0:
@@ -128,8 +127,14 @@ class ObjectDetector:
         session = self.session
         return dict(zip(self._output_names, session.run(self._output_names, {"input_1": pixels})))
 
-    def detections(self, outputs: dict[str, np.ndarray], scale: float, size: tuple[int, int],
-                   min_score: float = 0.3, labels: Collection[str] | None = None) -> list[Detection]:
+    def detections(
+        self,
+        outputs: dict[str, np.ndarray],
+        scale: float,
+        size: tuple[int, int],
+        min_score: float = 0.3,
+        labels: Collection[str] | None = None,
+    ) -> list[Detection]:
         """The detections that raw outputs say, for an image of `size` preprocessed at `scale`."""
         return self._select(outputs, scale, size, self._class_mask(labels), min_score)
 
@@ -140,12 +145,14 @@ class ObjectDetector:
             labels = [labels]
         unknown = sorted(set(labels) - set(self.labels))
         if unknown:
-            raise ValueError(f"labels {unknown} are not detector classes (the {len(self.labels)} "
-                             f"COCO names in {self.source / LABELS_FILE})")
+            raise ValueError(
+                f"labels {unknown} are not detector classes (the {len(self.labels)} COCO names in {self.source / LABELS_FILE})"
+            )
         return np.isin(np.array(self.labels), list(labels))
 
-    def _select(self, outputs: dict[str, np.ndarray], scale: float, size: tuple[int, int],
-                wanted: np.ndarray, min_score: float) -> list[Detection]:
+    def _select(
+        self, outputs: dict[str, np.ndarray], scale: float, size: tuple[int, int], wanted: np.ndarray, min_score: float
+    ) -> list[Detection]:
         """Decode, threshold, clip to the image, keep the best box of each overlapping group per class."""
         import torch
         from torchvision.ops import batched_nms
@@ -161,10 +168,10 @@ class ObjectDetector:
         np.clip(kept_boxes[:, 0::2], 0, width, out=kept_boxes[:, 0::2])
         np.clip(kept_boxes[:, 1::2], 0, height, out=kept_boxes[:, 1::2])
         kept_scores = scores[anchor, cls]
-        keep = batched_nms(torch.from_numpy(kept_boxes).float(), torch.from_numpy(kept_scores).float(),
-                           torch.from_numpy(cls), NMS_IOU).numpy()[:MAX_DETECTIONS]
-        return [Detection(self.labels[cls[i]], float(kept_scores[i]),
-                          tuple(float(v) for v in kept_boxes[i])) for i in keep]
+        keep = batched_nms(
+            torch.from_numpy(kept_boxes).float(), torch.from_numpy(kept_scores).float(), torch.from_numpy(cls), NMS_IOU
+        ).numpy()[:MAX_DETECTIONS]
+        return [Detection(self.labels[cls[i]], float(kept_scores[i]), tuple(float(v) for v in kept_boxes[i])) for i in keep]
 
 
 def preprocess(image: Image.Image) -> tuple[np.ndarray, float]:
@@ -195,8 +202,7 @@ def decode(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         distances = probs @ np.arange(DISTANCE_BINS, dtype=np.float32) * stride  # left, top, right, bottom
         row, col = np.divmod(np.arange(cells * cells), cells)
         cx, cy = (col + 0.5) * stride, (row + 0.5) * stride
-        all_boxes.append(np.stack([cx - distances[:, 0], cy - distances[:, 1],
-                                   cx + distances[:, 2], cy + distances[:, 3]], axis=1))
+        all_boxes.append(np.stack([cx - distances[:, 0], cy - distances[:, 1], cx + distances[:, 2], cy + distances[:, 3]], axis=1))
         all_scores.append(scores)
     return np.concatenate(all_boxes).astype(np.float32), np.concatenate(all_scores)
 

@@ -20,17 +20,43 @@ N_CLASSES = 1000
 
 # How a caption says a category when the name is not sure (article, words).
 CATEGORY_PHRASES = {
-    "animal": ("an", "animal"), "bird": ("a", "bird"), "fish": ("a", "fish"), "insect": ("an", "insect"),
-    "fruit": ("a", "fruit"), "vegetable": ("a", "vegetable"), "food": ("some", "food"), "flower": ("a", "flower"),
-    "plant": ("a", "plant"), "mushroom": ("a", "mushroom"), "instrument": ("an", "instrument"),
-    "aircraft": ("an", "aircraft"), "boat": ("a", "boat"), "vehicle": ("a", "vehicle"), "ball": ("a", "ball"),
-    "tool": ("a", "tool"), "piece of furniture": ("a", "piece of furniture"), "piece of clothing": ("a", "piece of clothing"),
-    "hat": ("a", "hat"), "shoe": ("a", "shoe"), "dish": ("a", "dish"), "container": ("a", "container"),
-    "weapon": ("a", "weapon"), "building": ("a", "building"), "object": ("an", "object"), "person": ("a", "person"),
+    "animal": ("an", "animal"),
+    "bird": ("a", "bird"),
+    "fish": ("a", "fish"),
+    "insect": ("an", "insect"),
+    "fruit": ("a", "fruit"),
+    "vegetable": ("a", "vegetable"),
+    "food": ("some", "food"),
+    "flower": ("a", "flower"),
+    "plant": ("a", "plant"),
+    "mushroom": ("a", "mushroom"),
+    "instrument": ("an", "instrument"),
+    "aircraft": ("an", "aircraft"),
+    "boat": ("a", "boat"),
+    "vehicle": ("a", "vehicle"),
+    "ball": ("a", "ball"),
+    "tool": ("a", "tool"),
+    "piece of furniture": ("a", "piece of furniture"),
+    "piece of clothing": ("a", "piece of clothing"),
+    "hat": ("a", "hat"),
+    "shoe": ("a", "shoe"),
+    "dish": ("a", "dish"),
+    "container": ("a", "container"),
+    "weapon": ("a", "weapon"),
+    "building": ("a", "building"),
+    "object": ("an", "object"),
+    "person": ("a", "person"),
 }
 # A category's wider one: when neither "bird" nor "fish" is sure, "animal" may be.
-PARENT_CATEGORY = {"bird": "animal", "fish": "animal", "insect": "animal", "fruit": "food", "vegetable": "food",
-                   "mushroom": "food", "flower": "plant"}
+PARENT_CATEGORY = {
+    "bird": "animal",
+    "fish": "animal",
+    "insect": "animal",
+    "fruit": "food",
+    "vegetable": "food",
+    "mushroom": "food",
+    "flower": "plant",
+}
 
 
 class NamesTableError(RuntimeError):

@@ -24,9 +24,10 @@ probability, box) and travels in CaptionResult.objects.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,9 +121,8 @@ class Lexicon:
         self.backgrounds = [tuple(b) for b in backgrounds]
 
     @classmethod
-    def for_model_dir(cls, directory: str | Path) -> "Lexicon | None":
+    def for_model_dir(cls, directory: str | Path) -> Lexicon | None:
         from captioner.data.objects import KNOWN_OBJECTS_FILE, TEMPLATES, TEXTURES
-
         from captioner.modeldir.folder_files import read_model_text
 
         path = Path(directory) / KNOWN_OBJECTS_FILE
@@ -144,7 +144,7 @@ class Lexicon:
         for phrase in self.backgrounds:
             n = len(phrase)
             for start in range(len(words) - n, -1, -1):
-                if tuple(words[start:start + n]) == phrase:
+                if tuple(words[start : start + n]) == phrase:
                     return start, start + n
         return None
 
@@ -153,8 +153,16 @@ class Namer:
     """Renames the object words of captions (see the module's docstring). `detector`: anything
     with detect(PIL image, min_score) -> detections with label, score, box (optional)."""
 
-    def __init__(self, classifier: RegionClassifier, lexicon: Lexicon, names: ImageNetNames | None = None,
-                 detector: Any = None, thresholds: Thresholds = Thresholds(), design: str = "slots", word_probabilities=None):
+    def __init__(
+        self,
+        classifier: RegionClassifier,
+        lexicon: Lexicon,
+        names: ImageNetNames | None = None,
+        detector: Any = None,
+        thresholds: Thresholds = Thresholds(),
+        design: str = "slots",
+        word_probabilities=None,
+    ):
         if design not in ("slots", "gate"):
             raise ValueError(f"design must be 'slots' or 'gate', got {design!r}")
         self.classifier, self.lexicon, self.detector = classifier, lexicon, detector
@@ -169,7 +177,7 @@ class Namer:
             self._category_of.setdefault(n, c)
         self._name_m = torch.from_numpy(self.names.matrix(self.names.names, self.name_list))
         self._cat_m = torch.from_numpy(self.names.matrix(self.names.categories, self.category_list))
-        self._place_m = torch.from_numpy(self.names.matrix(self.names.names, self.place_list, kinds=("place",))[:, :len(self.place_list)])
+        self._place_m = torch.from_numpy(self.names.matrix(self.names.names, self.place_list, kinds=("place",))[:, : len(self.place_list)])
         # A category's probability includes its narrower ones' ("animal" holds "bird", "fish", "insect").
         roll = np.eye(len(self.category_list), dtype=np.float32)
         for child, parent in PARENT_CATEGORY.items():
@@ -178,7 +186,7 @@ class Namer:
         self._cat_m = self._cat_m @ torch.from_numpy(roll)
 
     @classmethod
-    def for_model(cls, model, model_dir: str | Path, detector: Any = None, vocab=None, **kwargs) -> "Namer | None":
+    def for_model(cls, model, model_dir: str | Path, detector: Any = None, vocab=None, **kwargs) -> Namer | None:
         """A Namer for a captioning model, or None when it does not apply: the model's words are
         not objects (no objects.json) or its encoder's features are not the classifier's."""
         lexicon = Lexicon.for_model_dir(model_dir)
@@ -194,8 +202,7 @@ class Namer:
 
     def _slots(self, words: list[str], attention: np.ndarray, features: torch.Tensor) -> tuple[list[_Slot], _Slot]:
         background = self.lexicon.background_span(words)
-        indices = [k for k, w in enumerate(words) if self.lexicon.is_object(w)
-                   and not (background and background[0] <= k < background[1])]
+        indices = [k for k, w in enumerate(words) if self.lexicon.is_object(w) and not (background and background[0] <= k < background[1])]
         L = features.shape[0]
         maps = np.concatenate([np.full((1, L), 1.0 / L, dtype=np.float32), attention[indices].reshape(len(indices), L)])
         probs = self.classifier.probabilities(features[None], torch.from_numpy(maps)[None])[0]  # (1+K, 1000)
@@ -204,8 +211,19 @@ class Namer:
         for row, k in enumerate([-1] + indices):
             n, c, pl = int(name_p[row].argmax()), int(cat_p[row].argmax()), int(place_p[row].argmax())
             top = int(probs[row].argmax())
-            slots.append(_Slot(k, words[k] if k >= 0 else "", self.name_list[n], float(name_p[row, n]), self.names.labels[top],
-                               self.category_list[c], float(cat_p[row, c]), self.place_list[pl], float(place_p[row, pl])))
+            slots.append(
+                _Slot(
+                    k,
+                    words[k] if k >= 0 else "",
+                    self.name_list[n],
+                    float(name_p[row, n]),
+                    self.names.labels[top],
+                    self.category_list[c],
+                    float(cat_p[row, c]),
+                    self.place_list[pl],
+                    float(place_p[row, pl]),
+                )
+            )
         return slots[1:], slots[0]
 
     def _decide(self, slot: _Slot) -> tuple[str, str, str, float] | None:
@@ -213,8 +231,11 @@ class Namer:
         t, lex = self.thresholds, self.lexicon
         sure_name = slot.name_p >= t.name
         if slot.decoder_p is not None and slot.decoder_p >= t.decoder:
-            narrower = slot.word in lex.categories and sure_name and slot.word in (
-                self._category(slot.name), PARENT_CATEGORY.get(self._category(slot.name)))
+            narrower = (
+                slot.word in lex.categories
+                and sure_name
+                and slot.word in (self._category(slot.name), PARENT_CATEGORY.get(self._category(slot.name)))
+            )
             if not narrower:  # the decoder is sure of its word; only a sure name within its category refines it
                 return slot.word, "decoder", slot.word, slot.decoder_p
         if sure_name and slot.name == slot.word:
@@ -305,9 +326,15 @@ class Namer:
         H, W = attention.shape
         y, x = np.unravel_index(int(attention.argmax()), attention.shape)
         px, py = (x + 0.5) * size[0] / W, (y + 0.5) * size[1] / H
-        inside = [d for d in detections if d.label != "person" and d.score >= self.thresholds.count
-                  and category in (self._category(d.label), PARENT_CATEGORY.get(self._category(d.label)))
-                  and d.box[0] <= px <= d.box[2] and d.box[1] <= py <= d.box[3]]
+        inside = [
+            d
+            for d in detections
+            if d.label != "person"
+            and d.score >= self.thresholds.count
+            and category in (self._category(d.label), PARENT_CATEGORY.get(self._category(d.label)))
+            and d.box[0] <= px <= d.box[2]
+            and d.box[1] <= py <= d.box[3]
+        ]
         if not inside:
             return None
         best = max(inside, key=lambda d: d.score)
@@ -361,8 +388,9 @@ class Namer:
         obj = ObjectWord(0, word, "detector", "person", max(d.score for d in people), list(box), None, n)
         objects = [t for t in tokens if t.object is not None]
         first = objects[0] if objects else None
-        if first is not None and (first.object.source == "classifier" and first.word in ("something",) + tuple(CATEGORY_PHRASES)
-                                  or first.word == "something"):
+        if first is not None and (
+            first.object.source == "classifier" and first.word in ("something",) + tuple(CATEGORY_PHRASES) or first.word == "something"
+        ):
             first.word, first.map, first.object = word, person_map, dataclass_replace(obj, decoder_word=first.object.decoder_word)
             _set_article(tokens, first, article)
             return
@@ -384,7 +412,7 @@ class Namer:
         sure = [t for t in tokens if t.object is not None and t.word not in ("something",) + tuple(CATEGORY_PHRASES)]
         background = self.lexicon.background_span([t.word for t in tokens])
         if background:
-            del tokens[background[0]:background[1]]
+            del tokens[background[0] : background[1]]
         if not sure:  # nothing in it is surely named: the photo is of the place
             objects = [t for t in tokens if t.object is not None]
             if not objects:  # "a photo of" + "a monastery"
@@ -451,7 +479,7 @@ def default_detector():
         return None
 
 
-def namer_for(model, model_dir: str | Path, detector: Any = "default", vocab=None, **kwargs) -> "Namer | None":
+def namer_for(model, model_dir: str | Path, detector: Any = "default", vocab=None, **kwargs) -> Namer | None:
     """The Namer a loaded model gets by default (see Namer.for_model), with the shipped detector."""
     lexicon = Lexicon.for_model_dir(model_dir)
     if lexicon is None or RegionClassifier.for_model(model) is None:
@@ -482,7 +510,7 @@ def _drop_mention(tokens: list[_Token], token: _Token) -> None:
     start = _mention_start(tokens, token)
     if previous:
         start = previous[-1] + 1
-        del tokens[start:k + 1]
+        del tokens[start : k + 1]
     else:
         following = [j for j in range(k + 1, len(tokens)) if tokens[j].object is not None]
         end = _mention_start(tokens, tokens[following[0]]) if following else k + 1
@@ -490,7 +518,7 @@ def _drop_mention(tokens: list[_Token], token: _Token) -> None:
 
 
 def _join_last_mention(tokens: list[_Token], grid) -> None:
-    """"a ladle a spatula" -> "a ladle and a spatula": the last of a list of mentions is joined
+    """ "a ladle a spatula" -> "a ladle and a spatula": the last of a list of mentions is joined
     by "and" when a dropped mention took its "and" with it."""
     objects = [k for k, t in enumerate(tokens) if t.object is not None]
     if len(objects) >= 2 and _mention_start(tokens, tokens[objects[-1]]) == objects[-2] + 1:
@@ -511,7 +539,7 @@ def _set_article(tokens: list[_Token], token: _Token, article: str) -> None:
 
 
 def _fix_articles(tokens: list[_Token]) -> None:
-    """"a"/"an" before each word as English spells it; a category's own article ("some food");
+    """ "a"/"an" before each word as English spells it; a category's own article ("some food");
     none before "something"."""
     for k in range(len(tokens) - 2, -1, -1):
         if tokens[k].word in ARTICLES and tokens[k + 1].word == "something":

@@ -23,10 +23,10 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -65,8 +65,11 @@ def module_settings(module: torch.nn.Module) -> dict:
     plain = (bool, int, float, str, type(None))
     return {
         f"{name}:{type(sub).__name__}": {
-            k: v for k, v in sorted(vars(sub).items())
-            if k != "training" and not k.startswith("_") and (isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))
+            k: v
+            for k, v in sorted(vars(sub).items())
+            if k != "training"
+            and not k.startswith("_")
+            and (isinstance(v, plain) or (isinstance(v, tuple) and all(isinstance(x, plain) for x in v)))
         }
         for name, sub in module.named_modules()
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -42,13 +42,21 @@ def _export(encoder: nn.Module, backbone: nn.Module, example: torch.Tensor) -> b
     try:
         with _exporting(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
-            torch.onnx.export(_Annotations(encoder, backbone).eval(), (example.contiguous(),), buffer, dynamo=False,
-                              input_names=["pixels"], output_names=["annotations"],
-                              dynamic_axes={"pixels": {0: "images"}, "annotations": {0: "images"}})
+            torch.onnx.export(
+                _Annotations(encoder, backbone).eval(),
+                (example.contiguous(),),
+                buffer,
+                dynamo=False,
+                input_names=["pixels"],
+                output_names=["annotations"],
+                dynamic_axes={"pixels": {0: "images"}, "annotations": {0: "images"}},
+            )
     except Exception as exc:  # noqa: BLE001 - a backbone the exporter cannot trace: say which, and what to do
         first_line = f"{exc}".strip().splitlines()[0] if f"{exc}".strip() else ""
-        raise OnnxExportError(f"this encoder ({type(backbone).__name__}) cannot run on ONNX Runtime: its export failed "
-                              f"({type(exc).__name__}: {first_line[:200]}); it runs on torch instead") from exc
+        raise OnnxExportError(
+            f"this encoder ({type(backbone).__name__}) cannot run on ONNX Runtime: its export failed "
+            f"({type(exc).__name__}: {first_line[:200]}); it runs on torch instead"
+        ) from exc
     return buffer.getvalue()
 
 
@@ -58,11 +66,18 @@ class OnnxEncoder:
     def __init__(self, encoder: nn.Module, inference_backbone: Callable[[], nn.Module], example: torch.Tensor):
         """`inference_backbone()` gives the backbone to export (batch norm folded); it is called only
         when the graph is not in the cache, whose key is the encoder's own backbone weights."""
-        settings = {"pixels": list(example.shape[1:]), "levels": list(encoder.levels), "grid_level": encoder.grid_level,
-                    "head_level": encoder.head_level, "backbone": module_settings(encoder.backbone), "fold_batch_norm": True}
+        settings = {
+            "pixels": list(example.shape[1:]),
+            "levels": list(encoder.levels),
+            "grid_level": encoder.grid_level,
+            "head_level": encoder.head_level,
+            "backbone": module_settings(encoder.backbone),
+            "fold_batch_norm": True,
+        }
         # Exported once per machine and weights (onnx_cache): the export takes seconds.
-        graph = cached_graph("encoder", settings, encoder.backbone.state_dict().items(),
-                             lambda: _export(encoder, inference_backbone(), example))
+        graph = cached_graph(
+            "encoder", settings, encoder.backbone.state_dict().items(), lambda: _export(encoder, inference_backbone(), example)
+        )
         self.session = cpu_session(graph)
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -77,8 +77,7 @@ def _export(decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, 
     with _exporting(), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
         decoder._merged()  # made before the trace: the graph holds the merged weights, not the products that make them
-        torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS),
-                          dynamic_axes=dynamic)
+        torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic)
     decoder.train(was_training)
     return _int8(buffer.getvalue()) if int8 else buffer.getvalue()
 
@@ -87,8 +86,13 @@ class OnnxStep:
     """`Decoder.step` for one way of reading the grid, run by an ONNX Runtime session on the CPU."""
 
     def __init__(self, decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool = False):
-        settings = {"hard_context": hard_context, "int8": int8, "module": module_settings(decoder),
-                    "shapes": [list(t.shape[1:]) for t in example], "dtypes": [str(t.dtype) for t in example]}
+        settings = {
+            "hard_context": hard_context,
+            "int8": int8,
+            "module": module_settings(decoder),
+            "shapes": [list(t.shape[1:]) for t in example],
+            "dtypes": [str(t.dtype) for t in example],
+        }
         # Exported once per machine and weights (onnx_cache): the export (and int8's quantisation) takes seconds.
         graph = cached_graph("step", settings, decoder.state_dict().items(), lambda: _export(decoder, hard_context, example, int8))
         self.session = cpu_session(graph)

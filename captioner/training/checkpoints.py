@@ -68,7 +68,9 @@ def load_checkpoint(run: Path, device) -> tuple[object, TrainState, dict]:
         raise FileNotFoundError(f"{run}: no checkpoint to resume from (no '{LATEST}' file)")
     name = pointer.read_text(errors="replace").strip()
     if not _CHECKPOINT_NAME.fullmatch(name) or not (run / name).is_dir():
-        raise CheckpointError(f"{pointer}: '{LATEST}' names {name[:200]!r}, which is not a checkpoint of this run (checkpoint-<step> in {run})")
+        raise CheckpointError(
+            f"{pointer}: '{LATEST}' names {name[:200]!r}, which is not a checkpoint of this run (checkpoint-<step> in {run})"
+        )
     older = sorted((p for p in run.glob("checkpoint-*") if _CHECKPOINT_NAME.fullmatch(p.name) and p.name < name), reverse=True)
     failures = []
     for folder in [run / name, *older]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from captioner.model.config import CONFIG_FORMAT, ModelConfig
 from captioner.model.decoder import HardSampling
+
 
 @dataclass
 class TrainConfig:
@@ -90,4 +91,3 @@ def load_configs(path: str | Path | None = None, overrides: Sequence[str] = ()) 
     # The model section is a saved config.json's content (format/version optional): one parser for both.
     model = ModelConfig.from_json({"format": CONFIG_FORMAT, **sections["model"]})
     return model, TrainConfig(**sections["train"])
-

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,10 @@ from tqdm.auto import tqdm
 from captioner.files import atomic_write
 from captioner.model.config import ModelConfig
 
-def extract_features(captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+
+def extract_features(
+    captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
     """What training reads of each image, as float16, computed once (images read by the captioning
     path's background threads, Captioner.encoded): the encoder's annotations (N, L, D), or, when
     the encoder is fine-tuned (finetune_blocks > 0), the output of its frozen part (N, P), on which

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from captioner.distributed import Distributed
 from captioner.model.decoder import DecoderOutput, HardSampling
 from captioner.training.config import TrainConfig
 from captioner.vocab import Vocabulary, pad_captions
+
 
 def caption_loss(
     out: DecoderOutput, targets: torch.Tensor, config: TrainConfig, baseline: float | None, mean: Callable[[float], float] = float
@@ -143,9 +144,7 @@ def train_decoder(
         from torch.nn.parallel import DistributedDataParallel
 
         # Batch-norm statistics are frozen, so the buffers never change and none are broadcast.
-        forward = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
-        )
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     optimizer = torch.optim.Adam(groups, lr=config.lr)
     global_batch = config.batch_size * dist.world_size
     steps_per_epoch = math.ceil(len(pairs) / global_batch)
@@ -195,12 +194,22 @@ def train_decoder(
             bar.set_postfix(ce=f"{logs['ce']:.3f}", img_per_s=f"{seen / (time.perf_counter() - started):.0f}")
             steps_this_call += 1
             last_step = state.step_in_epoch == steps_per_epoch
-            if on_checkpoint and dist.is_main and not last_step and config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
+            if (
+                on_checkpoint
+                and dist.is_main
+                and not last_step
+                and config.checkpoint_every
+                and state.global_step % config.checkpoint_every == 0
+            ):
                 on_checkpoint(state, optimizer, scheduler)
             if stop_after_steps is not None and steps_this_call >= stop_after_steps and not last_step:
                 return state
         summary = {k: v / max(1, len(bar)) for k, v in totals.items()}
-        summary.update(epoch=state.epoch + 1, seconds=round(time.perf_counter() - started, 2), pairs_per_s=round(seen / max(1e-9, time.perf_counter() - started), 1))
+        summary.update(
+            epoch=state.epoch + 1,
+            seconds=round(time.perf_counter() - started, 2),
+            pairs_per_s=round(seen / max(1e-9, time.perf_counter() - started), 1),
+        )
         state.history.append(summary)
         state.epoch, state.step_in_epoch = state.epoch + 1, 0
         stop = bool(on_epoch_end(state)) if on_epoch_end and dist.is_main else False

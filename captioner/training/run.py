@@ -7,7 +7,6 @@ follow it. Checkpoints (weights, optimizer, schedule, random state, position in 
 written atomically; a resumed run reaches the same weights as an uninterrupted one.
 """
 
-
 from __future__ import annotations
 
 import dataclasses
@@ -17,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from captioner.decoding.options import DecodingOptions
 from captioner.distributed import Distributed, process_group
 from captioner.files import finite_json
-from captioner.decoding.options import DecodingOptions
 from captioner.model.config import ModelConfig
 from captioner.modeldir.checkpoint import CheckpointError
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
@@ -31,6 +30,7 @@ from captioner.vocab import Vocabulary
 # Validation decodes greedily: the best-scoring epoch is picked on what the model writes alone.
 VALIDATION_DECODING = DecodingOptions(beam_size=1)
 CURVES_FILE = "curves.png"  # the learning curves, drawn again at each epoch's end beside metrics.jsonl
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -71,15 +71,19 @@ def epoch_line(record: dict, epochs: int, log_file: Path | None = None) -> str:
         parts.append(f"objects named {grounding['objects_named_rate']:.0%}")
     attention = grounding.get("attention") or {}
     if attention.get("count"):
-        parts.append(f"attention in the named object's box {attention['mass_in_box']:.0%} "
-                     f"(uniform {attention['baseline']:.0%}), peak inside {attention['peak_in_box_rate']:.0%}")
+        parts.append(
+            f"attention in the named object's box {attention['mass_in_box']:.0%} "
+            f"(uniform {attention['baseline']:.0%}), peak inside {attention['peak_in_box_rate']:.0%}"
+        )
     if "seconds" in record:
         parts.append(f"{record['seconds']:.0f} s")
     line = " · ".join(p for p in parts if p)
     return line + (f"  (all figures: {log_file})" if log_file is not None and record.get("epoch") == 1 else "")
 
 
-def run_training(model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> Path:
+def run_training(
+    model_config: ModelConfig, config: TrainConfig, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None
+) -> Path:
     """Train a model as configured; returns the run folder. The best model by validation
     CIDEr-D is in run/best (run/final holds the last weights). Under torchrun every process
     trains on its share of each batch; rank 0 caches features, validates and checkpoints."""
@@ -117,7 +121,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     val_records = [r for r in records if r.split == "val"][: config.val_images]
     if not resume:
         vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
-        model_config = dataclasses.replace(model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images")
+        model_config = dataclasses.replace(
+            model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images"
+        )
         torch.manual_seed(config.seed)
         captioner = Captioner.from_config(model_config, vocab, device=device)
         run.mkdir(parents=True, exist_ok=True)
@@ -177,8 +183,17 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         save_checkpoint(run, captioner, st, optimizer, scheduler, keep=config.keep_checkpoints)
 
     state = train_decoder(
-        captioner.model, train_features, pairs, config, progress=progress, state=state, optimizer_state=optimizer_state,
-        on_checkpoint=on_checkpoint, on_epoch_end=on_epoch_end, stop_after_steps=stop_after_steps, dist=dist,
+        captioner.model,
+        train_features,
+        pairs,
+        config,
+        progress=progress,
+        state=state,
+        optimizer_state=optimizer_state,
+        on_checkpoint=on_checkpoint,
+        on_epoch_end=on_epoch_end,
+        stop_after_steps=stop_after_steps,
+        dist=dist,
     )
     if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
         captioner.save_pretrained(run / "final")

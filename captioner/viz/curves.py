@@ -8,8 +8,8 @@ Drawn with matplotlib's object API (no pyplot state), so it is safe inside a tra
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from captioner.files import atomic_write
 
@@ -45,12 +45,16 @@ def plot_learning_curves(records: Sequence[dict], out: str | Path, title: str | 
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    panels = [("training loss", [("cross-entropy", ("ce",)), ("objective", ("loss",))]),
-              ("validation CIDEr-D", [("CIDEr-D", ("val", "CIDEr-D"))])]
-    grounded = [("objects named", ("val", "grounding", "objects_named_rate")),
-                ("peak in box", ("val", "grounding", "attention", "peak_in_box_rate")),
-                ("peak in mask", ("val", "grounding", "attention", "peak_in_mask_rate")),
-                ("mass in mask", ("val", "grounding", "attention", "mass_in_mask"))]
+    panels = [
+        ("training loss", [("cross-entropy", ("ce",)), ("objective", ("loss",))]),
+        ("validation CIDEr-D", [("CIDEr-D", ("val", "CIDEr-D"))]),
+    ]
+    grounded = [
+        ("objects named", ("val", "grounding", "objects_named_rate")),
+        ("peak in box", ("val", "grounding", "attention", "peak_in_box_rate")),
+        ("peak in mask", ("val", "grounding", "attention", "peak_in_mask_rate")),
+        ("mass in mask", ("val", "grounding", "attention", "mass_in_mask")),
+    ]
     if any(_series(records, *keys)[0] for _, keys in grounded):
         panels.append(("validation grounding (rates)", grounded))
     figure = Figure(figsize=(4.2 * len(panels), 3.4), dpi=100, layout="constrained")

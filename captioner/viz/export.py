@@ -17,7 +17,6 @@ from captioner.files import atomic_write
 from captioner.viz.render import HeatmapStyle, _check_inputs, render_heatmaps
 
 
-
 def save_arrays(result: Any, out_dir: str | os.PathLike, stem: str) -> dict[str, Path]:
     """Write `<stem>_attention.npy` (float32, words x H x W) and `<stem>.json` (the result's JSON,
     CaptionResult.to_json with the attention maps). Returns {"npy": path, "json": path}."""

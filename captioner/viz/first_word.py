@@ -8,19 +8,68 @@ worlds (sizes and colours), so "a picture of two small blue stars" shows "stars"
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from captioner.data import objects, synth
 
 _FUNCTION_WORDS = {
-    "a", "an", "the", "one", "some", "several", "many", "and", "or", "with", "without", "of", "in", "on", "at", "by",
-    "to", "from", "for", "near", "next", "beside", "behind", "under", "over", "above", "below", "left", "right",
-    "front", "top", "bottom", "middle", "there", "is", "are", "it", "its", "this", "that", "these", "those",
-    "has", "have", "who", "which", "while", "very", "other", "another",
+    "a",
+    "an",
+    "the",
+    "one",
+    "some",
+    "several",
+    "many",
+    "and",
+    "or",
+    "with",
+    "without",
+    "of",
+    "in",
+    "on",
+    "at",
+    "by",
+    "to",
+    "from",
+    "for",
+    "near",
+    "next",
+    "beside",
+    "behind",
+    "under",
+    "over",
+    "above",
+    "below",
+    "left",
+    "right",
+    "front",
+    "top",
+    "bottom",
+    "middle",
+    "there",
+    "is",
+    "are",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "has",
+    "have",
+    "who",
+    "which",
+    "while",
+    "very",
+    "other",
+    "another",
 }
 _LEAD_IN_WORDS = {w for lead in (*synth.LEAD_INS, *objects.LEAD_INS) for w in lead}
 NOT_NAMING = frozenset(
-    _FUNCTION_WORDS | _LEAD_IN_WORDS | set(synth.COLORS) | set(synth.NUMBER_WORDS.values())
+    _FUNCTION_WORDS
+    | _LEAD_IN_WORDS
+    | set(synth.COLORS)
+    | set(synth.NUMBER_WORDS.values())
     | {w for words in synth.SIZE_WORDS.values() for w in words}
     | {w for words in synth.RELATIONS.values() for w in words}
 )

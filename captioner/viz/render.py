@@ -26,9 +26,10 @@ import dataclasses
 import io
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -65,8 +66,7 @@ class HeatmapStyle:
     def __post_init__(self) -> None:
         if self.colormap not in matplotlib.colormaps:
             raise ValueError(
-                f"unknown colormap {self.colormap!r}: use a name from matplotlib.colormaps, "
-                "such as 'jet', 'viridis', 'inferno' or 'magma'"
+                f"unknown colormap {self.colormap!r}: use a name from matplotlib.colormaps, such as 'jet', 'viridis', 'inferno' or 'magma'"
             )
         _check_smooth(self.smooth, self.sigma)
         if not 0.0 <= self.opacity <= 1.0:
@@ -251,7 +251,7 @@ def _draw_grid(panel, words, attention, betas, text, score, style) -> Image.Imag
         x, y = (k % columns) * side, header_h + (k // columns) * cell_h
         if k == 0:
             picture, label = panel.plain(), "image"
-            note = "{}{}{}".format(panel.image_size[0], fonts.times, panel.image_size[1])
+            note = f"{panel.image_size[0]}{fonts.times}{panel.image_size[1]}"
         else:
             picture, label = panel.heat(attention[k - 1], style), words[k - 1]
             note = f"{fonts.beta}={betas[k - 1]:.2f}" if betas is not None else ""
@@ -304,9 +304,7 @@ def _draw_gif(panel, words, attention, betas, style) -> bytes:
         frames.append(frame.quantize(256, method=Image.Quantize.FASTOCTREE))
 
     buffer = io.BytesIO()
-    frames[0].save(
-        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=style.duration_ms, loop=0
-    )
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=style.duration_ms, loop=0)
     return buffer.getvalue()
 
 
@@ -385,8 +383,7 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
     attention = np.asarray(attention, dtype=np.float32)
     if attention.ndim != 3 or attention.shape[0] != len(words) or 0 in attention.shape[1:]:
         raise ValueError(
-            f"attention has shape {attention.shape}; expected ({len(words)}, H, W): "
-            f"one H x W map for each of the {len(words)} words"
+            f"attention has shape {attention.shape}; expected ({len(words)}, H, W): one H x W map for each of the {len(words)} words"
         )
     if not np.isfinite(attention).all():
         raise ValueError("attention contains NaN or infinite values")
@@ -395,9 +392,7 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
     if betas is not None:
         betas = np.asarray(betas, dtype=np.float32)
         if betas.shape != (len(words),):
-            raise ValueError(
-                f"betas has shape {betas.shape}; expected ({len(words)},): one gate value per word"
-            )
+            raise ValueError(f"betas has shape {betas.shape}; expected ({len(words)},): one gate value per word")
         if not np.isfinite(betas).all():
             raise ValueError("betas contains NaN or infinite values")
     return words, attention, betas

@@ -34,8 +34,9 @@ def _probe(*args: str) -> tuple[int, list[str], str]:
     return int(last[1]), last[3:], done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("args", [("--help",), ("caption", "--help"), ("demo", "--help"), ("caption",), ("inspect", "x.jpg"),
-                                  ("no-such-command",)])
+@pytest.mark.parametrize(
+    "args", [("--help",), ("caption", "--help"), ("demo", "--help"), ("caption",), ("inspect", "x.jpg"), ("no-such-command",)]
+)
 def test_help_and_usage_errors_do_not_import_torch(args):
     status, loaded, output = _probe(*args)
     assert status == (0 if "--help" in args else 2), output

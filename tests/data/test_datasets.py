@@ -39,8 +39,19 @@ def write_json(path: Path, data) -> Path:
 
 
 def test_tokenize_lowercases_and_drops_punctuation():
-    assert tokenize('A man\'s Dog, running (fast) on "grass"... Isn\'t it?') == [
-        "a", "man", "'s", "dog", "running", "fast", "on", "grass", "is", "n't", "it"]
+    assert tokenize("A man's Dog, running (fast) on \"grass\"... Isn't it?") == [
+        "a",
+        "man",
+        "'s",
+        "dog",
+        "running",
+        "fast",
+        "on",
+        "grass",
+        "is",
+        "n't",
+        "it",
+    ]
     assert tokenize("  ") == []
     assert tokenize("3.5-inch screens!") == ["3.5-inch", "screens"]
 
@@ -69,18 +80,23 @@ def test_assign_split_rejects_bad_fractions(fractions):
 def karpathy_coco(tmp_path: Path) -> Path:
     """A dataset_coco.json in Karpathy's layout with one image per split, restval included."""
     images = []
-    for n, (folder, split) in enumerate([("train2014", "train"), ("val2014", "val"), ("val2014", "test"),
-                                         ("val2014", "restval")]):
+    for n, (folder, split) in enumerate([("train2014", "train"), ("val2014", "val"), ("val2014", "test"), ("val2014", "restval")]):
         filename = f"COCO_{folder}_{n:012d}.jpg"
         png(tmp_path / "coco" / folder / filename)
-        images.append({
-            "filepath": folder, "filename": filename, "split": split, "imgid": n, "cocoid": 1000 + n,
-            "sentids": [2 * n, 2 * n + 1],
-            "sentences": [
-                {"tokens": ["a", "dog", "on", "grass"], "raw": "A dog on grass.", "imgid": n, "sentid": 2 * n},
-                {"tokens": ["a", "brown", "dog"], "raw": "A brown dog", "imgid": n, "sentid": 2 * n + 1},
-            ],
-        })
+        images.append(
+            {
+                "filepath": folder,
+                "filename": filename,
+                "split": split,
+                "imgid": n,
+                "cocoid": 1000 + n,
+                "sentids": [2 * n, 2 * n + 1],
+                "sentences": [
+                    {"tokens": ["a", "dog", "on", "grass"], "raw": "A dog on grass.", "imgid": n, "sentid": 2 * n},
+                    {"tokens": ["a", "brown", "dog"], "raw": "A brown dog", "imgid": n, "sentid": 2 * n + 1},
+                ],
+            }
+        )
     return write_json(tmp_path / "dataset_coco.json", {"images": images, "dataset": "coco"})
 
 
@@ -100,10 +116,16 @@ def test_load_karpathy_can_keep_restval(tmp_path):
 
 def test_load_karpathy_flickr_layout_without_filepath_and_raw_only(tmp_path):
     png(tmp_path / "Flicker8k_Dataset" / "1000.jpg")
-    data = {"images": [{
-        "filename": "1000.jpg", "imgid": 7, "split": "test",
-        "sentences": [{"tokens": ["Two", "Dogs"]}, {"raw": "A child, in pink!"}],
-    }]}
+    data = {
+        "images": [
+            {
+                "filename": "1000.jpg",
+                "imgid": 7,
+                "split": "test",
+                "sentences": [{"tokens": ["Two", "Dogs"]}, {"raw": "A child, in pink!"}],
+            }
+        ]
+    }
     path = write_json(tmp_path / "dataset_flickr8k.json", data)
     [record] = load_karpathy(path, tmp_path / "Flicker8k_Dataset")
     assert record.image_path == tmp_path / "Flicker8k_Dataset" / "1000.jpg"
@@ -114,19 +136,31 @@ def test_load_karpathy_flickr_layout_without_filepath_and_raw_only(tmp_path):
 def synth_json(tmp_path: Path, grounding=None, box=None) -> Path:
     png(tmp_path / "images" / "train_000000.png")
     tokens = ["a", "red", "circle", "left", "of", "two", "blue", "squares"]
-    data = {"dataset": "synth", "version": 1, "images": [{
-        "imgid": 0, "filename": "train_000000.png", "filepath": "images", "split": "train",
-        "sentences": [
-            {"raw": " ".join(tokens), "tokens": tokens,
-             "grounding": grounding if grounding is not None else [None, 0, 0, None, None, None, [1, 2], [1, 2]]},
-            {"raw": "a red circle", "tokens": ["a", "red", "circle"]},
+    data = {
+        "dataset": "synth",
+        "version": 1,
+        "images": [
+            {
+                "imgid": 0,
+                "filename": "train_000000.png",
+                "filepath": "images",
+                "split": "train",
+                "sentences": [
+                    {
+                        "raw": " ".join(tokens),
+                        "tokens": tokens,
+                        "grounding": grounding if grounding is not None else [None, 0, 0, None, None, None, [1, 2], [1, 2]],
+                    },
+                    {"raw": "a red circle", "tokens": ["a", "red", "circle"]},
+                ],
+                "objects": [
+                    {"shape": "circle", "color": "red", "size": "small", "box": box or [1, 2, 5, 6], "rgb": [255, 0, 0]},
+                    {"shape": "square", "color": "blue", "size": "big", "box": [10, 10, 20, 20], "rgb": [0, 0, 255]},
+                    {"shape": "square", "color": "blue", "size": "big", "box": [30, 10, 40, 20], "rgb": [0, 0, 255]},
+                ],
+            }
         ],
-        "objects": [
-            {"shape": "circle", "color": "red", "size": "small", "box": box or [1, 2, 5, 6], "rgb": [255, 0, 0]},
-            {"shape": "square", "color": "blue", "size": "big", "box": [10, 10, 20, 20], "rgb": [0, 0, 255]},
-            {"shape": "square", "color": "blue", "size": "big", "box": [30, 10, 40, 20], "rgb": [0, 0, 255]},
-        ],
-    }]}
+    }
     return write_json(tmp_path / "dataset_synth.json", data)
 
 
@@ -139,11 +173,14 @@ def test_load_karpathy_reads_synth_objects_and_grounding(tmp_path):
     assert len(record.groundings[0]) == len(record.captions[0])
 
 
-@pytest.mark.parametrize("grounding, message", [
-    ([None, 0, 0], "one entry per token"),
-    ([None, 0, 0, None, None, None, [1, 3], [1, 3]], "not an index"),
-    ([None, "0", 0, None, None, None, None, None], "not an index"),
-])
+@pytest.mark.parametrize(
+    "grounding, message",
+    [
+        ([None, 0, 0], "one entry per token"),
+        ([None, 0, 0, None, None, None, [1, 3], [1, 3]], "not an index"),
+        ([None, "0", 0, None, None, None, None, None], "not an index"),
+    ],
+)
 def test_load_karpathy_rejects_bad_grounding(tmp_path, grounding, message):
     path = synth_json(tmp_path, grounding=grounding)
     with pytest.raises(DatasetError, match=message) as info:
@@ -182,17 +219,29 @@ def test_load_karpathy_malformed_json(tmp_path):
     assert str(path) in str(info.value) and "line 1" in str(info.value)
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"imgs": []}, "the top level has no 'images' key"),
-    ([], "the top level should be a JSON object, got list"),
-    ({"images": [{"filename": "a.jpg", "sentences": []}]}, r"images\[0\] has no 'split' key"),
-    ({"images": [{"filename": "a.jpg", "split": "train"}]}, r"images\[0\] has no 'sentences' key"),
-    ({"images": [{"filename": "a.jpg", "split": "train", "sentences": [{"sentid": 1}]}]},
-     r"images\[0\].sentences\[0\] has neither a 'tokens' nor a 'raw' key"),
-    ({"images": [{"filename": "a.jpg", "split": "train", "sentences": "a dog"}]}, "should be list, got str"),
-    ({"images": [{"filename": "a.jpg", "split": "train", "imgid": 1, "sentences": []},
-                 {"filename": "b.jpg", "split": "train", "imgid": 1, "sentences": []}]}, "repeats image id 1"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"imgs": []}, "the top level has no 'images' key"),
+        ([], "the top level should be a JSON object, got list"),
+        ({"images": [{"filename": "a.jpg", "sentences": []}]}, r"images\[0\] has no 'split' key"),
+        ({"images": [{"filename": "a.jpg", "split": "train"}]}, r"images\[0\] has no 'sentences' key"),
+        (
+            {"images": [{"filename": "a.jpg", "split": "train", "sentences": [{"sentid": 1}]}]},
+            r"images\[0\].sentences\[0\] has neither a 'tokens' nor a 'raw' key",
+        ),
+        ({"images": [{"filename": "a.jpg", "split": "train", "sentences": "a dog"}]}, "should be list, got str"),
+        (
+            {
+                "images": [
+                    {"filename": "a.jpg", "split": "train", "imgid": 1, "sentences": []},
+                    {"filename": "b.jpg", "split": "train", "imgid": 1, "sentences": []},
+                ]
+            },
+            "repeats image id 1",
+        ),
+    ],
+)
 def test_load_karpathy_missing_keys_name_file_and_place(tmp_path, data, message):
     path = write_json(tmp_path / "dataset_coco.json", data)
     with pytest.raises(DatasetError, match=message) as info:
@@ -208,9 +257,9 @@ def coco_json(tmp_path: Path, name="captions_val2014.json") -> Path:
     for n in (1, 2, 3, 4):
         png(tmp_path / "val2014" / f"COCO_val2014_{n:012d}.jpg")
     data = {
-        "info": {}, "licenses": [],
-        "images": [{"id": n, "file_name": f"COCO_val2014_{n:012d}.jpg", "width": 8, "height": 6}
-                   for n in (1, 2, 3, 4)],
+        "info": {},
+        "licenses": [],
+        "images": [{"id": n, "file_name": f"COCO_val2014_{n:012d}.jpg", "width": 8, "height": 6} for n in (1, 2, 3, 4)],
         "annotations": [
             {"id": 11, "image_id": 1, "caption": "A dog on the GRASS."},
             {"id": 21, "image_id": 2, "caption": "Two cats, sleeping."},
@@ -237,19 +286,24 @@ def test_load_coco_split_argument_and_unnamed_file(tmp_path):
     records = load_coco(coco_json(tmp_path, "my_caps.json"), tmp_path / "val2014")
     assert [r.split for r in records] == [assign_split(r.image_path.name) for r in records]
     # a file name without a split: each image's split comes from its file name's hash
-    many = {"images": [{"id": n, "file_name": f"{n}.jpg"} for n in range(60)],
-            "annotations": [{"id": n, "image_id": n, "caption": "a dog"} for n in range(60)]}
+    many = {
+        "images": [{"id": n, "file_name": f"{n}.jpg"} for n in range(60)],
+        "annotations": [{"id": n, "image_id": n, "caption": "a dog"} for n in range(60)],
+    }
     records = load_coco(write_json(tmp_path / "mine.json", many), tmp_path, check_images=False)
     assert [r.split for r in records] == [assign_split(f"{n}.jpg") for n in range(60)]
     assert {"train", "val", "test"} <= {r.split for r in records}
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("annotations"), "the top level has no 'annotations' key"),
-    (lambda d: d["annotations"][2].pop("caption"), r"annotations\[2\] has no 'caption' key"),
-    (lambda d: d["images"][1].pop("file_name"), r"images\[1\] has no 'file_name' key"),
-    (lambda d: d["annotations"][0].update(image_id=99), "image_id 99, which is not in 'images'"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.pop("annotations"), "the top level has no 'annotations' key"),
+        (lambda d: d["annotations"][2].pop("caption"), r"annotations\[2\] has no 'caption' key"),
+        (lambda d: d["images"][1].pop("file_name"), r"images\[1\] has no 'file_name' key"),
+        (lambda d: d["annotations"][0].update(image_id=99), "image_id 99, which is not in 'images'"),
+    ],
+)
 def test_load_coco_bad_files_name_file(tmp_path, edit, message):
     path = coco_json(tmp_path)
     data = json.loads(path.read_text())
@@ -286,8 +340,9 @@ def test_load_caption_folder_jsonl_merges_lines_and_assigns_splits(tmp_path):
         {"image": "./a.png", "caption": "a brown dog", "split": "val"},
         {"image": "b.png", "caption": "A bus"},
     ]
-    (folder / "captions.jsonl").write_text("\n".join(json.dumps(x) for x in lines[:2]) + "\n\n"
-                                           + "\n".join(json.dumps(x) for x in lines[2:]) + "\n")
+    (folder / "captions.jsonl").write_text(
+        "\n".join(json.dumps(x) for x in lines[:2]) + "\n\n" + "\n".join(json.dumps(x) for x in lines[2:]) + "\n"
+    )
     records = load_caption_folder(folder)
     assert [r.image_id for r in records] == ["a.png", "sub/c.png", "b.png"]
     a, c, b = records
@@ -319,20 +374,25 @@ def test_load_caption_folder_csv_without_split_column(tmp_path):
     assert record.captions == [["one", "dog"], ["two", "dogs"]] and record.split == assign_split("a.png")
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("captions.jsonl", '{"image": "a.png", "caption": "x"}\n{"image": "b.png", "caption": }\n',
-     "line 2 is not valid JSON"),
-    ("captions.jsonl", '{"caption": "a dog"}\n', "line 1 has no 'image' key"),
-    ("captions.jsonl", '{"image": "a.png"}\n', "line 1 has neither a 'caption' nor a 'captions' key"),
-    ("captions.jsonl", '{"image": "a.png", "captions": ["ok", 3]}\n', "should be a list of strings"),
-    ("captions.jsonl", '{"image": "a.png", "caption": "..."}\n', "line 1 has an empty caption"),
-    ("captions.jsonl", '["a.png", "a dog"]\n', "line 1 should be a JSON object"),
-    ("captions.jsonl", '{"image": "a.png", "caption": "x", "split": "train"}\n'
-                       '{"image": "a.png", "caption": "y", "split": "val"}\n', "line 2 puts 'a.png' in split 'val'"),
-    ("captions.jsonl", "\n\n", "no captions"),
-    ("captions.csv", "image,text\na.png,a dog\n", "should name columns 'image' and 'caption'"),
-    ("captions.csv", "image,caption\na.png,a dog\n,a cat\n", "line 3 has no image"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("captions.jsonl", '{"image": "a.png", "caption": "x"}\n{"image": "b.png", "caption": }\n', "line 2 is not valid JSON"),
+        ("captions.jsonl", '{"caption": "a dog"}\n', "line 1 has no 'image' key"),
+        ("captions.jsonl", '{"image": "a.png"}\n', "line 1 has neither a 'caption' nor a 'captions' key"),
+        ("captions.jsonl", '{"image": "a.png", "captions": ["ok", 3]}\n', "should be a list of strings"),
+        ("captions.jsonl", '{"image": "a.png", "caption": "..."}\n', "line 1 has an empty caption"),
+        ("captions.jsonl", '["a.png", "a dog"]\n', "line 1 should be a JSON object"),
+        (
+            "captions.jsonl",
+            '{"image": "a.png", "caption": "x", "split": "train"}\n{"image": "a.png", "caption": "y", "split": "val"}\n',
+            "line 2 puts 'a.png' in split 'val'",
+        ),
+        ("captions.jsonl", "\n\n", "no captions"),
+        ("captions.csv", "image,text\na.png,a dog\n", "should name columns 'image' and 'caption'"),
+        ("captions.csv", "image,caption\na.png,a dog\n,a cat\n", "line 3 has no image"),
+    ],
+)
 def test_load_caption_folder_errors_name_file_and_line(tmp_path, name, text, message):
     folder = folder_with_images(tmp_path)
     (folder / name).write_text(text)

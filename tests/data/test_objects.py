@@ -10,8 +10,17 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from captioner.data import objects as obj_mod
-from captioner.data.objects import (ObjectsDataError, World, generate_dataset, ground_caption, held_out,
-                                    mention_order, objects_named, read_table, split_scene)
+from captioner.data.objects import (
+    ObjectsDataError,
+    World,
+    generate_dataset,
+    ground_caption,
+    held_out,
+    mention_order,
+    objects_named,
+    read_table,
+    split_scene,
+)
 
 STAMPS = [  # file, name, synonyms, category, nomirror, colour, shape
     ("animals/tiger.png", "tiger", "big cat", "animal", "no", (230, 120, 20), "disc"),
@@ -50,8 +59,18 @@ def world_root(tmp_path_factory):
     for file, name, synonyms, category, nomirror, color, shape in STAMPS:
         (stamps / file).parent.mkdir(parents=True, exist_ok=True)
         _stamp(color, shape).save(stamps / file)
-        rows.append({"file": file, "use": "yes", "kind": "photo", "name": name, "synonyms": synonyms,
-                     "category": category, "nomirror": nomirror, "note": ""})
+        rows.append(
+            {
+                "file": file,
+                "use": "yes",
+                "kind": "photo",
+                "name": name,
+                "synonyms": synonyms,
+                "category": category,
+                "nomirror": nomirror,
+                "note": "",
+            }
+        )
     rows.append({**rows[0], "file": "animals/drawn.png", "use": "no", "kind": "drawing", "name": "drawn tiger"})
     table = root / "stamps.csv"
     with table.open("w", newline="") as f:
@@ -101,7 +120,7 @@ def test_scenes_are_deterministic_and_grounded(world):
         scene = split_scene(world, "train", i)
         assert 1 <= len(scene.objects) <= 3 and len(scene.sentences) == 5
         pixels = np.asarray(scene.image)
-        for k, o in enumerate(scene.objects):
+        for o in scene.objects:
             x0, y0, x1, y1 = o.box
             ys, xs = np.nonzero(o.mask)
             assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x0, y0, x1, y1)
@@ -136,7 +155,7 @@ def test_objects_never_overlap(world):
 def test_held_out_combinations_appear_only_in_the_heldout_split(world):
     def combos(scene):
         names = [o.info.name for o in scene.objects]
-        out = [(a, b) for k, a in enumerate(names) for b in names[k + 1:]]
+        out = [(a, b) for k, a in enumerate(names) for b in names[k + 1 :]]
         if scene.background != "generated":
             out += [(n, scene.background) for n in names]
         return out
@@ -160,9 +179,11 @@ def test_captions_use_the_right_article_and_some_for_plurals(world):
 
 
 def test_generated_captions_ground_names_synonyms_and_categories():
-    objects = [{"name": "garbage truck", "synonyms": ["truck"], "category": "vehicle"},
-               {"name": "hen", "synonyms": ["chicken"], "category": "bird"},
-               {"name": "tiger", "synonyms": [], "category": "animal"}]
+    objects = [
+        {"name": "garbage truck", "synonyms": ["truck"], "category": "vehicle"},
+        {"name": "hen", "synonyms": ["chicken"], "category": "bird"},
+        {"name": "tiger", "synonyms": [], "category": "animal"},
+    ]
     words = "a garbage truck to the left of a chicken and an animal".split()
     found = {p.shape: p for p in ground_caption(words, objects)}
     assert found["garbage truck"].word_indices == [1, 2] and found["garbage truck"].objects == [0]

@@ -16,11 +16,11 @@ SIZE = (160, 128)  # not square, to catch W/H mix-ups
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
-    path = synth.generate_dataset(out, n_train=COUNTS["train"], n_val=COUNTS["val"],
-                                  n_test=COUNTS["test"], n_comp=COUNTS["comp"], seed=7, image_size=SIZE)
+    path = synth.generate_dataset(
+        out, n_train=COUNTS["train"], n_val=COUNTS["val"], n_test=COUNTS["test"], n_comp=COUNTS["comp"], seed=7, image_size=SIZE
+    )
     data = json.loads(path.read_text())
-    images = {e["filename"]: np.asarray(Image.open(out / e["filepath"] / e["filename"]).convert("RGB"))
-              for e in data["images"]}
+    images = {e["filename"]: np.asarray(Image.open(out / e["filepath"] / e["filename"]).convert("RGB")) for e in data["images"]}
     return path, data, images
 
 
@@ -30,8 +30,12 @@ def scenes():
     out = []
     for k in range(120):
         scene = synth.generate_scene(np.random.default_rng(1000 + k), image_size=96, compositional=k % 4 == 0)
-        out.append(({"objects": [o.to_json() for o in scene.objects],
-                     "sentences": [s.to_json() for s in scene.sentences]}, np.asarray(scene.image)))
+        out.append(
+            (
+                {"objects": [o.to_json() for o in scene.objects], "sentences": [s.to_json() for s in scene.sentences]},
+                np.asarray(scene.image),
+            )
+        )
     return out
 
 
@@ -53,6 +57,7 @@ def holds(rel, a, b):
     ax0, ay0, ax1, ay1 = a["box"]
     bx0, by0, bx1, by1 = b["box"]
     return {"left": ax1 <= bx0, "right": ax0 >= bx1, "above": ay1 <= by0, "below": ay0 >= by1}[rel]
+
 
 # -----------------------------------------------------------------------------
 
@@ -79,16 +84,14 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path):
     for n in names:
         assert (tmp_path / "a" / "images" / n).read_bytes() == (tmp_path / "b" / "images" / n).read_bytes()
     assert a.read_bytes() != c.read_bytes()
-    assert any((tmp_path / "a" / "images" / n).read_bytes() != (tmp_path / "c" / "images" / n).read_bytes()
-               for n in names)
+    assert any((tmp_path / "a" / "images" / n).read_bytes() != (tmp_path / "c" / "images" / n).read_bytes() for n in names)
 
 
 def test_generate_scene_accepts_seed_random_and_generator():
     one = synth.generate_scene(random.Random(5), image_size=64)
     two = synth.generate_scene(random.Random(5), image_size=64)
     assert one.image.tobytes() == two.image.tobytes() and one.sentences == two.sentences
-    assert synth.generate_scene(3, image_size=64).objects == synth.generate_scene(
-        np.random.default_rng(3), image_size=64).objects
+    assert synth.generate_scene(3, image_size=64).objects == synth.generate_scene(np.random.default_rng(3), image_size=64).objects
 
 
 def test_splits_counts_and_layout(dataset):
@@ -136,7 +139,7 @@ def test_boxes_inside_image_disjoint_and_related(dataset, scenes):
             x0, y0, x1, y1 = o["box"]
             assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
         for i, a in enumerate(objs):
-            for b in objs[i + 1:]:
+            for b in objs[i + 1 :]:
                 ix = min(a["box"][2], b["box"][2]) - max(a["box"][0], b["box"][0])
                 iy = min(a["box"][3], b["box"][3]) - max(a["box"][1], b["box"][1])
                 assert ix <= 0 or iy <= 0, (a, b)  # threshold: no overlap at all
@@ -171,7 +174,7 @@ def test_object_contrasts_with_background_around_it(dataset, scenes):
         for o in e["objects"]:
             x0, y0, x1, y1 = o["box"]
             # the box grown by one pixel; pixels not painted with the object's colour are background
-            patch = img[max(y0 - 1, 0):y1 + 1, max(x0 - 1, 0):x1 + 1].reshape(-1, 3).astype(float)
+            patch = img[max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1].reshape(-1, 3).astype(float)
             rgb = np.array(o["rgb"], float)
             bg = patch[(patch != rgb).any(axis=1)]
             dist = np.linalg.norm(bg - rgb, axis=1)
@@ -242,10 +245,10 @@ def test_relations_in_captions_are_true(dataset, scenes):
             for rel, words in synth.RELATIONS.items():
                 n = len(words)
                 for k in range(1, len(toks) - n):
-                    if tuple(toks[k:k + n]) != words or (rel in ("left", "right") and toks[k - 1] == "the"):
+                    if tuple(toks[k : k + n]) != words or (rel in ("left", "right") and toks[k - 1] == "the"):
                         continue
-                    a = grd[k - 1]                                  # the shape word before
-                    b = next(g for g in grd[k + n:] if g is not None)  # the first object after
+                    a = grd[k - 1]  # the shape word before
+                    b = next(g for g in grd[k + n :] if g is not None)  # the first object after
                     assert isinstance(a, int) and isinstance(b, int), s["raw"]
                     assert holds(rel, objs[a], objs[b]), (rel, objs[a], objs[b], s["raw"])
                     seen.add(rel)

@@ -79,11 +79,7 @@ def test_wide_beam_finds_the_exhaustive_optimum():
     with torch.no_grad():
         dec.out.bias[Vocabulary.unk_id] = -1e4  # only words 4 and 5 and <end>
     feats = _feats(B=1, seed=7)
-    best = max(
-        (_sequence_score(dec, feats, seq, 3), seq)
-        for n in range(0, 4)
-        for seq in itertools.product([4, 5], repeat=n)
-    )
+    best = max((_sequence_score(dec, feats, seq, 3), seq) for n in range(0, 4) for seq in itertools.product([4, 5], repeat=n))
     hyps = beam_search(dec, feats, beam_size=16, max_len=3)
     n = int(hyps.lengths[0, 0])
     assert tuple(hyps.tokens[0, 0, :n].tolist()) == best[1]

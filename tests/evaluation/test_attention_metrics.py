@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from captioner.evaluation.attention_metrics import attention_correctness, attention_correctness_summary, upsample_attention
 
+
 def one_hot(shape, cell):
     att = np.zeros(shape)
     att[cell] = 1.0
@@ -76,15 +77,18 @@ def test_several_boxes_count_their_union_once():
     assert overlapping["baseline"] == pytest.approx(0.5) and overlapping["mass_in_box"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("att, box, size, message", [
-    (np.zeros((2, 2)), (0, 0, 1, 1), (4, 4), "positive sum"),
-    (np.array([[1.0, -0.5]]), (0, 0, 1, 1), (4, 4), "non-negative"),
-    (np.array([[np.nan, 1.0]]), (0, 0, 1, 1), (4, 4), "finite"),
-    (np.ones(4), (0, 0, 1, 1), (4, 4), "2-D"),
-    (np.ones((2, 2)), (5, 5, 9, 9), (4, 4), "does not overlap"),
-    (np.ones((2, 2)), (0, 0, 1), (4, 4), "box should be"),
-    (np.ones((2, 2)), (0, 0, 1, 1), (0, 4), "image size"),
-])
+@pytest.mark.parametrize(
+    "att, box, size, message",
+    [
+        (np.zeros((2, 2)), (0, 0, 1, 1), (4, 4), "positive sum"),
+        (np.array([[1.0, -0.5]]), (0, 0, 1, 1), (4, 4), "non-negative"),
+        (np.array([[np.nan, 1.0]]), (0, 0, 1, 1), (4, 4), "finite"),
+        (np.ones(4), (0, 0, 1, 1), (4, 4), "2-D"),
+        (np.ones((2, 2)), (5, 5, 9, 9), (4, 4), "does not overlap"),
+        (np.ones((2, 2)), (0, 0, 1), (4, 4), "box should be"),
+        (np.ones((2, 2)), (0, 0, 1, 1), (0, 4), "image size"),
+    ],
+)
 def test_attention_correctness_rejects_bad_input(att, box, size, message):
     with pytest.raises(ValueError, match=message):
         attention_correctness(att, box, size)

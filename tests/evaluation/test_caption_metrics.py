@@ -121,14 +121,17 @@ def test_empty_prediction_scores_zero_for_its_image_without_crashing():
     assert 0.0 < scores["CIDEr-D"] < full["CIDEr-D"] and scores["ROUGE-L"] == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("predictions, references, message", [
-    ({1: "a dog"}, {1: ["a dog"], 2: ["a cat"]}, r"1 referenced images have no prediction \(e.g. \[2\]\)"),
-    ({1: "a dog", 3: "x"}, {1: ["a dog"]}, r"1 predicted images have no references \(e.g. \[3\]\)"),
-    ({1: "a dog"}, {1: "a dog"}, "references for image 1 should be a non-empty list of strings"),
-    ({1: "a dog"}, {1: []}, "non-empty list"),
-    ({1: ["a dog"]}, {1: ["a dog"]}, "prediction for image 1 should be a string"),
-    ({}, {}, "no predictions"),
-])
+@pytest.mark.parametrize(
+    "predictions, references, message",
+    [
+        ({1: "a dog"}, {1: ["a dog"], 2: ["a cat"]}, r"1 referenced images have no prediction \(e.g. \[2\]\)"),
+        ({1: "a dog", 3: "x"}, {1: ["a dog"]}, r"1 predicted images have no references \(e.g. \[3\]\)"),
+        ({1: "a dog"}, {1: "a dog"}, "references for image 1 should be a non-empty list of strings"),
+        ({1: "a dog"}, {1: []}, "non-empty list"),
+        ({1: ["a dog"]}, {1: ["a dog"]}, "prediction for image 1 should be a string"),
+        ({}, {}, "no predictions"),
+    ],
+)
 def test_caption_metrics_rejects_bad_input(predictions, references, message):
     with pytest.raises(MetricsError, match=message):
         caption_metrics(predictions, references, meteor=False)
@@ -153,8 +156,10 @@ def test_write_coco_results_round_trip_and_pycocotools(tmp_path):
     path = write_coco_results({np.int64(7): "a dog", 9: "two cats"}, tmp_path / "out" / "results.json")
     assert json.loads(path.read_text()) == [{"image_id": 7, "caption": "a dog"}, {"image_id": 9, "caption": "two cats"}]
     gt = COCO()
-    gt.dataset = {"images": [{"id": 7}, {"id": 9}], "annotations": [
-        {"id": 1, "image_id": 7, "caption": "a dog"}, {"id": 2, "image_id": 9, "caption": "cats"}]}
+    gt.dataset = {
+        "images": [{"id": 7}, {"id": 9}],
+        "annotations": [{"id": 1, "image_id": 7, "caption": "a dog"}, {"id": 2, "image_id": 9, "caption": "cats"}],
+    }
     gt.createIndex()
     res = gt.loadRes(str(path))
     assert sorted(a["caption"] for a in res.dataset["annotations"]) == ["a dog", "two cats"]

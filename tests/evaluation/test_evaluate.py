@@ -57,11 +57,12 @@ def test_objects_named_rate_of_constructed_captions(tiny, monkeypatch):
         return "blue" if color != "blue" else "red"
 
     captions = [
-        naming(test[0].objects, [o["color"] for o in test[0].objects]),   # every object named
-        naming(test[1].objects, [o["color"] for o in test[1].objects]),   # every object named
-        naming(test[2].objects[:-1], [o["color"] for o in test[2].objects]) + ["and", "a", test[2].objects[-1]["shape"]],  # last one's colour missing
+        naming(test[0].objects, [o["color"] for o in test[0].objects]),  # every object named
+        naming(test[1].objects, [o["color"] for o in test[1].objects]),  # every object named
+        naming(test[2].objects[:-1], [o["color"] for o in test[2].objects])
+        + ["and", "a", test[2].objects[-1]["shape"]],  # last one's colour missing
         naming(test[3].objects, [other(o["color"]) for o in test[3].objects]),  # wrong colours
-        ["a"] + [o["shape"] for o in test[4].objects],                    # shapes only
+        ["a"] + [o["shape"] for o in test[4].objects],  # shapes only
     ]
 
     def constructed(captioner, records, options=None, batch_size=32, progress=False, **decoding):
@@ -79,8 +80,10 @@ def test_grounding_report_scores_the_naming_words():
 
     objects = [{"shape": "circle", "color": "red", "size": "small", "box": [0, 0, 32, 32]}]
     record = CaptionRecord(image_path="x.png", captions=[["a", "red", "circle"]], split="test", image_id=0, objects=objects)
-    inside = np.zeros((2, 2)); inside[0, 0] = 1.0  # all mass on the top-left cell = the box
-    outside = np.zeros((2, 2)); outside[1, 1] = 1.0
+    inside = np.zeros((2, 2))
+    inside[0, 0] = 1.0  # all mass on the top-left cell = the box
+    outside = np.zeros((2, 2))
+    outside[1, 1] = 1.0
     good = grounding_report([record], [_result(["a", "red", "circle"], [outside, inside, inside])], [(64, 64)])
     bad = grounding_report([record], [_result(["a", "red", "circle"], [inside, outside, outside])], [(64, 64)])
     assert good["objects_named_rate"] == 1.0
@@ -95,11 +98,34 @@ def test_evaluate_and_export_commands(tiny, tmp_path, capsys):
 
     path, _, cap = tiny
     cap.save_pretrained(tmp_path / "model")
-    assert main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(path), "--split", "comp", "--no-meteor", "--out", str(tmp_path / "r.json"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tmp_path / "model"),
+                "--data",
+                str(path),
+                "--split",
+                "comp",
+                "--no-meteor",
+                "--out",
+                str(tmp_path / "r.json"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["split"] == "comp" and report["n_images"] == 3
     capsys.readouterr()
-    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]) == 0
+    assert (
+        main(
+            ["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "pub"), "--check-data", str(path), "--check-limit", "3"]
+        )
+        == 0
+    )
     exported = json.loads(capsys.readouterr().out)  # which dtype is chosen when: tests/test_publish.py
     assert exported["checked_images"] == 3
     from safetensors import safe_open
@@ -130,8 +156,13 @@ def test_photo_evaluation_says_which_captions_name_the_main_object(tiny, tmp_pat
     photos["coffee"].save(folder / "coffee.jpg")
     with (folder / "photos.csv").open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerows([["file", "main_object", "known", "accepted"], ["cat.jpg", "cat", "no", "cat|animal"],
-                          ["coffee.jpg", "mug", "yes", "mug|cup|tea cup"]])
+        writer.writerows(
+            [
+                ["file", "main_object", "known", "accepted"],
+                ["cat.jpg", "cat", "no", "cat|animal"],
+                ["coffee.jpg", "mug", "yes", "mug|cup|tea cup"],
+            ]
+        )
     out = tmp_path / "photos.json"
     assert main(["evaluate", "--model", str(tmp_path / "model"), "--photos", str(folder), "--beam-size", "1", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -159,7 +190,10 @@ def test_a_report_names_how_a_hard_model_read_the_grid():
 
     hard = {"hard_attention": True, "beam_size": 3}
     assert decoding_label({**hard, "decoding": {"hard_context": "expected"}}) == "3 (expected context)"
-    assert decoding_label({**hard, "decoding": {"hard_context": "argmax", "block_trigrams": True}}) == "3 (no trigram repeats, argmax location)"
+    assert (
+        decoding_label({**hard, "decoding": {"hard_context": "argmax", "block_trigrams": True}})
+        == "3 (no trigram repeats, argmax location)"
+    )
     assert decoding_label({**hard, "decoding": {}}) == "3 (argmax location)"  # written before the option: argmax
     assert decoding_label({"beam_size": 1, "decoding": {"hard_context": "expected"}}) == "1"  # a soft model
 
@@ -182,5 +216,10 @@ def test_a_report_with_a_nan_metric_is_valid_json(tmp_path):
     def refuse(constant):
         raise ValueError(f"bare {constant} in the report")
 
-    path = write_report({"metrics": {"CIDEr-D": float("nan"), "BLEU-4": 0.25}, "grounding": {"attention": float("inf")}}, tmp_path / "r.json")
-    assert json.loads(path.read_text(), parse_constant=refuse) == {"metrics": {"CIDEr-D": None, "BLEU-4": 0.25}, "grounding": {"attention": None}}
+    path = write_report(
+        {"metrics": {"CIDEr-D": float("nan"), "BLEU-4": 0.25}, "grounding": {"attention": float("inf")}}, tmp_path / "r.json"
+    )
+    assert json.loads(path.read_text(), parse_constant=refuse) == {
+        "metrics": {"CIDEr-D": None, "BLEU-4": 0.25},
+        "grounding": {"attention": None},
+    }

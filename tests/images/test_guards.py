@@ -20,10 +20,23 @@ def _tiff_with_strips(n: int, width: int = 4, big_endian: bool = False) -> bytes
         packed = struct.pack(o + "H", value) + b"\0\0" if kind == 3 and count == 1 else struct.pack(o + "I", value)
         return struct.pack(o + "HHI", tag, kind, count) + packed
 
-    ifd = struct.pack(o + "H", tags) + b"".join([
-        entry(256, 4, 1, width), entry(257, 4, 1, n), entry(258, 3, 1, 8), entry(259, 3, 1, 1), entry(262, 3, 1, 1),
-        entry(273, 4, n, offsets_at), entry(277, 3, 1, 1), entry(278, 4, 1, 1), entry(279, 4, n, counts_at),
-    ]) + struct.pack(o + "I", 0)
+    ifd = (
+        struct.pack(o + "H", tags)
+        + b"".join(
+            [
+                entry(256, 4, 1, width),
+                entry(257, 4, 1, n),
+                entry(258, 3, 1, 8),
+                entry(259, 3, 1, 1),
+                entry(262, 3, 1, 1),
+                entry(273, 4, n, offsets_at),
+                entry(277, 3, 1, 1),
+                entry(278, 4, 1, 1),
+                entry(279, 4, n, counts_at),
+            ]
+        )
+        + struct.pack(o + "I", 0)
+    )
     head = (b"MM\0*" if big_endian else b"II*\0") + struct.pack(o + "I", 8)
     return head + ifd + struct.pack(f"{o}{n}I", *[pixels_at] * n) + struct.pack(f"{o}{n}I", *[width] * n) + bytes(width)
 

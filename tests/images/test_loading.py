@@ -227,7 +227,7 @@ def test_postscript_named_png_never_reaches_ghostscript(tmp_path, monkeypatch):
     log = tmp_path / "gs.log"
     gs = tmp_path / "bin" / "gs"
     gs.parent.mkdir()
-    gs.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexit 1\n")
+    gs.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 1\n')
     gs.chmod(0o755)
     monkeypatch.setenv("PATH", f"{gs.parent}:{__import__('os').environ['PATH']}")
     monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # found again, on this PATH
@@ -247,8 +247,12 @@ def test_decoder_messages_shown_to_people_hold_no_paths_or_command_lines(monkeyp
 
     from PIL import ImageFile
 
-    errors = iter([OSError("cannot open /tmp/tmpk2j/decoder-input.ps: bad data"),
-                   subprocess.CalledProcessError(1, ["gs", "-q", "-sOutputFile=/tmp/secret/out.png", "/tmp/secret/in.eps"])])
+    errors = iter(
+        [
+            OSError("cannot open /tmp/tmpk2j/decoder-input.ps: bad data"),
+            subprocess.CalledProcessError(1, ["gs", "-q", "-sOutputFile=/tmp/secret/out.png", "/tmp/secret/in.eps"]),
+        ]
+    )
 
     def broken(self, *args, **kwargs):
         raise next(errors)

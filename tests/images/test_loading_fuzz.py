@@ -5,7 +5,8 @@ campaign is `python scripts/fuzz_images.py --seconds 600`."""
 import pytest
 
 pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from captioner.images.loading import ImageLoadError, load_image  # noqa: E402
 from scripts.fuzz_images import SEED_FORMATS, mutate, seed_images  # noqa: E402

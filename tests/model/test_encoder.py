@@ -1,4 +1,5 @@
 import json
+
 import pytest
 import torch
 from timm.data import ImageNetInfo
@@ -120,7 +121,9 @@ def torchvision_levels(net, x):
 def test_a_torchvision_resnet_file_gives_torchvisions_features(tmp_path, name, channels):
     net = random_torchvision_resnet(name)
     torch.save(net.state_dict(), tmp_path / f"{name}.pth")  # with its fc, as torchvision saves it
-    enc = build_encoder(ModelConfig(encoder=name, encoder_weights=str(tmp_path / f"{name}.pth"), feature_levels=(0, 1, 2, 3, 4), grid_level=3))
+    enc = build_encoder(
+        ModelConfig(encoder=name, encoder_weights=str(tmp_path / f"{name}.pth"), feature_levels=(0, 1, 2, 3, 4), grid_level=3)
+    )
     # timm's feature_info has the same five levels: stem at stride 2, layer1..4 at 4, 8, 16, 32
     assert [i["num_chs"] for i in enc.backbone.feature_info] == channels
     assert [i["reduction"] for i in enc.backbone.feature_info] == [2, 4, 8, 16, 32]
@@ -144,7 +147,11 @@ def test_a_torchvision_resnet_file_gives_torchvisions_features(tmp_path, name, c
 def test_resnet_levels_are_pruned_and_fine_tuning_counts_its_blocks(tmp_path):
     net = random_torchvision_resnet("resnet18")
     torch.save(net.state_dict(), tmp_path / "resnet18.pth")
-    enc = build_encoder(ModelConfig(encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(2, 3), grid_level=3, finetune_blocks=1))
+    enc = build_encoder(
+        ModelConfig(
+            encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(2, 3), grid_level=3, finetune_blocks=1
+        )
+    )
     assert enc.grid_size(224) == (14, 14) and enc.feature_dim == 128 + 256
     assert not any(k.startswith(("layer4.", "fc.")) for k in enc.backbone.state_dict())  # never computed
     assert {n.rsplit(".", 2)[0] for n, p in enc.named_parameters() if p.requires_grad} == {"backbone.layer3.1"}
@@ -212,8 +219,16 @@ def test_a_saved_model_with_the_old_resnet_key_names_still_loads(tmp_path, vocab
     net = random_torchvision_resnet("resnet18")
     torch.save(net.state_dict(), tmp_path / "resnet18.pth")
     torch.manual_seed(0)
-    config = ModelConfig(encoder="resnet18", encoder_weights=str(tmp_path / "resnet18.pth"), feature_levels=(3,), finetune_blocks=1,
-                         embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6)
+    config = ModelConfig(
+        encoder="resnet18",
+        encoder_weights=str(tmp_path / "resnet18.pth"),
+        feature_levels=(3,),
+        finetune_blocks=1,
+        embed_dim=16,
+        hidden_dim=16,
+        attention_dim=16,
+        max_len=6,
+    )
     cap = Captioner.from_config(config, vocab)
     with torch.no_grad():
         cap.model.encoder.backbone.layer3[1].conv2.weight.mul_(1.5)  # as if fine-tuned
@@ -221,18 +236,26 @@ def test_a_saved_model_with_the_old_resnet_key_names_still_loads(tmp_path, vocab
     (tmp_path / "resnet18.pth").unlink()  # the saved model brings its own encoder
 
     def old_name(key: str) -> str:  # written out by hand, independently of the encoder's table
-        for new, old in (("conv1.", "stem.0."), ("bn1.", "stem.1."), ("layer1.", "layers.0."), ("layer2.", "layers.1."),
-                         ("layer3.", "layers.2."), ("layer4.", "layers.3.")):
+        for new, old in (
+            ("conv1.", "stem.0."),
+            ("bn1.", "stem.1."),
+            ("layer1.", "layers.0."),
+            ("layer2.", "layers.1."),
+            ("layer3.", "layers.2."),
+            ("layer4.", "layers.3."),
+        ):
             if key.startswith(new):
-                return old + key[len(new):]
+                return old + key[len(new) :]
         raise AssertionError(key)
 
     saved = load_file(str(directory / "model.safetensors"))
     prefix = "encoder.backbone."
-    old = {(prefix + old_name(k[len(prefix):]) if k.startswith(prefix) else k): v for k, v in saved.items()}
+    old = {(prefix + old_name(k[len(prefix) :]) if k.startswith(prefix) else k): v for k, v in saved.items()}
     # the old trunk also stored layer4, which feature_levels (3,) never computed
     old.update({prefix + old_name(k): v for k, v in net.state_dict().items() if k.startswith("layer4.")})
-    assert any(k.startswith(prefix + "layers.3.") for k in old) and not any(k.startswith((prefix + "conv1.", prefix + "layer3.")) for k in old)
+    assert any(k.startswith(prefix + "layers.3.") for k in old) and not any(
+        k.startswith((prefix + "conv1.", prefix + "layer3.")) for k in old
+    )
     save_file(old, str(directory / "model.safetensors"), metadata={"format": "captioner", "encoder_included": "true"})
     # a model saved by an older captioner: its config.json holds no fingerprints of its files
     config = json.loads((directory / "config.json").read_text())

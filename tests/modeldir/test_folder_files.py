@@ -43,12 +43,16 @@ def test_a_link_to_another_file_of_the_folder_is_fine(saved):
     load_model(saved)
 
 
-@pytest.mark.parametrize("name, content, match", [
-    ("README.md", b"\xff\xfe not utf-8", "not UTF-8"),
-    ("objects.json", b"\xc3\x28", "not UTF-8"),
-    ("objects.json", b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
-    ("objects.json", b"{not json", "not valid JSON"),
-], ids=["card-latin1", "objects-latin1", "objects-nested", "objects-not-json"])
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("README.md", b"\xff\xfe not utf-8", "not UTF-8"),
+        ("objects.json", b"\xc3\x28", "not UTF-8"),
+        ("objects.json", b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+        ("objects.json", b"{not json", "not valid JSON"),
+    ],
+    ids=["card-latin1", "objects-latin1", "objects-nested", "objects-not-json"],
+)
 def test_unreadable_card_or_objects_list_cannot_load_this_model(saved, name, content, match):
     (saved / name).write_bytes(content)
     with pytest.raises(CheckpointError, match=f"{name}: {match}"):

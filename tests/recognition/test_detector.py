@@ -58,13 +58,16 @@ def test_finds_the_astronaut_with_a_box_around_her(detector, astronaut):
     assert iou(people[0].box, ASTRONAUT_BOX) > 0.8, people[0].box
 
 
-@pytest.mark.parametrize(("name", "label", "count"), [
-    ("gc_dog.jpg", "dog", 1),
-    ("sk_chelsea_cat.jpg", "cat", 1),
-    ("gc_horses.jpg", "horse", 3),
-    ("gc_sheep.jpg", "sheep", 1),
-    ("sk_motorcycle.jpg", "motorcycle", 1),
-])
+@pytest.mark.parametrize(
+    ("name", "label", "count"),
+    [
+        ("gc_dog.jpg", "dog", 1),
+        ("sk_chelsea_cat.jpg", "cat", 1),
+        ("gc_horses.jpg", "horse", 3),
+        ("gc_sheep.jpg", "sheep", 1),
+        ("sk_motorcycle.jpg", "motorcycle", 1),
+    ],
+)
 def test_names_the_animal_or_vehicle_first_and_finds_no_person(detector, name, label, count):
     image = photo(name)
     found = detector.detect(image)
@@ -74,8 +77,7 @@ def test_names_the_animal_or_vehicle_first_and_finds_no_person(detector, name, l
 
 
 def test_the_three_horses_stand_left_middle_right(detector):
-    horses = sorted((d for d in detector.detect(photo("gc_horses.jpg"), min_score=0.5) if d.label == "horse"),
-                    key=lambda d: d.box[0])
+    horses = sorted((d for d in detector.detect(photo("gc_horses.jpg"), min_score=0.5) if d.label == "horse"), key=lambda d: d.box[0])
     centres = [(d.box[0] + d.box[2]) / 2 for d in horses]
     # by looking at the 512x332 photo: horses centred near x = 125, 225 and 370
     assert np.allclose(centres, [125, 225, 370], atol=30), centres
@@ -183,8 +185,7 @@ def test_missing_folder_is_named(tmp_path):
         ObjectDetector.from_pretrained(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize(("missing", "message"), [("model.onnx", "model.onnx is missing"),
-                                                  ("labels.json", "labels.json is missing")])
+@pytest.mark.parametrize(("missing", "message"), [("model.onnx", "model.onnx is missing"), ("labels.json", "labels.json is missing")])
 def test_missing_file_is_named(tmp_path, missing, message):
     folder = copy_of_shipped(tmp_path)
     (folder / missing).unlink()
@@ -192,9 +193,9 @@ def test_missing_file_is_named(tmp_path, missing, message):
         ObjectDetector.from_pretrained(folder)
 
 
-@pytest.mark.parametrize(("text", "message"), [("{not json", "not valid JSON"),
-                                               ('{"person": 0}', "list of class names"),
-                                               ('["person", "person"]', "twice")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("{not json", "not valid JSON"), ('{"person": 0}', "list of class names"), ('["person", "person"]', "twice")]
+)
 def test_bad_labels_are_refused(tmp_path, text, message):
     folder = copy_of_shipped(tmp_path)
     (folder / "labels.json").write_text(text)

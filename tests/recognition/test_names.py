@@ -16,9 +16,16 @@ def names():
 
 def test_fine_grained_classes_get_the_everyday_name_plural_and_category(names):
     by_label = {label: k for k, label in enumerate(names.labels)}
-    expect = {"tabby": ("cat", "animal"), "German shepherd": ("dog", "animal"), "ram": ("sheep", "animal"),
-              "sorrel": ("horse", "animal"), "drake": ("duck", "bird"), "minibus": ("minibus", "vehicle"),
-              "Granny Smith": ("apple", "fruit"), "tiger": ("tiger", "animal")}
+    expect = {
+        "tabby": ("cat", "animal"),
+        "German shepherd": ("dog", "animal"),
+        "ram": ("sheep", "animal"),
+        "sorrel": ("horse", "animal"),
+        "drake": ("duck", "bird"),
+        "minibus": ("minibus", "vehicle"),
+        "Granny Smith": ("apple", "fruit"),
+        "tiger": ("tiger", "animal"),
+    }
     for label, (name, category) in expect.items():
         k = by_label[label]
         assert (names.names[k], names.categories[k]) == (name, category), label

@@ -76,8 +76,13 @@ def lexicon():
 
 
 def renamed(lexicon, text, answers, detections=None, design="slots", **thresholds):
-    namer = Namer(FakeClassifier(answers), lexicon, detector=FakeDetector(detections) if detections is not None else None,
-                  thresholds=Thresholds(**thresholds), design=design)
+    namer = Namer(
+        FakeClassifier(answers),
+        lexicon,
+        detector=FakeDetector(detections) if detections is not None else None,
+        thresholds=Thresholds(**thresholds),
+        design=design,
+    )
     result = caption(text)
     namer.rename(result, torch.zeros(L, 8), FakeImage() if detections is not None else None, (448, 448))
     return result
@@ -118,8 +123,9 @@ def test_the_same_object_is_named_once_unless_counted(lexicon):
     # a vaguer word for an object already named is dropped too; a dropped last mention keeps the list's "and"
     cat = renamed(lexicon, "a picture of a bird and an animal", [("tabby", 0.1), ("tabby", 0.9), ("tench", 0.001)], category=0.9)
     assert cat.text == "a picture of a cat"
-    listed = renamed(lexicon, "a picture of a fruit a bandage and a vegetable",
-                     [("tench", 0.001), ("ladle", 0.99), ("spatula", 0.9), ("ladle", 0.98)])
+    listed = renamed(
+        lexicon, "a picture of a fruit a bandage and a vegetable", [("tench", 0.001), ("ladle", 0.99), ("spatula", 0.9), ("ladle", 0.98)]
+    )
     assert listed.text == "a picture of a ladle and a spatula"
 
 
@@ -132,14 +138,12 @@ def test_people_from_the_detector(lexicon, n, phrase):
     assert (obj.source, obj.label, obj.count) == ("detector", "person", n)
     assert result.attention[-1].sum() == pytest.approx(1.0)
     # below the threshold, nobody
-    faint = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)],
-                    [FakeDetection("person", 0.3, (0, 0, 200, 200))])
+    faint = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)], [FakeDetection("person", 0.3, (0, 0, 200, 200))])
     assert faint.text == "a photo of a dog"
 
 
 def test_a_person_beside_a_named_object(lexicon):
-    result = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)],
-                     [FakeDetection("person", 0.9, (0, 0, 30, 40))])
+    result = renamed(lexicon, "a photo of a dog", [("tench", 0.001), ("beagle", 0.99)], [FakeDetection("person", 0.9, (0, 0, 30, 40))])
     assert result.text == "a photo of a dog and a person"
 
 

@@ -48,10 +48,12 @@ def test_naming_meets_the_bars_on_real_photographs(reports):
 @pytest.mark.quality
 def test_no_caption_names_the_same_object_twice(reports):
     named, decoder_only = reports
-    doubled = lambda report: [p["caption"] for p in report["photos"]  # noqa: E731
-                              if len({o["word"] for o in p["objects"]}) < len(p["objects"])]
+    doubled = lambda report: [
+        p["caption"]
+        for p in report["photos"]  # noqa: E731
+        if len({o["word"] for o in p["objects"]}) < len(p["objects"])
+    ]
     assert doubled(named) == []
     assert doubled(decoder_only) == []  # the decoder-only results carry no object words to compare
-    repeated = [p["caption"] for p in decoder_only["photos"] if any(
-        f"a {w} and a {w}" in p["caption"] for w in p["caption"].split()[3:])]
+    repeated = [p["caption"] for p in decoder_only["photos"] if any(f"a {w} and a {w}" in p["caption"] for w in p["caption"].split()[3:])]
     assert repeated, "the decoder alone doubles names on these photos (a koala and a koala): the check has work to do"

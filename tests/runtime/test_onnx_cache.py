@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner.runtime import onnx_cache
 from captioner.model.decoder import Decoder
+from captioner.runtime import onnx_cache
 from captioner.runtime.onnx_step import OnnxStep
-
 from tests.conftest import small_decoder_config
 
 

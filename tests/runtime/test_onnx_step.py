@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.decoding.search import beam_search
+from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.model.decoder import Decoder
 from tests.conftest import small_decoder_config
 
@@ -22,7 +22,9 @@ def _same(a, b):
     torch.testing.assert_close(a.betas, b.betas, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, hard, context", [(k, False, "argmax") for k in SCORE_FUNCTIONS] + [("additive", True, "argmax"), ("additive", True, "expected")])
+@pytest.mark.parametrize(
+    "kind, hard, context", [(k, False, "argmax") for k in SCORE_FUNCTIONS] + [("additive", True, "argmax"), ("additive", True, "expected")]
+)
 def test_onnx_decoding_finds_what_torch_finds(kind, hard, context):
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(V, attention=kind, hard_attention=hard)).eval()

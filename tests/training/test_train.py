@@ -8,8 +8,7 @@ from PIL import Image
 from captioner.model.decoder import Decoder, HardSampling
 from captioner.training.config import TrainConfig
 from captioner.training.loop import caption_loss, hard_sampling, train_decoder
-from captioner.vocab import pad_captions
-from captioner.vocab import Vocabulary
+from captioner.vocab import Vocabulary, pad_captions
 from tests.conftest import small_decoder_config
 
 V = 10
@@ -44,7 +43,10 @@ HARD_LEVERS = {
     "moving average": {},
     "gumbel": {"hard_estimator": "gumbel"},
     "leave-one-out, by batch, scaled, annealed": {
-        "hard_samples": 3, "hard_expected_per": "batch", "reinforce_scale": 0.1, "hard_expected_anneal": True,
+        "hard_samples": 3,
+        "hard_expected_per": "batch",
+        "reinforce_scale": 0.1,
+        "hard_expected_anneal": True,
     },
 }
 
@@ -106,8 +108,12 @@ def test_hard_sampling_settings_annealed_and_drawn_by_batch():
     torch.manual_seed(0)
     draws = [hard_sampling(TrainConfig(hard_expected_per="batch"), 0.3).expected_prob for _ in range(400)]
     assert set(draws) == {0.0, 1.0} and 0.4 < sum(draws) / len(draws) < 0.6  # the whole batch, half the time
-    for bad, name in ((dict(hard_expected_per="caption"), "hard_expected_per"), (dict(hard_samples=0), "hard_samples"),
-                      (dict(hard_estimator="gumble"), "estimator"), (dict(hard_expected_prob=2.0), "probability")):
+    for bad, name in (
+        (dict(hard_expected_per="caption"), "hard_expected_per"),
+        (dict(hard_samples=0), "hard_samples"),
+        (dict(hard_estimator="gumble"), "estimator"),
+        (dict(hard_expected_prob=2.0), "probability"),
+    ):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**bad)
 
@@ -154,8 +160,8 @@ def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
     from captioner.training.run import run_training
 
     run = run_training(*_configs(tiny_synth, tmp_path / "run"), progress=False)
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [l["epoch"] for l in lines] == [1, 2]
+    lines = [json.loads(text) for text in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in lines] == [1, 2]
     assert "CIDEr-D" in lines[0]["val"]  # validation decodes and scores for real
     # on grounded scenes each epoch also measures naming and attention correctness
     grounding = lines[0]["val"]["grounding"]
@@ -171,7 +177,9 @@ def test_run_writes_models_metrics_and_checkpoints(tiny_synth, tmp_path):
     assert saved["train"]["epochs"] == 2 and saved["model"]["hidden_dim"] == 24
 
 
-@pytest.mark.parametrize("hard, finetune, train", [(False, 0, {}), (True, 0, {}), (True, 0, {"hard_expected_per": "batch", "hard_samples": 2}), (False, 1, {})])
+@pytest.mark.parametrize(
+    "hard, finetune, train", [(False, 0, {}), (True, 0, {}), (True, 0, {"hard_expected_per": "batch", "hard_samples": 2}), (False, 1, {})]
+)
 def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard, finetune, train):
     from captioner.training.run import run_training
 
@@ -188,8 +196,8 @@ def test_resume_reaches_the_same_weights(tiny_synth, tmp_path, hard, finetune, t
     a, b = _weights(full / "final"), _weights(resumed / "final")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    lines = [json.loads(l) for l in (resumed / "metrics.jsonl").read_text().splitlines()]
-    assert [l["epoch"] for l in lines] == [1, 2]
+    lines = [json.loads(text) for text in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in lines] == [1, 2]
 
 
 def test_fine_tuning_trains_the_last_blocks_and_a_frozen_encoder_stays_as_it_was(tiny_synth, tmp_path):
@@ -227,8 +235,7 @@ def test_existing_run_needs_resume(tiny_synth, tmp_path):
 
 
 def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
-    from captioner import Captioner
-    from captioner import pipeline
+    from captioner import Captioner, pipeline
     from captioner.training import features
     from captioner.training.run import run_training
 
@@ -266,16 +273,43 @@ def test_torchrun_two_cpu_processes(tiny_synth, tmp_path, finetune):
 
     root = Path(__file__).resolve().parents[2]
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "captioner", "train",
-        "--data", str(tiny_synth), "--out", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "8", "--device", "cpu",
-        "--set", "model.image_size=64", "--set", "model.hidden_dim=16", "--set", "model.embed_dim=16",
-        "--set", "model.attention_dim=16", "--set", "train.min_word_freq=1", "--set", f"model.finetune_blocks={finetune}",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "captioner",
+        "train",
+        "--data",
+        str(tiny_synth),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--set",
+        "model.image_size=64",
+        "--set",
+        "model.hidden_dim=16",
+        "--set",
+        "model.embed_dim=16",
+        "--set",
+        "model.attention_dim=16",
+        "--set",
+        "train.min_word_freq=1",
+        "--set",
+        f"model.finetune_blocks={finetune}",
     ]
     env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(l) for l in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
-    assert [l["epoch"] for l in lines] == [1, 2]  # logged once, by rank 0
+    lines = [json.loads(text) for text in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in lines] == [1, 2]  # logged once, by rank 0
     # 80 pairs, 8 per process per step -> 5 steps an epoch, 10 in all.
     assert (tmp_path / "ddp" / "latest").read_text() == "checkpoint-00000010"
     assert (tmp_path / "ddp" / "best" / "model.safetensors").is_file()
@@ -292,8 +326,14 @@ def test_a_non_finite_loss_stops_training_with_a_clear_error():
     feats[5] = np.nan  # one poisoned image: the batch that holds it has a NaN loss
     saved = []
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step \d+"):
-        train_decoder(model, feats, pairs, TrainConfig(epochs=2, batch_size=8, checkpoint_every=1), progress=False,
-                      on_checkpoint=lambda st, *_: saved.append(st.global_step))
+        train_decoder(
+            model,
+            feats,
+            pairs,
+            TrainConfig(epochs=2, batch_size=8, checkpoint_every=1),
+            progress=False,
+            on_checkpoint=lambda st, *_: saved.append(st.global_step),
+        )
     assert all(torch.isfinite(p).all() for p in model.parameters())  # the bad step never reached the weights
 
 
@@ -323,12 +363,23 @@ def _damaged(cut_run, tmp_path, damage):
 @pytest.mark.parametrize(
     "damage, file",
     [
-        (lambda run, ckpt: (ckpt / "trainer.safetensors").write_bytes((ckpt / "trainer.safetensors").read_bytes()[:500]), "trainer.safetensors"),
+        (
+            lambda run, ckpt: (ckpt / "trainer.safetensors").write_bytes((ckpt / "trainer.safetensors").read_bytes()[:500]),
+            "trainer.safetensors",
+        ),
         (lambda run, ckpt: (ckpt / "trainer.json").write_text('{"state": {"epoch": 1, '), "trainer.json"),
-        (lambda run, ckpt: (ckpt / "trainer.json").write_text(
-            (ckpt / "trainer.json").read_text().replace('"global_step": 6', '"global_step": -6')), "trainer.json"),
-        (lambda run, ckpt: (ckpt / "trainer.json").write_text(
-            (ckpt / "trainer.json").read_text().replace('"epoch": 1', '"epoch": "one"')), "trainer.json"),
+        (
+            lambda run, ckpt: (ckpt / "trainer.json").write_text(
+                (ckpt / "trainer.json").read_text().replace('"global_step": 6', '"global_step": -6')
+            ),
+            "trainer.json",
+        ),
+        (
+            lambda run, ckpt: (ckpt / "trainer.json").write_text(
+                (ckpt / "trainer.json").read_text().replace('"epoch": 1', '"epoch": "one"')
+            ),
+            "trainer.json",
+        ),
         (lambda run, ckpt: (ckpt / "model.safetensors").write_bytes(b"\0" * 100), "model.safetensors"),
     ],
 )
@@ -392,13 +443,28 @@ def test_train_resume_of_an_unusable_run_is_a_usage_error(cut_run, tmp_path, cap
 def test_an_epoch_prints_one_short_line_and_the_record_stays_in_metrics_jsonl(tmp_path):
     from captioner.training.run import epoch_line
 
-    record = {"ce": 1.2346, "epoch": 1, "seconds": 61.7, "pairs_per_s": 120.0, "val": {
-        "BLEU-1": 0.7, "BLEU-4": 0.3456, "ROUGE-L": 0.5, "CIDEr-D": 1.942,
-        "grounding": {"objects_named_rate": 0.24, "attention": {"count": 80, "mass_in_box": 0.381, "baseline": 0.06, "peak_in_box_rate": 0.59},
-                      "attention_by_word": {"shape": {"count": 40}}}}}
+    record = {
+        "ce": 1.2346,
+        "epoch": 1,
+        "seconds": 61.7,
+        "pairs_per_s": 120.0,
+        "val": {
+            "BLEU-1": 0.7,
+            "BLEU-4": 0.3456,
+            "ROUGE-L": 0.5,
+            "CIDEr-D": 1.942,
+            "grounding": {
+                "objects_named_rate": 0.24,
+                "attention": {"count": 80, "mass_in_box": 0.381, "baseline": 0.06, "peak_in_box_rate": 0.59},
+                "attention_by_word": {"shape": {"count": 40}},
+            },
+        },
+    }
     line = epoch_line(record, 4, tmp_path / "metrics.jsonl")
-    assert line.startswith("epoch 1/4 · loss 1.235 · val CIDEr-D 1.942, BLEU-4 0.346 · objects named 24% · "
-                           "attention in the named object's box 38% (uniform 6%), peak inside 59% · 62 s")
+    assert line.startswith(
+        "epoch 1/4 · loss 1.235 · val CIDEr-D 1.942, BLEU-4 0.346 · objects named 24% · "
+        "attention in the named object's box 38% (uniform 6%), peak inside 59% · 62 s"
+    )
     assert str(tmp_path / "metrics.jsonl") in line and "{" not in line
     assert "metrics.jsonl" not in epoch_line({**record, "epoch": 2}, 4, tmp_path / "metrics.jsonl")  # said once
     assert epoch_line({"ce": 2.0, "epoch": 3}, 3) == "epoch 3/3 · loss 2.000"  # no validation data

@@ -5,13 +5,16 @@ import pytest
 from captioner.viz.first_word import first_naming_word
 
 
-@pytest.mark.parametrize("caption, first", [
-    ("a picture of two small blue stars", "stars"),
-    ("there is a yellow star to the left of a black triangle", "star"),
-    ("a photo of a kettle and an otter", "kettle"),
-    ("an image of a little white circle", "circle"),
-    ("cat", "cat"),
-])
+@pytest.mark.parametrize(
+    "caption, first",
+    [
+        ("a picture of two small blue stars", "stars"),
+        ("there is a yellow star to the left of a black triangle", "star"),
+        ("a photo of a kettle and an otter", "kettle"),
+        ("an image of a little white circle", "circle"),
+        ("cat", "cat"),
+    ],
+)
 def test_the_first_word_that_names_something(caption, first):
     words = caption.split()
     assert words[first_naming_word(words)] == first

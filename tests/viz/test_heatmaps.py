@@ -213,7 +213,15 @@ def test_grid_panels_show_each_word_in_order():
     words = ["top-left", "top-right", "bottom-left", "bottom-right"]
     image = Image.new("RGB", (300, 300), (0, 0, 0))
     grid = np.asarray(
-        hm.render_grid(image, result_of(words, peaked(4, peaks=corners), text=""), panel_size=P, columns=5, colormap="gray", opacity=1.0, smooth="nearest")
+        hm.render_grid(
+            image,
+            result_of(words, peaked(4, peaks=corners), text=""),
+            panel_size=P,
+            columns=5,
+            colormap="gray",
+            opacity=1.0,
+            smooth="nearest",
+        )
     ).sum(axis=2)
     inside = slice(M, P - M)  # the square image fills the panel inside its white margin
     assert grid[inside, inside].max() == 0  # the first panel is the plain (black) image
@@ -282,7 +290,15 @@ def test_gif_of_no_words_is_one_frame(chelsea):
 
 def test_gif_frames_follow_the_words(chelsea):
     corners = [(0, 0), (13, 13), (0, 13)]
-    data = hm.render_gif(chelsea, result_of(["a", "b", "c"], peaked(3, peaks=corners), betas=np.ones(3)), panel_size=P, colormap="gray", opacity=1.0, smooth="nearest", duration_ms=250)
+    data = hm.render_gif(
+        chelsea,
+        result_of(["a", "b", "c"], peaked(3, peaks=corners), betas=np.ones(3)),
+        panel_size=P,
+        colormap="gray",
+        opacity=1.0,
+        smooth="nearest",
+        duration_ms=250,
+    )
     gif = frames_of(data)
     sizes = set()
     for t, (i, j) in enumerate(corners):
