@@ -61,7 +61,7 @@ def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend
 def test_the_web_apps_loader_captions_every_shipped_model(model, int8, torch_captions):
     from app import streamlit_app as webapp
 
-    captioner = webapp.load_captioner(str(default_model_dir(model)), int8)
+    captioner = webapp.load_captioner(str(default_model_dir(model)), int8, True)  # naming on, as the page starts
     _compare(model, "app int8" if int8 else "app", captioner.caption(_images(model)), torch_captions[model])
 
 
