@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -388,10 +388,8 @@ class Namer:
         obj = ObjectWord(0, word, "detector", "person", max(d.score for d in people), list(box), None, n)
         objects = [t for t in tokens if t.object is not None]
         first = objects[0] if objects else None
-        if first is not None and (
-            first.object.source == "classifier" and first.word in ("something",) + tuple(CATEGORY_PHRASES) or first.word == "something"
-        ):
-            first.word, first.map, first.object = word, person_map, dataclass_replace(obj, decoder_word=first.object.decoder_word)
+        if first is not None and (first.object.source == "classifier" and first.word in VAGUE or first.word == "something"):
+            first.word, first.map, first.object = word, person_map, replace(obj, decoder_word=first.object.decoder_word)
             _set_article(tokens, first, article)
             return
         new = [_Token(article, person_map), _Token(word, person_map, obj)]
@@ -409,7 +407,7 @@ class Namer:
             return
         place_map = _uniform(grid)
         obj = ObjectWord(0, whole.place, "classifier", whole.label, whole.place_p)
-        sure = [t for t in tokens if t.object is not None and t.word not in ("something",) + tuple(CATEGORY_PHRASES)]
+        sure = [t for t in tokens if t.object is not None and t.word not in VAGUE]
         background = self.lexicon.background_span([t.word for t in tokens])
         if background:
             del tokens[background[0] : background[1]]
@@ -422,7 +420,7 @@ class Namer:
                 _drop_mention(tokens, t)
             if objects:
                 first = objects[0]
-                first.word, first.map, first.object = whole.place, place_map, dataclass_replace(obj, decoder_word=first.object.decoder_word)
+                first.word, first.map, first.object = whole.place, place_map, replace(obj, decoder_word=first.object.decoder_word)
                 _set_article(tokens, first, "a")
                 return
         phrase = self.names.place_phrases[whole.place]
@@ -485,12 +483,6 @@ def namer_for(model, model_dir: str | Path, detector: Any = "default", vocab=Non
     if lexicon is None or RegionClassifier.for_model(model) is None:
         return None
     return Namer.for_model(model, model_dir, detector=default_detector() if detector == "default" else detector, vocab=vocab, **kwargs)
-
-
-def dataclass_replace(obj, **changes):
-    from dataclasses import replace
-
-    return replace(obj, **changes)
 
 
 def _position(tokens: list[_Token], token: _Token) -> int:
