@@ -488,7 +488,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
         elif len(result.alternatives) > 1:
             st.markdown("**Other beams**\n\n" + "\n".join(f"- {md(t)} ({s:.3f})" for t, s in result.alternatives[1:]))
         st.caption(
-            f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding, model.int8, captioner.model.decoder.onnx)})."
+            f"Captioned in {seconds * 1000:.0f} ms on {captioner.device.type} ({describe(decoding, model.int8, captioner.runtime.onnx)})."
         )
     with picture:
         shown = image.copy()

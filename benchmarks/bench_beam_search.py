@@ -17,6 +17,7 @@ from benchmarks.common import REFERENCE_SIZES, best_of, setup_threads
 from captioner import ModelConfig
 from captioner.decoding.search import beam_search
 from captioner.model.decoder import Decoder
+from captioner.runtime.inference import decoding_step
 from captioner.vocab import Vocabulary
 
 
@@ -37,17 +38,18 @@ def main() -> None:
     print(f"{'sizes':<7} {'one at a time':>14} {'batch ' + str(args.images):>10} {'speed-up':>9}")
     for name, sizes in REFERENCE_SIZES.items():
         torch.manual_seed(0)
-        decoder = Decoder(ModelConfig(grid_size=(14, 14), max_len=20, **sizes)).eval().decode_int8(args.int8).decode_onnx(args.onnx)
+        decoder = Decoder(ModelConfig(grid_size=(14, 14), max_len=20, **sizes)).eval()
         with torch.no_grad():
             decoder.out.bias[Vocabulary.end_id] = -1e4
+        step = decoding_step(decoder, int8=args.int8, onnx=args.onnx)
         feats = torch.randn(args.images, 196, sizes["feature_dim"])
 
         def one_at_a_time(n=8):
             for i in range(n):
-                beam_search(decoder, feats[i : i + 1], beam_size=args.beam_size, max_len=20)
+                beam_search(step, feats[i : i + 1], beam_size=args.beam_size, max_len=20)
 
         def batched():
-            beam_search(decoder, feats, beam_size=args.beam_size, max_len=20)
+            beam_search(step, feats, beam_size=args.beam_size, max_len=20)
 
         single = best_of(one_at_a_time, repeats=3) / 8 * 1000
         batch = best_of(batched, repeats=3) / args.images * 1000

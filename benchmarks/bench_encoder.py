@@ -10,8 +10,8 @@ at 224 px (14x14x432), stride-32 features at 448 px (14x14x320), and stride-32 a
 
 How inference runs the default model's encoder (stride 16 + head, 224 px): batch norm as its own
 operation (the modules as saved) or folded into the convolutions, on torch or ONNX Runtime
-(Encoder.encode_onnx), and the batch in chunks of 1 to 32 images; rounds interleaved, medians
-(encoder.CPU_CHUNK is the chunk inference uses).
+(runtime/onnx_encoder), and the batch in chunks of 1 to 32 images; rounds interleaved, medians
+(runtime/folded_encoder.CPU_CHUNK is the chunk inference uses).
 
     python -m benchmarks.bench_encoder --agreement data/objects-scenes/dataset_objects.json [--model objects] [--n 200] [--onnx]
 
@@ -29,8 +29,10 @@ import torch
 
 from benchmarks.common import best_of, setup_threads
 from captioner import ModelConfig
-from captioner.model import encoder as encoder_module
 from captioner.model.encoder import build_encoder
+from captioner.runtime import folded_encoder
+from captioner.runtime.inference import InferenceRuntime
+from captioner.runtime.onnx_encoder import OnnxEncoder
 
 CHUNKS = (1, 2, 4, 8, 16, 32)
 
@@ -75,20 +77,25 @@ def main() -> None:
 def inference(batch: int, rounds: int) -> None:
     enc = build_encoder(ModelConfig(feature_levels=(3, 5), grid_level=3))
     x = torch.randn(batch, 3, 224, 224)
-    in_use = encoder_module.CPU_CHUNK
+    in_use = folded_encoder.CPU_CHUNK
     runs = [("separate", c) for c in (1, 4, batch)] + [("folded", c) for c in CHUNKS if c <= batch]
     runs += [("onnx", c) for c in (1, 4, batch)]
     times = {run: [] for run in runs}
+    folded = folded_encoder.FoldedEncoder(enc, 224)
+    onnx = OnnxEncoder(enc, lambda: folded.backbone, x[:1])
+    paths = {
+        "separate": folded_encoder.FoldedEncoder(enc, 224, fold=False),
+        "folded": folded,
+        "onnx": lambda pixels: torch.cat([onnx(part) for part in pixels.split(folded_encoder.CPU_CHUNK)]),
+    }
     with torch.inference_mode():
-        enc(x)  # builds the folded copy
-        enc.encode_onnx()(x[:1])  # and the exported graph
         for _ in range(rounds):
             for how, chunk in runs:
-                enc.fold_batch_norm, enc.onnx, encoder_module.CPU_CHUNK = how != "separate", how == "onnx", chunk
+                folded_encoder.CPU_CHUNK = chunk
                 start = time.perf_counter()
-                enc(x)
+                paths[how](x)
                 times[how, chunk].append((time.perf_counter() - start) / batch * 1000)
-    encoder_module.CPU_CHUNK = in_use
+    folded_encoder.CPU_CHUNK = in_use
     print(f"batch {batch}, rounds {rounds}; CPU_CHUNK in use: {in_use}")
     print(f"{'batch norm':<26} {'chunk':>5} {'ms/img':>8}")
     labels = {"separate": "separate", "folded": "folded", "onnx": "folded, ONNX Runtime"}
@@ -108,7 +115,7 @@ def agreement(model: str, data: str, n: int, onnx: bool = False) -> None:
     if onnx:
         other, what = [r.text for r in Captioner.from_pretrained(model, device="cpu", onnx=True).caption(images)], "on ONNX Runtime"
     else:
-        cap.model.encoder.fold_batch_norm = False
+        cap.runtime = InferenceRuntime(cap.model, fold_batch_norm=False)
         other, what = [r.text for r in cap.caption(images)], "with batch norm separate"
     changed = [(a, b) for a, b in zip(folded, other) if a != b]
     print(f"{model}: {len(changed)} of {len(images)} captions change {what}")

@@ -24,6 +24,7 @@ from PIL import Image
 
 from benchmarks.common import paired, photos, setup_threads, synthetic_vocab
 from captioner import Captioner, ModelConfig
+from captioner.runtime.inference import InferenceRuntime
 from captioner.vocab import Vocabulary
 
 
@@ -49,10 +50,9 @@ def main() -> None:
     else:
         torch.manual_seed(0)
         cap = Captioner.from_config(ModelConfig(), synthetic_vocab(60), device="cpu")
-        cap.model.decoder.decode_int8(args.int8).decode_onnx(args.onnx)
-        cap.model.encoder.encode_onnx(args.onnx)
         with torch.no_grad():
             cap.model.decoder.out.bias[Vocabulary.end_id] = -1e4  # worst case: no caption ends early
+        cap.runtime = InferenceRuntime(cap.model, int8=args.int8, onnx=args.onnx)
     print(
         f"encoder {cap.config.encoder} levels {cap.config.feature_levels} grid {cap.config.grid_size} D={cap.config.feature_dim}; "
         f"decoder E={cap.config.embed_dim} H={cap.config.hidden_dim} A={cap.config.attention_dim} "

@@ -1,7 +1,11 @@
 """Training cost on the CPU: one decoder step (forward, backward, Adam) at the paper's sizes and
 at small sizes, and training throughput with and without the feature cache.
 
-    python -m benchmarks.bench_train [--threads 2] [--batch 32] [--steps-only]
+    python -m benchmarks.bench_train [--threads 2] [--batch 32] [--steps-only] [--plain]
+
+The steps run training's fast teacher forcing (captioner/training/fast_decoder.py, what
+`captioner train` runs); --plain runs the decoder's own forward, the paper as written
+(`--set train.speedups=false`).
 
 Sizes as in design.md's reference measurements of the best-known tutorial (3.4 s a step at the
 paper's sizes, 0.19 s at the small sizes; batch 32, captions of 20 tokens):
@@ -13,6 +17,7 @@ paper's sizes, 0.19 s at the small sizes; batch 32, captions of 20 tokens):
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +27,7 @@ from captioner import ModelConfig
 from captioner.model.decoder import Decoder
 from captioner.model.encoder import build_encoder, preprocessor_for
 from captioner.training.config import TrainConfig
+from captioner.training.fast_decoder import FastTraining, teacher_forcing
 from captioner.training.loop import caption_loss
 
 SIZES = {
@@ -30,7 +36,7 @@ SIZES = {
 }
 
 
-def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False):
+def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False, plain: bool = False):
     """One training step on random features and captions of `tokens` targets each, or with
     `varied`, of 5 to `tokens` targets (<end> included; <pad> after), as real captions are."""
     torch.manual_seed(0)
@@ -45,8 +51,10 @@ def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False
         captions[torch.arange(tokens + 1) > lengths.unsqueeze(1)] = 0  # <pad>
     train_config = TrainConfig()
 
+    forward = decoder if plain else partial(teacher_forcing, decoder)
+
     def step(features=feats):
-        out = decoder(features, captions)
+        out = forward(features, captions)
         loss, _, _ = caption_loss(out, captions[:, 1:], train_config, None)
         optimizer.zero_grad()
         loss.backward()
@@ -61,15 +69,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--steps-only", action="store_true", help="only the decoder steps (not throughput or fine-tuning)")
+    parser.add_argument("--plain", action="store_true", help="the decoder's plain forward instead of training's speed-ups")
     args = parser.parse_args()
     setup_threads(args.threads)
 
-    print(f"decoder training step, batch {args.batch}, {args.tokens} tokens, {args.threads} threads")
+    print(
+        f"decoder training step, batch {args.batch}, {args.tokens} tokens, {args.threads} threads{', plain forward' if args.plain else ''}"
+    )
     step_seconds = {}
     for name, sizes in SIZES.items():
         config = ModelConfig(grid_size=(14, 14), dropout=0.5, **sizes)
-        step_seconds[name] = best_of(make_step(config, args.batch, args.tokens), repeats=3)
-        varied = best_of(make_step(config, args.batch, args.tokens, varied=True), repeats=3)
+        step_seconds[name] = best_of(make_step(config, args.batch, args.tokens, plain=args.plain), repeats=3)
+        varied = best_of(make_step(config, args.batch, args.tokens, varied=True, plain=args.plain), repeats=3)
         print(f"  {name:<8} {step_seconds[name]:.3f} s/step; captions of 5-{args.tokens} tokens: {varied:.3f} s/step")
     if args.steps_only:
         return
@@ -80,7 +91,7 @@ def main() -> None:
     encoder = build_encoder(ModelConfig())
     prep = preprocessor_for(ModelConfig())
     images = photos(args.batch)
-    step = make_step(config, args.batch, args.tokens)
+    step = make_step(config, args.batch, args.tokens, plain=args.plain)
 
     def without_cache():
         with torch.inference_mode():
@@ -104,14 +115,14 @@ def main() -> None:
     # cached annotations, the decoder alone).
     rates = []
     for blocks in (0, 1, 2):
-        rates.append(args.batch / best_of(fine_tuning_step(images, blocks, args.tokens), repeats=3))
+        rates.append(args.batch / best_of(fine_tuning_step(images, blocks, args.tokens, args.plain), repeats=3))
     print(
         "objects model sizes, images/s with the last N encoder blocks trained: "
         + ", ".join(f"N={n} {rate:.1f}" for n, rate in enumerate(rates))
     )
 
 
-def fine_tuning_step(images, blocks: int, tokens: int):
+def fine_tuning_step(images, blocks: int, tokens: int, plain: bool = False):
     """A training step of a CaptionModel at the objects model's sizes with `blocks` trainable
     encoder blocks, on what the cache would hold (the annotations, or the frozen part's output)."""
     from captioner.model.model import CaptionModel
@@ -128,9 +139,10 @@ def fine_tuning_step(images, blocks: int, tokens: int):
     captions = torch.randint(4, config.vocab_size, (len(images), tokens + 1))
     captions[:, 0] = 1
     train_config = TrainConfig()
+    forward = model if plain else FastTraining(model)
 
     def step():
-        out = model(cached, captions, from_frozen=blocks > 0)
+        out = forward(cached, captions, from_frozen=blocks > 0)
         loss, _, _ = caption_loss(out, captions[:, 1:], train_config, None)
         optimizer.zero_grad()
         loss.backward()

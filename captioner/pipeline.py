@@ -34,6 +34,7 @@ from captioner.modeldir import directory
 from captioner.modeldir.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
 from captioner.modeldir.directory import DEFAULT_MODEL, MODEL_ALIASES, SHIPPED_MODELS  # noqa: F401 (re-exported)
 from captioner.results.result import CaptionResult
+from captioner.runtime.inference import InferenceRuntime, check_device
 from captioner.vocab import Vocabulary
 
 T = TypeVar("T")
@@ -85,12 +86,10 @@ class Captioner:
         one image at a time, the same captions to float rounding. Both: the step on ONNX Runtime
         with its products in int8 (the fastest one image at a time)."""
         self.device = torch.device(device)
-        for name, on in (("int8", int8), ("ONNX", onnx)):
-            if on and self.device.type != "cpu":
-                raise ValueError(f"{name} inference runs on the CPU only, not on {self.device}")
+        check_device(self.device, int8, onnx)  # before the model moves there
         self.model = model.to(self.device).eval()
-        self.model.decoder.decode_int8(int8).decode_onnx(onnx)
-        self.model.encoder.encode_onnx(onnx)
+        # What runs: built from the model's weights on first use; refresh() after changing them.
+        self.runtime = InferenceRuntime(self.model, int8=int8, onnx=onnx)
         self.vocab = vocab
         self.preprocessor = preprocessor_for(model.config)
         self.namer = None  # names object words from where they looked (captioner.recognition); see from_pretrained
@@ -98,6 +97,12 @@ class Captioner:
     @property
     def config(self) -> ModelConfig:
         return self.model.config
+
+    def refresh(self) -> Captioner:
+        """Caption with the model's weights as they are now, after loading or training them (the
+        runtime keeps a snapshot of them, made on first use)."""
+        self.runtime.refresh()
+        return self
 
     # -- construction and persistence --------------------------------------------------------
 
@@ -238,7 +243,7 @@ class Captioner:
     @torch.inference_mode()
     def _encode_arrays(self, arrays: Sequence[np.ndarray], frozen: bool = False) -> torch.Tensor:
         pixels = self.preprocessor.normalize(self.preprocessor.stack(arrays).to(self.device))
-        return self.model.encode_frozen(pixels) if frozen else self.model.encode(pixels)
+        return self.model.encode_frozen(pixels) if frozen else self.runtime.encode(pixels)
 
     @torch.inference_mode()
     def decode(
@@ -246,7 +251,8 @@ class Captioner:
     ) -> list[CaptionResult]:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
-        results = self._results(generate(self.model.decoder, features, decoding_options(options, **decoding)))
+        options = decoding_options(options, **decoding)
+        results = self._results(generate(self.runtime.step(options.hard_context), features, options))
         if self.namer is not None:
             self.namer.rename_all(results, features, images)
         return results

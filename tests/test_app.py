@@ -242,7 +242,7 @@ def test_int8_decoding_is_a_choice_on_the_cpu(app, photos, monkeypatch):
 
     def recorded(cls, path=None, *args, **kwargs):
         captioner = from_pretrained(cls, path, *args, **kwargs)
-        loaded.append((captioner.model.decoder.int8, captioner.model.decoder.onnx))
+        loaded.append((captioner.runtime.int8, captioner.runtime.onnx))
         return captioner
 
     monkeypatch.setattr(Captioner, "from_pretrained", classmethod(recorded))

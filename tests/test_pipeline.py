@@ -188,7 +188,7 @@ def test_int8_decoding_is_an_option_of_the_cpu(small_captioner, photos):
     fast = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True)
     (result,) = fast.caption(photos["chelsea"])
     assert result.attention.shape[0] == len(result.words) and np.isfinite(result.score)
-    assert not small_captioner.model.decoder.int8  # the float model is untouched
+    assert not small_captioner.runtime.int8  # the float captioner is untouched
 
 
 def test_onnx_decoding_is_an_option_of_the_cpu_with_the_same_captions(small_captioner, photos):
@@ -199,8 +199,8 @@ def test_onnx_decoding_is_an_option_of_the_cpu_with_the_same_captions(small_capt
     for ours, theirs in zip(onnx.caption(images), small_captioner.caption(images)):
         assert ours.words == theirs.words and ours.score == pytest.approx(theirs.score, abs=1e-5)
         np.testing.assert_allclose(ours.attention, theirs.attention, atol=1e-5)
-    assert not small_captioner.model.decoder.onnx and not small_captioner.model.encoder.onnx
-    assert onnx.model.encoder._onnx_cache is not None  # the encoder ran on ONNX Runtime too
+    assert not small_captioner.runtime.onnx
+    assert onnx.runtime.encoder_onnx and onnx.runtime._encoders  # the encoder ran on ONNX Runtime too
     # both: the step on ONNX Runtime with int8 products (a few captions can differ)
     both = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True, onnx=True)
     for result in both.caption(images):

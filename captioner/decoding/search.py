@@ -11,19 +11,33 @@ An image leaves the batch as soon as all its beams have ended, so a batch costs 
 captions need, not what its longest caption needs for every image.
 
 Every decoding setting lives in `DecodingOptions`, with the one set of defaults that the library,
-the command line and the web app share.
+the command line and the web app share. A search runs a `Stepper`: the model's own step
+(runtime.decoding_step.ReferenceStep) or a faster form of it (runtime.InferenceRuntime.step).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from captioner.decoding.options import DecodingOptions, decoding_options
-from captioner.model.decoder import Decoder
 from captioner.vocab import Vocabulary
+
+
+class Stepper(Protocol):
+    """The decoding step a search runs, for N rows over the features (n, L, D) of n images (N a
+    multiple of n; an image's rows, its beams, follow each other and share its features and keys)."""
+
+    max_len: int  # the decoding limit when DecodingOptions.max_len is None
+
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The images' attention keys and initial state (h_0, c_0)."""
+
+    def __call__(self, tokens, state, features, keys) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor]:
+        """Previous tokens (N,) and state -> log-probabilities (N, V), new state, alpha (N, L), beta (N,)."""
 
 
 @dataclass
@@ -72,6 +86,14 @@ def _scored(scores: torch.Tensor) -> torch.Tensor:
     """Final scores, with -inf for a hypothesis that was forced to end because its model gave no
     finite choice (a NaN model): its score means nothing, and the JSON form writes null for it."""
     return scores.masked_fill(scores <= torch.finfo(scores.dtype).min / 2, float("-inf"))
+
+
+def _check_step(step: Stepper, options: DecodingOptions) -> None:
+    """A step made for one way of reading the grid must not serve options asking for another (a
+    soft model's step reads it one way: its hard_context is None)."""
+    made_for = getattr(step, "hard_context", None)
+    if made_for is not None and made_for != options.hard_context:
+        raise ValueError(f"the decoding step reads the grid by {made_for!r}, but the options ask for hard_context={options.hard_context!r}")
 
 
 def _tracks_history(options: DecodingOptions) -> bool:
@@ -138,13 +160,13 @@ class _Selection:
 
 
 @torch.no_grad()
-def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
+def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
     """The most likely word at every step, for a batch of images (B, L, D)."""
     options = decoding_options(options, **overrides)
-    max_len = options.max_len or decoder.max_len
+    _check_step(step, options)
+    max_len = options.max_len or step.max_len
     B, device = features.shape[0], features.device
-    step = decoder.stepper(options.hard_context)
-    keys, state = decoder.start(features)
+    keys, state = step.start(features)
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     sum_lp = torch.zeros(B, device=device)
@@ -177,17 +199,17 @@ def greedy_decode(decoder: Decoder, features: torch.Tensor, options: DecodingOpt
 
 
 @torch.no_grad()
-def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
+def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions | None = None, **overrides) -> Hypotheses:
     """Beam search for a batch of images (B, L, D); returns the n_best hypotheses per image."""
     options = decoding_options(options, **overrides)
-    max_len, length_penalty, n_best = options.max_len or decoder.max_len, options.length_penalty, options.n_best
+    _check_step(step, options)
+    max_len, length_penalty, n_best = options.max_len or step.max_len, options.length_penalty, options.n_best
     B, L, _ = features.shape
     K, device = options.beam_size, features.device
-    step = decoder.stepper(options.hard_context)
-    # The decoder gets each image's features and keys once, shared by its beams' rows. The K beams
+    # The step gets each image's features and keys once, shared by its beams' rows. The K beams
     # of an image start identical, so the first step runs one row per image (`beams` = 1); the
     # selection then copies each row to the K beams it chose.
-    keys, state = decoder.start(features)
+    keys, state = step.start(features)
     feats, beams = features, 1
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     sum_lp = torch.zeros(B, K, device=device)
@@ -285,7 +307,8 @@ def beam_search(decoder: Decoder, features: torch.Tensor, options: DecodingOptio
 
 
 @torch.no_grad()
-def generate(decoder: Decoder, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:
-    """Captions for annotations (B, L, D): greedy decoding or batched beam search, as `options` say."""
+def generate(step: Stepper, features: torch.Tensor, options: DecodingOptions = DecodingOptions()) -> Hypotheses:
+    """Captions for annotations (B, L, D): greedy decoding or batched beam search, as `options` say.
+    `step` reads the grid as the options' hard_context says (InferenceRuntime.step(options.hard_context))."""
     search = greedy_decode if options.greedy else beam_search
-    return search(decoder, features, options)
+    return search(step, features, options)

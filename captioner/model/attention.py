@@ -14,10 +14,9 @@ Every image-side term (W a_i, its normalisation) depends only on the image, so `
 it once per image; `weights()` then costs one small query projection per decoding step. (The
 best-known tutorial recomputes W a_i at every step, its most expensive operation.)
 
-"additive" computes tanh through the logistic function, tanh(u) = 2 sigmoid(2u) - 1: on the CPU
-torch's sigmoid is vectorised and its tanh is not (the tanh over (rows, L, A) was the decoding
-step's largest cost), so its keys are kept doubled, 2 (W a_i + b), and
-v^T tanh(u) = 2 v^T sigmoid(2u) - sum(v), the same scores.
+The module is the paper's math as written. The CPU runtime computes the same scores in a faster
+form (captioner/runtime/decoding_step.py), and training has its own backward for the additive
+scores (captioner/training/fast_decoder.py); tests hold both to these formulas.
 """
 
 from __future__ import annotations
@@ -60,8 +59,6 @@ class Attention(nn.Module):
         keys = self.key(features)
         if self.kind == "cosine":
             keys = F.normalize(keys, dim=-1)
-        if self.kind == "additive":
-            keys = 2.0 * keys  # see the module's docstring
         return keys
 
     def scores(self, keys: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -71,13 +68,8 @@ class Attention(nn.Module):
         n, L = keys.shape[:2]
         N = h.shape[0]
         if self.kind == "additive":
-            # v^T tanh(W a_i + b + U h) = 2 v^T sigmoid(2 (W a_i + b) + 2 U h) - sum(v); the keys are doubled
-            q = 2.0 * self.query(h).view(n, N // n, 1, -1)
-            if torch.is_grad_enabled():
-                return _AdditiveScores.apply(keys.unsqueeze(1), q, self.score.weight.view(-1)).view(N, L)
-            # Without autograd (decoding), the same math in plain operations, which the ONNX exporter traces.
-            u = keys.unsqueeze(1) + q  # (n, N/n, L, A), a new tensor
-            return 2.0 * self.score(u.sigmoid_()).view(N, L) - self.score.weight.sum()
+            q = self.query(h).view(n, N // n, 1, -1)  # an image's rows share its keys
+            return self.score(torch.tanh(keys.unsqueeze(1) + q)).view(N, L)
         if self.kind == "location":
             return self.query(h)
         if self.kind == "cosine":
@@ -90,29 +82,6 @@ class Attention(nn.Module):
     def weights(self, keys: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """alpha_t: (N, L), each row sums to 1."""
         return torch.softmax(self.scores(keys, h), dim=-1)
-
-
-class _AdditiveScores(torch.autograd.Function):
-    """Training's additive scores 2 v^T sigmoid(k_i + q) - sum(v) over (n, m, L, A), whose backward
-    works in the sigmoid's own buffer. Autograd's would allocate two more tensors of that size at
-    every step (the product of the scores' gradient with v, and the sigmoid's gradient), and new
-    memory that large comes as fresh pages, each faulted in: a step's largest cost at the small
-    sizes (1.13-1.42x faster there with this backward, `python -m benchmarks.bench_train`). One backward
-    pass: it overwrites what it saved."""
-
-    @staticmethod
-    def forward(ctx, keys, q, v):
-        s = torch.add(keys, q).sigmoid_()  # keys (n, 1, L, A), q (n, m, 1, A) -> (n, m, L, A)
-        ctx.save_for_backward(s, v)
-        return torch.matmul(s, v).mul_(2.0).sub_(v.sum())
-
-    @staticmethod
-    def backward(ctx, grad):
-        s, v = ctx.saved_tensors
-        dv = (grad.reshape(1, -1) @ s.reshape(-1, s.shape[-1])).view(-1).mul_(2.0).sub_(grad.sum()) if ctx.needs_input_grad[2] else None
-        du = s.addcmul_(s, s, value=-1.0).mul_(grad.unsqueeze(-1)).mul_(2.0 * v)  # sigmoid' = s (1 - s), in place
-        dkeys = du if du.shape[1] == 1 else du.sum(1, keepdim=True)  # the keys are shared by an image's m rows
-        return dkeys, du.sum(2, keepdim=True), dv
 
 
 def _per_row(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,6 @@ default (stride-16 + stride-32 features of Lite0 at 224 px: a 14x14 grid, D = 43
 
 from __future__ import annotations
 
-import copy
-import itertools
-import warnings
 from pathlib import Path
 
 import torch
@@ -33,8 +30,6 @@ from captioner.model.config import DEFAULT_ENCODER, TORCHVISION_RESNETS, ModelCo
 # Normalisation each backbone was trained with (on 0..1 pixels).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 LITE0_MEAN, LITE0_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5, TF-Lite style
-# Images per encoder pass at inference on the CPU (benchmarks/bench_encoder.py measures the choice).
-CPU_CHUNK = 4
 
 
 class EncoderWeightsError(RuntimeError):
@@ -232,10 +227,6 @@ class Encoder(nn.Module):
         # channels_last roughly doubles CPU throughput of depthwise/1x1 convs at batch > 1.
         self.backbone.to(memory_format=torch.channels_last)
         self.backbone.eval()
-        self.fold_batch_norm = True  # at inference; see _inference_backbone
-        self._folded_cache = None  # _Folded: the backbone for inference
-        self.onnx = False  # inference on ONNX Runtime (encode_onnx)
-        self._onnx_cache = None  # ((the _Folded it was exported from, input size), OnnxEncoder)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -245,80 +236,18 @@ class Encoder(nn.Module):
         return self
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            return self._annotations(self._levels(pixels.contiguous(memory_format=torch.channels_last)))
-        # Inference (and feature caching): batch norm folded into the convolutions, and on the CPU
-        # a few images at a time, whose activations stay in the processor's caches (a batch of
-        # 32 runs slower per image than 4 at a time: benchmarks/bench_encoder.py).
-        if self.onnx and self.fold_batch_norm and pixels.device.type == "cpu":
-            run = self._onnx_encoder(pixels)  # takes the pixels as they are (NCHW)
-            if run is not None:
-                return torch.cat([run(part) for part in pixels.split(CPU_CHUNK)])
-        backbone = self._inference_backbone(pixels) if self.fold_batch_norm else self.backbone
-        x = pixels.contiguous(memory_format=torch.channels_last)
-        parts = x.split(CPU_CHUNK) if x.device.type == "cpu" else [x]
-        return torch.cat([self._annotations(self._levels(part, backbone)) for part in parts])
+        return self.to_annotations(self.feature_maps(pixels.contiguous(memory_format=torch.channels_last)))
 
-    def encode_onnx(self, enabled: bool = True) -> Encoder:
-        """Run the encoder at inference on ONNX Runtime (CPU only; see captioner/runtime/onnx_encoder.py):
-        the same annotations to float rounding, faster. Training and feature caching for
-        fine-tuning are unaffected."""
-        self.onnx = enabled
-        return self
-
-    def _onnx_encoder(self, example: torch.Tensor):
-        """The exported inference path, exported again whenever a weight or statistic changes or the
-        images' size does. The folded backbone is made only to export it: a graph read back from
-        the disk cache (onnx_cache, keyed by the backbone's own weights) needs none, which spares a
-        first caption the fold and its check (seconds on a cold start)."""
-        from captioner.runtime.onnx_encoder import OnnxEncoder, OnnxExportError
-        from captioner.runtime.onnx_step import EXPORT_LOCK
-
-        size = tuple(example.shape[1:])  # the graph's image size is fixed
-        with EXPORT_LOCK:  # threads sharing the model export it once, one at a time
-            if self._onnx_cache is None or not self._onnx_cache[0][0].current() or self._onnx_cache[0][1] != size:
-                weights = _Folded(list(itertools.chain(self.backbone.parameters(), self.backbone.buffers())), self.backbone)
-                try:
-                    self._onnx_cache = ((weights, size), OnnxEncoder(self, lambda: self._inference_backbone(example), example[:1]))
-                except OnnxExportError as exc:  # the option cannot serve this backbone: torch does, and says so once
-                    warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
-                    self.onnx = False
-                    return None
-            return self._onnx_cache[1]
-
-    def _inference_backbone(self, x: torch.Tensor) -> nn.Module:
-        """The backbone with each batch norm folded into the convolution before it (eval mode: BN is
-        then an affine map per channel), so inference runs one operation where it ran two. Made
-        again whenever a parameter or statistic has changed; the module's own weights (the file
-        format) are untouched. A backbone whose folded copy does not give the same maps (one
-        that reuses a convolution's output elsewhere) runs unfolded."""
-        from captioner.runtime.onnx_step import EXPORT_LOCK
-
-        if self._folded_cache is None or not self._folded_cache.current():
-            with EXPORT_LOCK:  # made once when threads share the model (its ONNX graph is keyed by it)
-                if self._folded_cache is None or not self._folded_cache.current():
-                    # Walking the backbone's modules for its tensors costs ~2 ms (5 % of an image's encoding
-                    # at batch 1), so it is done here only; each call then checks the list it made.
-                    tensors = list(itertools.chain(self.backbone.parameters(), self.backbone.buffers()))
-                    with torch.inference_mode(False), torch.no_grad():
-                        folded = _fold_batch_norms(copy.deepcopy(self.backbone))
-                        probe = x[:1].clone()
-                        same = all(
-                            torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(self._levels(probe), self._levels(probe, folded))
-                        )
-                    self._folded_cache = _Folded(tensors, folded if same else self.backbone)
-        return self._folded_cache.backbone
-
-    def _annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
+    def to_annotations(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """The level maps (in self.levels' order) on one grid, concatenated: (B, H*W, D)."""
-        # Plain ints: an exported graph (onnx_encoder) then holds the grid as a constant, which its
+        # Plain ints: an exported graph (runtime) then holds the grid as a constant, which its
         # pooling needs; its input's size is fixed with it.
         grid = tuple(int(d) for d in maps[self.levels.index(self.grid_level)].shape[-2:])
         maps = [self._resize(m, grid) for m in maps]
         feats = torch.cat(maps, dim=1) if len(maps) > 1 else maps[0]
         return feats.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, D)
 
-    def _levels(self, x: torch.Tensor, backbone: nn.Module | None = None) -> list[torch.Tensor]:
+    def feature_maps(self, x: torch.Tensor, backbone: nn.Module | None = None) -> list[torch.Tensor]:
         """The feature maps of self.levels, in order (from `backbone`, by default self.backbone)."""
         backbone = self.backbone if backbone is None else backbone
         if self.head_level is None:
@@ -351,7 +280,7 @@ class Encoder(nn.Module):
         for k in range(first, len(units)):
             x = units[k](x)
             maps += [x for level in self.levels if self._level_unit[level] == k]
-        return self._annotations(maps)
+        return self.to_annotations(maps)
 
     def _fine_tuning(self):
         if self._split is None:
@@ -388,35 +317,14 @@ class Encoder(nn.Module):
 
 
 class _LevelsProbe(nn.Module):
-    """Encoder._levels as a module's forward, for functional_call."""
+    """Encoder.feature_maps as a module's forward, for functional_call."""
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
 
     def forward(self, pixels):
-        return self.encoder._levels(pixels)
-
-
-def _fold_batch_norms(backbone: nn.Module) -> nn.Module:
-    """Fold, in place, every batch norm (eval mode) registered right after the convolution that
-    feeds it: w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta. timm's
-    BatchNormAct2d keeps its activation."""
-    for module in list(backbone.modules()):
-        children = list(module.named_children())
-        for (_, conv), (name, bn) in zip(children, children[1:]):
-            foldable = type(bn) is nn.BatchNorm2d or (isinstance(bn, nn.BatchNorm2d) and hasattr(bn, "act") and hasattr(bn, "drop"))
-            if not (isinstance(conv, nn.Conv2d) and foldable and bn.running_var is not None and bn.num_features == conv.out_channels):
-                continue
-            scale = bn.running_var.add(bn.eps).rsqrt()
-            if bn.weight is not None:
-                scale = scale * bn.weight
-            shift = -bn.running_mean * scale + (bn.bias if bn.bias is not None else 0)
-            conv.weight.mul_(scale.view(-1, 1, 1, 1))
-            bias = shift if conv.bias is None else conv.bias * scale + shift
-            conv.bias = nn.Parameter(bias, requires_grad=False)
-            setattr(module, name, nn.Sequential(bn.drop, bn.act) if hasattr(bn, "act") else nn.Identity())
-    return backbone
+        return self.encoder.feature_maps(pixels)
 
 
 def _blocks(backbone: nn.Module) -> list[nn.Module]:
@@ -511,16 +419,3 @@ def build_encoder(config: ModelConfig, load_weights: bool = True) -> Encoder:
     return Encoder(
         backbone, levels, channels, finetune_blocks=config.finetune_blocks, grid_level=config.grid_level, head_channels=head_channels
     )
-
-
-class _Folded:
-    """The inference backbone, and what it was made from: the backbone's parameters and buffers,
-    each with its storage and version counter then. A weight loaded, updated or moved changes one
-    of them (load_state_dict and optimisers write in place, `.to()` gives new storage)."""
-
-    def __init__(self, tensors: list[torch.Tensor], backbone: nn.Module):
-        self.tensors, self.backbone = tensors, backbone
-        self.versions = [(t.data_ptr(), t._version) for t in tensors]
-
-    def current(self) -> bool:
-        return all(t._version == version and t.data_ptr() == ptr for t, (ptr, version) in zip(self.tensors, self.versions))

@@ -127,6 +127,7 @@ def _code_version() -> dict:
     except ImportError:  # pragma: no cover - a dependency of captioner
         runtime = None
     source = hashlib.sha256()
-    for file in sorted(Path(__file__).parent.glob("*.py")):
+    package = Path(__file__).parent.parent
+    for file in sorted([*(package / "runtime").glob("*.py"), *(package / "model").glob("*.py")]):  # the runtime and the model it runs
         source.update(file.read_bytes())
     return {"torch": torch.__version__, "timm": timm.__version__, "onnxruntime": runtime, "source": source.hexdigest()}

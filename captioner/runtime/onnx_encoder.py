@@ -3,8 +3,8 @@
 The default backbone, EfficientNet-Lite0, is mostly depthwise and 1x1 convolutions, which ONNX
 Runtime's CPU kernels run faster than torch's: about 10 ms an image against 26 one at a time, and
 about 1.5x in batches (benchmarks/bench_encoder.py --inference --onnx). The graph is the encoder's
-inference path (the backbone with batch norm folded, its levels resized onto the grid and
-concatenated) exported with its current weights, and exported again when they change; its
+inference path (folded_encoder: the backbone with batch norm folded, its levels resized onto the
+grid and concatenated) exported with the weights it has when the runtime is made; its
 annotations equal torch's to float rounding.
 """
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from captioner.runtime.onnx_cache import cached_graph, module_settings
-from captioner.runtime.onnx_step import _exporting, cpu_session
+from captioner.runtime.onnx_step import EXPORT_LOCK, cpu_session
 
 
 class _Annotations(nn.Module):
@@ -30,7 +30,7 @@ class _Annotations(nn.Module):
         self.encoder, self.backbone = encoder, backbone
 
     def forward(self, pixels):
-        return self.encoder._annotations(self.encoder._levels(pixels, self.backbone))
+        return self.encoder.to_annotations(self.encoder.feature_maps(pixels, self.backbone))
 
 
 class OnnxExportError(RuntimeError):
@@ -40,7 +40,7 @@ class OnnxExportError(RuntimeError):
 def _export(encoder: nn.Module, backbone: nn.Module, example: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     try:
-        with _exporting(), warnings.catch_warnings(), torch.no_grad():
+        with EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
             torch.onnx.export(
                 _Annotations(encoder, backbone).eval(),

@@ -2,10 +2,10 @@
 
 One image at a time the step is a few dozen small operations, and torch's per-operation cost and
 its small-batch matrix products bound it; ONNX Runtime runs the same graph with less of both
-(benchmarks/bench_beam_search.py --onnx). The search itself stays in Python (beam_search.py). The
-graph is `Decoder.step` exported with the decoder's current weights (exported again when they
-change), one graph per way a hard-attention model reads the grid; its results agree with torch's
-to float rounding.
+(benchmarks/bench_beam_search.py --onnx). The search itself stays in Python (decoding/search.py).
+The graph is the float `MergedStep` (decoding_step) exported, with the weights of its snapshot,
+one graph per way a hard-attention model reads the grid; its results agree with torch's to float
+rounding.
 
 With int8 (`Captioner(int8=True, onnx=True)`), the graph's matrix products are dynamically quantised
 by ONNX Runtime's own tool (int8 weights, activations quantised per call): a step of a large
@@ -20,7 +20,6 @@ import logging
 import tempfile
 import threading
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,69 +37,68 @@ INT8_OPS = ("MatMul", "Gemm")
 # between visitors): under this lock, because torch's exporter keeps global state and fails when two
 # threads export at once. Whoever fills a cache of exported graphs holds it while checking and filling.
 EXPORT_LOCK = threading.RLock()
-_export = threading.local()
-
-
-def exporting() -> bool:
-    """True in the thread that is exporting a graph now (torch.onnx.is_in_onnx_export is true in
-    every thread while any exports)."""
-    return getattr(_export, "active", False)
-
-
-@contextmanager
-def _exporting():
-    with EXPORT_LOCK:
-        _export.active = True
-        try:
-            yield
-        finally:
-            _export.active = False
 
 
 class _Step(nn.Module):
-    """Decoder.step with flat tensors in and out, for the exporter."""
+    """MergedStep with flat tensors in and out, for the exporter."""
 
-    def __init__(self, decoder: nn.Module, hard_context: str):
+    def __init__(self, step: nn.Module):
         super().__init__()
-        self.decoder, self.hard_context = decoder, hard_context
+        self.step = step
 
     def forward(self, tokens, h, c, features, keys):
-        log_probs, (h, c), alpha, beta = self.decoder.step(tokens, (h, c), features, keys, self.hard_context)
+        log_probs, (h, c), alpha, beta = self.step(tokens, (h, c), features, keys)
         return log_probs, h, c, alpha, beta
 
 
-def _export(decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool) -> bytes:
+def _export(step: nn.Module, example: tuple[torch.Tensor, ...], int8: bool) -> bytes:
     buffer = io.BytesIO()
-    was_training = decoder.training
-    step = _Step(decoder, hard_context).eval()
     dynamic = {"tokens": {0: "rows"}, "h": {0: "rows"}, "c": {0: "rows"}, "features": {0: "images"}, "keys": {0: "images"}}
-    with _exporting(), warnings.catch_warnings(), torch.no_grad():
+    with EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
-        decoder._merged()  # made before the trace: the graph holds the merged weights, not the products that make them
-        torch.onnx.export(step, example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic)
-    decoder.train(was_training)
+        torch.onnx.export(
+            _Step(step).eval(), example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic
+        )
     return _int8(buffer.getvalue()) if int8 else buffer.getvalue()
 
 
 class OnnxStep:
-    """`Decoder.step` for one way of reading the grid, run by an ONNX Runtime session on the CPU."""
+    """A float MergedStep run by an ONNX Runtime session on the CPU (`int8`: its products by a
+    weight matrix quantised by ONNX Runtime). The graph is exported at the first call, which
+    gives the example inputs the exporter needs."""
 
-    def __init__(self, decoder: nn.Module, hard_context: str, example: tuple[torch.Tensor, ...], int8: bool = False):
-        settings = {
-            "hard_context": hard_context,
-            "int8": int8,
-            "module": module_settings(decoder),
-            "shapes": [list(t.shape[1:]) for t in example],
-            "dtypes": [str(t.dtype) for t in example],
-        }
-        # Exported once per machine and weights (onnx_cache): the export (and int8's quantisation) takes seconds.
-        graph = cached_graph("step", settings, decoder.state_dict().items(), lambda: _export(decoder, hard_context, example, int8))
-        self.session = cpu_session(graph)
-        self.inputs = {i.name for i in self.session.get_inputs()}  # an input the graph never reads is dropped
+    def __init__(self, step: nn.Module, int8: bool = False):
+        if next(step.decoder.parameters()).device.type != "cpu":
+            raise ValueError("ONNX decoding runs on the CPU only")
+        self.step, self.int8, self.max_len, self.hard_context = step, int8, step.max_len, step.hard_context
+        self.session, self.inputs = None, None
+
+    def start(self, features: torch.Tensor):
+        return self.step.start(features)
+
+    def _session(self, example: tuple[torch.Tensor, ...]):
+        with EXPORT_LOCK:  # threads sharing the model export it once, one at a time
+            if self.session is None:
+                settings = {
+                    "hard_context": self.step.hard_context,
+                    "int8": self.int8,
+                    "module": module_settings(self.step.decoder),
+                    "shapes": [list(t.shape[1:]) for t in example],
+                    "dtypes": [str(t.dtype) for t in example],
+                }
+                # Exported once per machine and weights (onnx_cache): the export (and int8's quantisation) takes seconds.
+                graph = cached_graph(
+                    "step", settings, self.step.decoder.state_dict().items(), lambda: _export(self.step, example, self.int8)
+                )
+                session = cpu_session(graph)
+                self.inputs = {i.name for i in session.get_inputs()}  # an input the graph never reads is dropped
+                self.session = session
+            return self.session
 
     def __call__(self, tokens, state, features, keys):
         feed = dict(zip(INPUTS, (tokens, *state, features, keys)))
-        outputs = self.session.run(None, {name: np.ascontiguousarray(t.numpy()) for name, t in feed.items() if name in self.inputs})
+        session = self.session or self._session((tokens, *state, features, keys))
+        outputs = session.run(None, {name: np.ascontiguousarray(t.numpy()) for name, t in feed.items() if name in self.inputs})
         log_probs, h, c, alpha, beta = (torch.from_numpy(o) for o in outputs)
         return log_probs, (h, c), alpha, beta
 

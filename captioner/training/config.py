@@ -45,6 +45,9 @@ class TrainConfig:
     device: str = "auto"
     encode_batch_size: int = 32
     amp: bool = True  # bfloat16 autocast on CUDA (never on the CPU)
+    # Teacher forcing with training's speed-ups (captioner/training/fast_decoder.py: the same
+    # results and gradients, faster); False runs the decoder's plain forward, the paper as written.
+    speedups: bool = True
     cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
     trained_on: str = ""  # shown to users of the model; defaults to the data path
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from captioner.distributed import Distributed
 from captioner.model.decoder import DecoderOutput, HardSampling
 from captioner.training.config import TrainConfig
+from captioner.training.fast_decoder import FastTraining
 from captioner.vocab import Vocabulary, pad_captions
 
 
@@ -139,12 +140,14 @@ def train_decoder(
     groups = [{"params": decoder_params, "lr": config.lr}]
     if encoder_params:
         groups.append({"params": encoder_params, "lr": config.encoder_lr, "weight_decay": config.encoder_weight_decay})
-    forward = model  # CaptionModel.forward: teacher forcing on annotations (or, fine-tuning, on the frozen part's output)
+    # CaptionModel.forward: teacher forcing on annotations (or, fine-tuning, on the frozen part's
+    # output), the paper's plain form or the same faster (fast_decoder, config.speedups).
+    forward = FastTraining(model) if config.speedups else model
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
         # Batch-norm statistics are frozen, so the buffers never change and none are broadcast.
-        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+        forward = DistributedDataParallel(forward, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     optimizer = torch.optim.Adam(groups, lr=config.lr)
     global_batch = config.batch_size * dist.world_size
     steps_per_epoch = math.ceil(len(pairs) / global_batch)

@@ -42,6 +42,7 @@ def decode_features(captioner, features: np.ndarray, options: DecodingOptions = 
     """Caption results for cached features (real decoding, with the model in eval mode)."""
     was_training = captioner.model.training
     captioner.model.eval()
+    captioner.refresh()  # the weights have trained since the last validation
     results = []
     for start in range(0, len(features), batch_size):
         feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(captioner.device)

@@ -6,6 +6,7 @@ import torch
 
 from captioner.decoding.search import beam_search, greedy_decode
 from captioner.model.decoder import Decoder
+from captioner.runtime.decoding_step import ReferenceStep
 from captioner.vocab import Vocabulary
 from tests.conftest import small_decoder_config
 
@@ -23,8 +24,8 @@ def _feats(B=5, seed=1):
 
 def test_beam_one_equals_greedy():
     dec, feats = _decoder(), _feats()
-    g = greedy_decode(dec, feats, max_len=8)
-    b = beam_search(dec, feats, beam_size=1, max_len=8)
+    g = greedy_decode(ReferenceStep(dec), feats, max_len=8)
+    b = beam_search(ReferenceStep(dec), feats, beam_size=1, max_len=8)
     assert len(set(g.lengths.flatten().tolist())) > 1
     for i in range(feats.shape[0]):
         n = int(g.lengths[i, 0])
@@ -37,10 +38,10 @@ def test_beam_one_equals_greedy():
 @pytest.mark.parametrize("beam_size", [2, 4])
 def test_batched_equals_one_image_at_a_time(beam_size):
     dec, feats = _decoder(), _feats(B=6)
-    batched = beam_search(dec, feats, beam_size=beam_size, max_len=8, n_best=2)
+    batched = beam_search(ReferenceStep(dec), feats, beam_size=beam_size, max_len=8, n_best=2)
     assert len(set(batched.lengths.flatten().tolist())) > 1  # captions of different lengths
     for i in range(6):
-        single = beam_search(dec, feats[i : i + 1], beam_size=beam_size, max_len=8, n_best=2)
+        single = beam_search(ReferenceStep(dec), feats[i : i + 1], beam_size=beam_size, max_len=8, n_best=2)
         for k in range(2):
             n = int(single.lengths[0, k])
             assert int(batched.lengths[i, k]) == n
@@ -53,7 +54,7 @@ def test_no_beam_ends_before_the_limit_still_returns_the_best():
     dec = _decoder()
     with torch.no_grad():
         dec.out.bias[Vocabulary.end_id] = -1e4  # <end> never wins
-    hyps = beam_search(dec, _feats(B=3), beam_size=3, max_len=5, n_best=3)
+    hyps = beam_search(ReferenceStep(dec), _feats(B=3), beam_size=3, max_len=5, n_best=3)
     assert hyps.lengths.tolist() == [[5, 5, 5]] * 3
     assert not hyps.finished.any()
     assert torch.all(hyps.scores[:, :-1] >= hyps.scores[:, 1:])  # best first
@@ -65,7 +66,8 @@ def _sequence_score(dec, feats, words, max_len):
     token, total = torch.tensor([Vocabulary.start_id]), 0.0
     targets = list(words) + ([Vocabulary.end_id] if len(words) < max_len else [])
     for w in targets:
-        log_probs, state, _, _ = dec.step(token, state, feats, keys)
+        step = dec.step(token, state, feats, keys)
+        log_probs, state = torch.log_softmax(step.logits, -1), step.state
         total += log_probs[0, w].item()
         token = torch.tensor([w])
     return total / len(targets)
@@ -80,7 +82,7 @@ def test_wide_beam_finds_the_exhaustive_optimum():
         dec.out.bias[Vocabulary.unk_id] = -1e4  # only words 4 and 5 and <end>
     feats = _feats(B=1, seed=7)
     best = max((_sequence_score(dec, feats, seq, 3), seq) for n in range(0, 4) for seq in itertools.product([4, 5], repeat=n))
-    hyps = beam_search(dec, feats, beam_size=16, max_len=3)
+    hyps = beam_search(ReferenceStep(dec), feats, beam_size=16, max_len=3)
     n = int(hyps.lengths[0, 0])
     assert tuple(hyps.tokens[0, 0, :n].tolist()) == best[1]
     assert hyps.scores[0, 0].item() == pytest.approx(best[0], abs=1e-5)
@@ -88,7 +90,7 @@ def test_wide_beam_finds_the_exhaustive_optimum():
 
 def test_scores_are_length_normalised():
     dec, feats = _decoder(), _feats(B=2)
-    hyps = beam_search(dec, feats, beam_size=3, max_len=8)
+    hyps = beam_search(ReferenceStep(dec), feats, beam_size=3, max_len=8)
     assert hyps.lengths[:, 0].min() > 1  # the normalisation matters only for longer captions
     for i in range(2):
         n = int(hyps.lengths[i, 0])
@@ -103,8 +105,8 @@ def test_attention_keys_computed_once_per_image(monkeypatch):
     monkeypatch.setattr(dec.attention, "keys", lambda f: calls.append(f.shape) or original(f))
     with torch.no_grad():
         dec.out.bias[Vocabulary.end_id] = -1e4  # run all 8 steps
-    beam_search(dec, feats, beam_size=3, max_len=8)
-    greedy_decode(dec, feats, max_len=8)
+    beam_search(ReferenceStep(dec), feats, beam_size=3, max_len=8)
+    greedy_decode(ReferenceStep(dec), feats, max_len=8)
     assert calls == [torch.Size([2, 12, 16])] * 2
 
 
@@ -113,23 +115,25 @@ def test_never_emits_pad_or_start():
     with torch.no_grad():
         dec.out.bias[Vocabulary.pad_id] = 1e3
         dec.out.bias[Vocabulary.start_id] = 1e3
-    hyps = beam_search(dec, _feats(), beam_size=3, max_len=6, n_best=3)
+    hyps = beam_search(ReferenceStep(dec), _feats(), beam_size=3, max_len=6, n_best=3)
     assert not torch.isin(hyps.tokens, torch.tensor([Vocabulary.pad_id, Vocabulary.start_id])).any()
 
 
 def test_bad_arguments():
     dec, feats = _decoder(), _feats(B=1)
     with pytest.raises(ValueError, match="beam_size"):
-        beam_search(dec, feats, beam_size=0)
+        beam_search(ReferenceStep(dec), feats, beam_size=0)
     with pytest.raises(ValueError, match="n_best"):
-        beam_search(dec, feats, beam_size=2, n_best=3)
+        beam_search(ReferenceStep(dec), feats, beam_size=2, n_best=3)
 
 
 class _StandIn:
-    """What a search needs of a decoder beyond start and step: the step for one search."""
+    """A search's Stepper made by hand: `start`, and `step` as the call."""
 
-    def stepper(self, hard_context="argmax"):
-        return functools.partial(self.step, hard_context=hard_context)
+    hard_context = None
+
+    def __call__(self, tokens, state, features, keys):
+        return self.step(tokens, state, features, keys)
 
 
 class _CountdownDecoder(_StandIn):
@@ -244,7 +248,7 @@ def test_a_nan_model_never_emits_pad_or_start(search):
     dec = _decoder()
     with torch.no_grad():
         dec.out.bias.fill_(float("nan"))
-    hyps = search(dec, _feats(), max_len=6)
+    hyps = search(ReferenceStep(dec), _feats(), max_len=6)
     for b in range(hyps.tokens.shape[0]):
         for k in range(hyps.tokens.shape[1]):
             words = hyps.tokens[b, k, : hyps.lengths[b, k]]
@@ -299,14 +303,16 @@ def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
     soft = _decoder(seed=0)
     soft.load_state_dict(hard.state_dict())  # the same weights; only how the grid is read differs
     feats = _feats(B=4)
-    expected = search(hard, feats, max_len=8, hard_context="expected")
-    as_soft = search(soft, feats, max_len=8)
+    expected = search(ReferenceStep(hard, "expected"), feats, max_len=8, hard_context="expected")
+    as_soft = search(ReferenceStep(soft), feats, max_len=8)
     assert torch.equal(expected.tokens, as_soft.tokens) and torch.allclose(expected.scores, as_soft.scores)
     assert DecodingOptions().hard_context == "expected"  # the default
-    assert torch.equal(search(hard, feats, max_len=8).tokens, expected.tokens)
-    argmax = search(hard, feats, max_len=8, hard_context="argmax")  # one location per word
+    assert torch.equal(search(ReferenceStep(hard), feats, max_len=8).tokens, expected.tokens)
+    argmax = search(ReferenceStep(hard, "argmax"), feats, max_len=8, hard_context="argmax")  # one location per word
     assert not torch.allclose(argmax.scores, expected.scores)
     # a soft model reads its expected context whatever the option says
-    assert torch.equal(search(soft, feats, max_len=8, hard_context="argmax").tokens, as_soft.tokens)
+    assert torch.equal(search(ReferenceStep(soft), feats, max_len=8, hard_context="argmax").tokens, as_soft.tokens)
+    with pytest.raises(ValueError, match="reads the grid by 'expected'"):  # a step made for another reading
+        search(ReferenceStep(hard), feats, max_len=8, hard_context="argmax")
     with pytest.raises(ValueError, match="hard_context must be one of"):
         DecodingOptions(hard_context="mean")

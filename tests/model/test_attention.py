@@ -91,27 +91,31 @@ def test_unknown_score_function_named_in_error():
         Attention("bilinear", 2, 2, 2, 2)
 
 
-def test_additive_scores_and_their_gradients_are_the_textbook_formulas():
-    # computed through sigmoid (see captioner/model/attention.py); two query rows per image, as beams
+def test_the_fast_additive_scores_are_the_textbook_formula():
+    # The runtime's decoding step and training's teacher forcing compute v^T tanh(W a_i + U h)
+    # through sigmoid on doubled keys; here both against the module's textbook form, with
+    # gradients in float64 (training's form has its own backward). Two query rows per image, as beams.
+    from captioner.model.decoder import Decoder
+    from captioner.runtime.decoding_step import MergedStep
+    from captioner.training.fast_decoder import AdditiveScores
+    from tests.conftest import small_decoder_config
+
     torch.manual_seed(0)
     att = Attention("additive", 6, 5, 4, 9).double()
     feats = torch.randn(3, 9, 6, dtype=torch.float64, requires_grad=True)
     h = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(6, 9, dtype=torch.float64)
-    ours = att.scores(att.keys(feats), h)
-    textbook = att.score(torch.tanh(att.key(feats).repeat_interleave(2, 0) + att.query(h).unsqueeze(1))).squeeze(-1)
-    torch.testing.assert_close(ours, textbook)
+    textbook = att.scores(att.keys(feats), h)
+    by_hand = att.score(torch.tanh(att.key(feats).repeat_interleave(2, 0) + att.query(h).unsqueeze(1))).squeeze(-1)
+    torch.testing.assert_close(textbook, by_hand)
+    training = AdditiveScores.scores_for(att)(2.0 * att.keys(feats), h)
+    torch.testing.assert_close(training, textbook)
     inputs = [feats, h, *att.parameters()]
-    for a, b in zip(torch.autograd.grad((ours * weight).sum(), inputs), torch.autograd.grad((textbook * weight).sum(), inputs)):
+    for a, b in zip(torch.autograd.grad((training * weight).sum(), inputs), torch.autograd.grad((textbook * weight).sum(), inputs)):
         torch.testing.assert_close(a, b)
-
-
-def test_training_scores_allow_one_backward_pass_and_refuse_a_second():
-    # The additive scores' backward works in the buffer it saved (see _AdditiveScores): a second
-    # pass over the same graph must fail loudly, not give wrong gradients.
-    att = Attention("additive", 6, 5, 4, 9)
-    feats, h = torch.randn(3, 9, 6), torch.randn(3, 5, requires_grad=True)
-    scores = att.scores(att.keys(feats), h).sum()
-    scores.backward(retain_graph=True)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
-        scores.backward()
+    dec = Decoder(small_decoder_config(11, feature_dim=6, hidden_dim=5, attention_dim=4, grid_size=(3, 3))).double()
+    dec.attention = att
+    step = MergedStep(dec)
+    with torch.no_grad():
+        keys, _ = step.start(feats)
+        torch.testing.assert_close(step._additive_scores(keys, h), textbook.detach())

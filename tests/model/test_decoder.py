@@ -38,8 +38,7 @@ def test_padding_does_not_change_earlier_steps():
 
 
 def test_captions_of_different_lengths_in_one_batch_as_each_alone():
-    # The batch shrinks as captions end (longest first); each caption's scores, attention and
-    # gradients are those it gets alone, in any order of the batch.
+    # Each caption's scores and attention are those it gets alone; past its end it has none.
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(V)).eval()
     feats, caps = _batch(B=4, T=7)
@@ -97,7 +96,7 @@ def test_hard_attention_inference_uses_the_most_likely_location():
     feats, _ = _batch()
     keys = dec.attention.keys(feats)
     h, c = dec.init_state(feats)
-    z, alpha, beta, _ = dec._attend(feats, keys, h)
+    z, alpha, beta, _ = dec.attend(feats, keys, h, hard_context="argmax")
     picked = feats[torch.arange(3), alpha.argmax(-1)]
     assert torch.allclose(z, beta.unsqueeze(1) * picked)
 
@@ -117,7 +116,7 @@ def test_hard_sampling_reads_a_location_drawn_from_alpha_or_the_expected_context
     alpha = dec.attention.weights(keys, dec.init_state(feats)[0]).detach()
     n = 4000  # one image, many draws
     many_feats, many_alpha = feats.expand(n, -1, -1), alpha.expand(n, -1)
-    context, log_prob = dec._sample(many_feats, many_alpha, HardSampling(expected_prob=0.0, estimator=estimator))
+    context, log_prob = dec.sample_context(many_feats, many_alpha, HardSampling(expected_prob=0.0, estimator=estimator))
     distance = (context.unsqueeze(1) - many_feats).abs().amax(-1)  # (n, L)
     assert torch.all(distance.min(-1).values < 1e-5)  # each row is one location's annotation
     loc = distance.argmin(-1)
@@ -127,7 +126,7 @@ def test_hard_sampling_reads_a_location_drawn_from_alpha_or_the_expected_context
         assert torch.allclose(log_prob, torch.log(alpha[0, loc]))
     else:
         assert log_prob is None
-    expected, log_prob = dec._sample(feats, alpha, HardSampling(expected_prob=1.0, estimator=estimator))
+    expected, log_prob = dec.sample_context(feats, alpha, HardSampling(expected_prob=1.0, estimator=estimator))
     assert torch.allclose(expected, torch.bmm(alpha.unsqueeze(1), feats).squeeze(1), atol=1e-6)
     assert log_prob is None if estimator == "gumbel" else torch.equal(log_prob, torch.zeros(1))
 
@@ -154,11 +153,13 @@ def test_step_matches_teacher_forcing(kind):
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(V, attention=kind)).eval()
     feats, caps = _batch()
-    full = torch.log_softmax(dec(feats, caps).logits, -1)
-    keys, state = dec.attention.keys(feats), dec.init_state(feats)
+    full = dec(feats, caps)
+    keys, state = dec.start(feats)
     for t in range(caps.shape[1] - 1):
-        log_probs, state, alpha, _ = dec.step(caps[:, t], state, feats, keys)
-        assert torch.allclose(log_probs, full[:, t], atol=1e-5)
+        step = dec.step(caps[:, t], state, feats, keys)
+        state = step.state
+        assert torch.allclose(step.logits, full.logits[:, t], atol=1e-5)
+        assert torch.allclose(step.alpha, full.alphas[:, t], atol=1e-6)
 
 
 @pytest.mark.parametrize("kind, hard", [(kind, False) for kind in SCORE_FUNCTIONS] + [("additive", True)])
@@ -172,71 +173,13 @@ def test_step_shares_an_images_features_among_its_rows(kind, hard):
     tokens = caps[:, 1:3].reshape(-1)
     shared = dec.step(tokens, (h, c), feats, keys)
     repeated = dec.step(tokens, (h, c), feats.repeat_interleave(2, 0), keys.repeat_interleave(2, 0))
-    for a, b in zip([shared[0], *shared[1], *shared[2:]], [repeated[0], *repeated[1], *repeated[2:]]):
+    for a, b in zip(
+        [shared.logits, *shared.state, shared.alpha, shared.beta], [repeated.logits, *repeated.state, repeated.alpha, repeated.beta]
+    ):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def _first_step(dec, feats, caps):
-    keys, state = dec.start(feats)
-    return dec.step(caps[:, 0], state, feats, keys)[0]
-
-
-def test_step_follows_parameter_changes():
-    # The step's merged projections are rebuilt when a parameter changes (training, loading).
-    torch.manual_seed(0)
-    dec = Decoder(small_decoder_config(V)).eval()
-    feats, caps = _batch()
-    before = _first_step(dec, feats, caps)
-    with torch.no_grad():
-        dec.lstm_word.weight.mul_(2)
-        dec.gate.bias.add_(1)
-    after = _first_step(dec, feats, caps)
-    assert not torch.allclose(before, after)
-    assert torch.allclose(after, torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
-    dec.load_state_dict(Decoder(small_decoder_config(V)).state_dict())
-    assert torch.allclose(_first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1), atol=1e-5)
-    # whichever parameter changes (the cache checks only those it merges)
-    for name, p in dec.named_parameters():
-        with torch.no_grad():
-            p.add_(0.5)
-        step, forward = _first_step(dec, feats, caps), torch.log_softmax(dec(feats, caps).logits[:, 0], -1)
-        assert torch.allclose(step, forward, atol=1e-5), name
-
-
-def test_int8_decoding_is_close_to_float_and_can_be_switched_off():
-    torch.manual_seed(0)
-    dec = Decoder(small_decoder_config(V)).eval()
-    feats, caps = _batch()
-    exact = _first_step(dec, feats, caps)
-    approx = _first_step(dec.decode_int8(), feats, caps)
-    assert not torch.equal(approx, exact) and torch.allclose(approx, exact, atol=0.05)
-    assert torch.equal(_first_step(dec.decode_int8(False), feats, caps), exact)
-
-
-def test_int8_rows_do_not_depend_on_the_other_rows_in_the_batch():
-    # torch's dynamic int8 Linear took one activation scale for the whole batch: 6 of 32 photos got
-    # another caption in a batch than alone (issue 25).
-    from captioner.runtime.int8_rows import RowwiseInt8Linear
-
-    torch.manual_seed(0)
-    weight, bias = torch.randn(48, 24), torch.randn(48)
-    rows = torch.randn(6, 24) * torch.tensor([[0.1], [1.0], [30.0], [1.0], [0.0], [5.0]])
-    product = RowwiseInt8Linear(weight, bias)
-    together = product(rows)
-    assert torch.equal(torch.cat([product(r[None]) for r in rows]), together)
-    assert torch.equal(product(rows[:2]), together[:2])  # without the row 30x larger
-    exact = rows @ weight.T + bias
-    assert ((together - exact).norm(dim=1) <= 0.02 * exact.norm(dim=1) + 1e-6).all()
-
-
-def test_int8_decoding_of_an_image_is_the_same_alone_and_in_a_batch():
-    from captioner.decoding.search import beam_search
-
-    torch.manual_seed(0)
-    dec = Decoder(small_decoder_config(V)).eval().decode_int8()
-    feats = torch.randn(6, 12, 16) * torch.tensor([0.2, 1.0, 8.0, 1.0, 0.5, 3.0])[:, None, None]
-    together = beam_search(dec, feats, beam_size=3, max_len=7)
-    for i in range(6):
-        alone = beam_search(dec, feats[i : i + 1], beam_size=3, max_len=7)
-        assert torch.equal(alone.tokens[0], together.tokens[i])  # scores: to float rounding (batched float products)
-        torch.testing.assert_close(alone.scores[0], together.scores[i], rtol=1e-5, atol=1e-5)
+def test_the_paper_step_has_no_runtime_settings():
+    # The model is the paper as written: no runtime flags or caches live on it (captioner/runtime/).
+    dec = Decoder(small_decoder_config(V))
+    assert not [name for name in vars(dec) if "int8" in name or "onnx" in name or "cache" in name]

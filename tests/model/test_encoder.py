@@ -79,7 +79,7 @@ def test_the_frozen_part_then_the_trainable_blocks_equal_the_whole_encoder(level
     x = torch.randn(2, 3, 160, 160)
     with torch.no_grad():
         frozen = enc.frozen_part(x)
-        torch.testing.assert_close(enc.from_frozen_part(frozen), unfolded(enc, x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(enc.from_frozen_part(frozen), enc(x), rtol=1e-5, atol=1e-5)
     assert len(frozen) == 1 + sum(level < 3 or (level == 3 and blocks < 4) for level in levels if level != 5)
     trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
     assert any(n.startswith("backbone.conv_head") for n in trainable) == (5 in levels)
@@ -159,7 +159,7 @@ def test_resnet_levels_are_pruned_and_fine_tuning_counts_its_blocks(tmp_path):
     with torch.no_grad():  # the stem, layer1, layer2 (a level) and layer3's first block are the frozen part
         frozen = enc.frozen_part(x)
         assert [tuple(t.shape[1:]) for t in frozen] == [(256, 6, 6), (128, 12, 12)]
-        torch.testing.assert_close(enc.from_frozen_part(frozen), unfolded(enc, x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(enc.from_frozen_part(frozen), enc(x), rtol=1e-5, atol=1e-5)
 
 
 def test_old_resnet_key_table():
@@ -269,94 +269,3 @@ def test_a_saved_model_with_the_old_resnet_key_names_still_loads(tmp_path, vocab
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(model.encoder(x), cap.model.encoder(x))
-
-
-def unfolded(enc, x):
-    """The annotations computed by the encoder's own modules, batch norms and all."""
-    return enc._annotations(enc._levels(x.contiguous(memory_format=torch.channels_last)))
-
-
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
-def test_inference_folds_batch_norm_into_the_convolutions(tmp_path, name):
-    if name == "resnet18":
-        torch.save(random_torchvision_resnet(name).state_dict(), tmp_path / "r.pth")  # BN is not the identity
-        config = ModelConfig(encoder=name, encoder_weights=str(tmp_path / "r.pth"), feature_levels=(2, 3), grid_level=3)
-    else:
-        config = ModelConfig(feature_levels=(3, 5), grid_level=3)
-    enc = build_encoder(config)
-    saved = {k: v.clone() for k, v in enc.state_dict().items()}
-    x = torch.randn(9, 3, 96, 96)  # not a whole number of CPU chunks
-    with torch.no_grad():
-        torch.testing.assert_close(enc(x), unfolded(enc, x), rtol=1e-4, atol=1e-4)
-    folded = enc._folded_cache.backbone
-    assert folded is not enc.backbone and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    # the model's own weights, the file format, are untouched
-    assert enc.state_dict().keys() == saved.keys() and all(torch.equal(v, saved[k]) for k, v in enc.state_dict().items())
-    # a changed statistic is seen at the next call
-    bn = next(m for m in enc.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    bn.running_mean.add_(0.5)
-    with torch.no_grad():
-        torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
-    # and so are loaded weights
-    enc.load_state_dict({k: v * 1.01 if v.is_floating_point() else v for k, v in saved.items()})
-    with torch.no_grad():
-        torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
-    # with autograd on (training), the encoder's own modules run
-    assert torch.equal(enc(x[:2]), unfolded(enc, x[:2]))
-
-
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
-def test_onnx_runtime_gives_the_same_annotations_and_sees_new_weights(tmp_path, name):
-    if name == "resnet18":
-        torch.save(random_torchvision_resnet(name).state_dict(), tmp_path / "r.pth")
-        config = ModelConfig(encoder=name, encoder_weights=str(tmp_path / "r.pth"), feature_levels=(2, 3), grid_level=3)
-    else:
-        config = ModelConfig(feature_levels=(3, 5), grid_level=3)
-    enc = build_encoder(config).encode_onnx()
-    x = torch.randn(9, 3, 96, 96)  # not a whole number of CPU chunks
-    with torch.inference_mode():
-        out = enc(x)
-    assert enc._onnx_cache is not None  # it ran on ONNX Runtime
-    torch.testing.assert_close(out, unfolded(enc, x), rtol=1e-4, atol=1e-4)
-    exported = enc._onnx_cache[1]
-    enc.load_state_dict({k: v * 1.01 if v.is_floating_point() else v for k, v in enc.state_dict().items()})
-    with torch.inference_mode():
-        torch.testing.assert_close(enc(x[:2]), unfolded(enc, x[:2]), rtol=1e-4, atol=1e-4)
-    assert enc._onnx_cache[1] is not exported
-    other = torch.randn(2, 3, 64, 64)  # another image size: the graph, whose size is fixed, is exported again
-    with torch.inference_mode():
-        torch.testing.assert_close(enc(other), unfolded(enc, other), rtol=1e-4, atol=1e-4)
-    # with autograd on (training), the encoder's own modules run
-    assert torch.equal(enc(x[:2]), unfolded(enc, x[:2]))
-
-
-def test_an_encoder_that_cannot_be_exported_says_so_in_one_line_and_runs_on_torch(monkeypatch):
-    enc = build_encoder(ModelConfig(feature_levels=(3,), grid_level=3)).encode_onnx()
-
-    def refuse(*args, **kwargs):
-        raise torch.onnx.errors.UnsupportedOperatorError("aten::made_up", 17, "a long graph dump\n" * 100)
-
-    monkeypatch.setattr(torch.onnx, "export", refuse)
-    x = torch.randn(1, 3, 64, 64)
-    with pytest.warns(RuntimeWarning, match="cannot run on ONNX Runtime.*it runs on torch instead") as caught, torch.inference_mode():
-        out = enc(x)
-    assert "\n" not in str(caught[0].message)
-    assert not enc.onnx  # asked once, not at every batch
-    torch.testing.assert_close(out, unfolded(enc, x), rtol=1e-4, atol=1e-4)
-
-
-def test_a_fold_that_changes_the_maps_is_not_used(monkeypatch):
-    from captioner.model import encoder as encoder_module
-
-    fold = encoder_module._fold_batch_norms
-
-    def broken(backbone):  # as if a convolution's output also went somewhere else
-        fold(backbone)
-        next(m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)).weight.mul_(2)
-        return backbone
-
-    monkeypatch.setattr(encoder_module, "_fold_batch_norms", broken)
-    enc = build_encoder(ModelConfig(feature_levels=(3,), grid_level=3))
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(enc(x), unfolded(enc, x)) and enc._folded_cache.backbone is enc.backbone

@@ -52,7 +52,7 @@ def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend
     captioner = Captioner.from_pretrained(model, device="cpu", **BACKENDS[backend])
     _compare(model, backend, captioner.caption(_images(model)), torch_captions[model])
     if "onnx" in backend:  # it ran there, and did not fall back to torch
-        assert captioner.model.encoder.onnx and captioner.model.encoder._onnx_cache is not None
+        assert captioner.runtime.encoder_onnx and captioner.runtime._encoders
 
 
 @pytest.mark.integration

@@ -8,6 +8,7 @@ import torch
 
 from captioner.model.decoder import Decoder
 from captioner.runtime import onnx_cache
+from captioner.runtime.decoding_step import MergedStep, ReferenceStep
 from captioner.runtime.onnx_step import OnnxStep
 from tests.conftest import small_decoder_config
 
@@ -15,8 +16,21 @@ from tests.conftest import small_decoder_config
 @torch.no_grad()
 def _example(dec: Decoder) -> tuple:
     features = torch.randn(1, 12, 16)
-    keys, (h, c) = dec.start(features)
+    keys, (h, c) = MergedStep(dec).start(features)
     return torch.zeros(1, dtype=torch.long), h, c, features, keys
+
+
+def _onnx_step(dec: Decoder, example: tuple, int8: bool = False) -> OnnxStep:
+    """An ONNX Runtime step, its graph exported (or read back) by a first call."""
+    step = OnnxStep(MergedStep(dec), int8=int8)
+    step(example[0], example[1:3], *example[3:])
+    return step
+
+
+def _reference(dec: Decoder, example: tuple) -> torch.Tensor:
+    features = example[3]
+    keys, _ = dec.start(features)
+    return ReferenceStep(dec)(example[0], example[1:3], features, keys)[0]
 
 
 @pytest.fixture
@@ -45,7 +59,7 @@ def test_threads_asking_at_once_export_once_and_the_others_read_the_file(cache, 
 
     def make():
         try:
-            steps.append(OnnxStep(dec, "argmax", example))
+            steps.append(_onnx_step(dec, example))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -67,14 +81,14 @@ def test_new_weights_or_settings_make_a_new_graph_never_a_stale_one(cache, vocab
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(len(vocab))).eval()
     example = _example(dec)
-    first = OnnxStep(dec, "argmax", example)
-    OnnxStep(dec, "argmax", example, int8=True)
+    first = _onnx_step(dec, example)
+    _onnx_step(dec, example, int8=True)
     with torch.no_grad():
         dec.out.weight.mul_(1.5)  # (a bias added to every word would leave log_softmax as it is)
-    changed = OnnxStep(dec, "argmax", example)
+    changed = _onnx_step(dec, example)
     assert onnx_cache.counts["exported"] == 3 and len(list((cache / "onnx").glob("*.onnx"))) == 3
     tokens, state, rest = example[0], example[1:3], example[3:]
-    torch.testing.assert_close(changed(tokens, state, *rest)[0], dec.step(tokens, state, *rest, "argmax")[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(changed(tokens, state, *rest)[0], _reference(dec, example), rtol=1e-4, atol=1e-5)
     assert not torch.allclose(first(tokens, state, *rest)[0], changed(tokens, state, *rest)[0])
 
 
@@ -86,6 +100,6 @@ def test_a_cache_that_cannot_be_written_still_gives_the_graph(tmp_path, monkeypa
     torch.manual_seed(0)
     dec = Decoder(small_decoder_config(len(vocab))).eval()
     example = _example(dec)
-    step = OnnxStep(dec, "argmax", example)
+    step = _onnx_step(dec, example)
     tokens, state, rest = example[0], example[1:3], example[3:]
-    torch.testing.assert_close(step(tokens, state, *rest)[0], dec.step(tokens, state, *rest, "argmax")[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(step(tokens, state, *rest)[0], _reference(dec, example), rtol=1e-4, atol=1e-5)

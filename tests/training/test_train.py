@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from captioner.model.decoder import Decoder, HardSampling
+from captioner.runtime.decoding_step import ReferenceStep
 from captioner.training.config import TrainConfig
 from captioner.training.loop import caption_loss, hard_sampling, train_decoder
 from captioner.vocab import Vocabulary, pad_captions
@@ -65,7 +66,7 @@ def test_training_learns_an_image_dependent_caption(hard, levers):
         assert ("baseline" in history[-1]) == (reinforce and config.hard_samples == 1)
     from captioner.decoding.search import greedy_decode
 
-    hyps = greedy_decode(model.decoder, torch.from_numpy(feats[:3].astype(np.float32)), max_len=5)
+    hyps = greedy_decode(ReferenceStep(model.decoder), torch.from_numpy(feats[:3].astype(np.float32)), max_len=5)
     assert [hyps.tokens[i, 0, :3].tolist() for i in range(3)] == [[4, 7, 4], [5, 8, 5], [6, 9, 6]]
 
 
@@ -248,6 +249,25 @@ def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
     n = np.load(cached[0], mmap_mode="r").shape[0]
     out = features.extract_features(cap, [f"img{i}.png" for i in range(n)], cached[0])
     assert isinstance(out, np.memmap) and out.shape[0] == n
+
+
+def test_training_takes_the_same_steps_with_and_without_its_speed_ups():
+    # TrainConfig.speedups (on by default) runs training/fast_decoder.py; off, the decoder's plain
+    # forward, the paper as written. The same seed and data give the same model, to float rounding.
+    from captioner.training.config import load_configs
+
+    assert load_configs(None, ["train.speedups=false"])[1].speedups is False  # --set train.speedups=false
+    feats, pairs = _task(n=24)
+    models = []
+    for speedups in (True, False):
+        torch.manual_seed(1)
+        model = _Model()
+        state = train_decoder(model, feats, pairs, TrainConfig(epochs=2, batch_size=8, seed=5, speedups=speedups), progress=False)
+        models.append((model, state.history[-1]["ce"]))
+    (fast, fast_ce), (plain, plain_ce) = models
+    assert fast_ce == pytest.approx(plain_ce, rel=1e-4)
+    for (name, a), b in zip(fast.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_load_configs_file_and_overrides(tmp_path):

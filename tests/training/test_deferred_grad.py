@@ -1,11 +1,12 @@
-"""The recurrence's weights get their gradient in one product (captioner/model/deferred_grad.py):
+"""The recurrence's weights get their gradient in one product (captioner.training.deferred_grad.py):
 the same gradients as a product a step."""
 
 import torch
 
-from captioner.model import decoder as decoder_module
 from captioner.model.decoder import Decoder, HardSampling
-from captioner.model.deferred_grad import StepProducts
+from captioner.training import fast_decoder
+from captioner.training.deferred_grad import StepProducts
+from captioner.training.fast_decoder import teacher_forcing
 from tests.conftest import small_decoder_config
 
 
@@ -32,7 +33,7 @@ def test_step_products_give_the_gradients_of_a_product_a_step():
 
 def _gradients(dec, feats, captions):
     dec.zero_grad()
-    out = dec(feats, captions, HardSampling())
+    out = teacher_forcing(dec, feats, captions, HardSampling())
     (out.logits.logsumexp(-1).sum() + out.alphas.pow(2).sum()).backward()
     return {name: p.grad.clone() for name, p in dec.named_parameters() if p.grad is not None}
 
@@ -44,7 +45,7 @@ def test_the_decoder_trains_with_the_same_gradients(monkeypatch):
     feats = torch.randn(4, 12, 16, dtype=torch.float64)
     captions = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 2, 0, 0, 0], [1, 4, 4, 4, 4, 2], [1, 9, 10, 2, 0, 0]])
     deferred = _gradients(dec, feats, captions)
-    monkeypatch.setattr(decoder_module, "StepProducts", lambda weight: lambda x: x @ weight.t())
+    monkeypatch.setattr(fast_decoder, "StepProducts", lambda weight: lambda x: x @ weight.t())
     plain = _gradients(dec, feats, captions)
     assert deferred.keys() == plain.keys() and "lstm_context.weight" in plain and "lstm_hidden.weight" in plain
     for name in plain:
