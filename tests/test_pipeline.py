@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from captioner import Captioner, ImageLoadError, NoDefaultModelError, pipeline
+from captioner.modeldir import directory
 
 
 def test_caption_accepts_paths_bytes_and_pil_images(tmp_path, small_captioner, photos):
@@ -80,13 +81,13 @@ def test_bad_image_raises_naming_it(tmp_path, small_captioner):
 
 
 def test_no_default_model_yet_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", tmp_path / "pretrained")
     with pytest.raises(NoDefaultModelError, match="no default model"):
         Captioner.from_pretrained()
 
 
 def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", tmp_path / "pretrained")
     assert pipeline.shipped_models() == []
     with pytest.raises(NoDefaultModelError, match="hard"):
         Captioner.from_pretrained("hard")
