@@ -24,9 +24,9 @@ LAYERS = [
     ("results", ["captioner.results"]),
     ("data and model directory", ["captioner.data", "captioner.modeldir"]),
     ("recognition", ["captioner.recognition"]),
-    ("pipeline", ["captioner.pipeline"]),
     ("evaluation and viz", ["captioner.evaluation", "captioner.viz"]),
     ("training", ["captioner.training"]),
+    ("pipeline", ["captioner.pipeline"]),
     ("batch, demo, publish and the public surface", ["captioner.batch", "captioner.demo", "captioner.publish", "captioner"]),
     ("front ends", ["captioner.cli", "captioner.__main__", "app"]),
 ]
