@@ -66,10 +66,11 @@ def _is_type_checking(node: ast.If) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST) -> set[str]:
-    """Every captioner module the tree imports (`from captioner import x` counts as captioner.x when
-    x is a module, else as captioner, the public surface)."""
-    found: set[str] = set()
+def _named_imports(tree: ast.AST) -> list[tuple[str, str | None]]:
+    """(module, name) for every `from module import name` of a captioner module in the tree, and
+    (module, None) for every `import module` or `from package import module`; imports under
+    `if TYPE_CHECKING:` do not count."""
+    found: list[tuple[str, str | None]] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -77,17 +78,23 @@ def _imports(tree: ast.AST) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "captioner")
+            found.extend((a.name, None) for a in node.names if a.name.split(".")[0] == "captioner")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "captioner":
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
                 is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file() or (ROOT / Path(*sub.split("."))).is_dir()
-                found.add(sub if is_module else node.module)
+                found.append((sub, None) if is_module else (node.module, alias.name))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
     return found
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    """Every captioner module the tree imports (`from captioner import x` counts as captioner.x when
+    x is a module, else as captioner, the public surface)."""
+    return {module for module, _ in _named_imports(tree)}
 
 
 def _graph() -> dict[str, set[str]]:
@@ -165,31 +172,6 @@ PUBLIC_MODULES = {
     "captioner.modeldir.folder_files": "reading a model folder's files safely",
 }
 FRONT_ENDS = ("captioner.cli", "captioner.__main__", "app")
-
-
-def _named_imports(tree: ast.AST) -> list[tuple[str, str | None]]:
-    """(module, name) for every `from module import name` of a captioner module in the tree, and
-    (module, None) for every `import module` or `from package import module`; imports under
-    `if TYPE_CHECKING:` do not count."""
-    found: list[tuple[str, str | None]] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            found.extend((a.name, None) for a in node.names if a.name.split(".")[0] == "captioner")
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "captioner":
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file() or (ROOT / Path(*sub.split("."))).is_dir()
-                found.append((sub, None) if is_module else (node.module, alias.name))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
 
 
 def _not_public(imports: list[tuple[str, str | None]], exported: set[str]) -> list[str]:
