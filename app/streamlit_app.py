@@ -9,7 +9,7 @@ Models offered: the shipped ones in captioner/pretrained/ and the saved model di
 under CAPTIONER_MODELS_DIR (default ./models). Visitors pick from that list; they never type a path,
 so nobody can make the server load files from anywhere else.
 
-All the work is done by the library (captioner.pipeline, captioner.images.loading, captioner.viz);
+All the work is done by the library (its public surface: `captioner`'s names, captioner.viz, ...);
 this file only lays out widgets and caches results.
 """
 
@@ -34,19 +34,16 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from captioner import HARD_CONTEXTS, CaptionResult, CheckpointError, DecodingOptions, ImageLoadError, ModelConfig, load_image
 from captioner.data.objects import KNOWN_OBJECTS_FILE, ObjectsDataError, known_objects
-from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
-from captioner.images.loading import ImageLoadError, load_image
-from captioner.model.config import ModelConfig
 from captioner.modeldir import directory
-from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, CheckpointError
+from captioner.modeldir.directory import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
 from captioner.modeldir.folder_files import CARD_FILE, read_model_text
-from captioner.results.result import CaptionResult
 from captioner.viz.first_word import first_naming_word
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
 if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
-    from captioner.pipeline import Captioner
+    from captioner import Captioner
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
@@ -120,7 +117,7 @@ class ModelLoading:
         try:
             import torch
 
-            from captioner.pipeline import Captioner
+            from captioner import Captioner
 
             onnx = not torch.cuda.is_available()
             self.stage, self.fraction = "Reading the model's weights…", 0.2
@@ -502,7 +499,7 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
                 caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}",
                 width="stretch",
             )
-            from captioner.recognition.naming import looked_here  # the model is loaded: torch is in already
+            from captioner import looked_here  # the model is loaded: torch is in already
 
             if (source := looked_here(result, word)) is not None:
                 st.markdown(md(source))

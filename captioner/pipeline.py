@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,23 +22,30 @@ import torch
 from PIL import Image
 
 from captioner.decoding.options import DecodingOptions, decoding_options
-from captioner.decoding.search import Hypotheses, generate
-from captioner.images.loading import ImageInput, ImageLoadError, load_image_and_size
+from captioner.decoding.search import generate
+from captioner.images.loading import ImageInput, ImageLoadError
+from captioner.images.stream import ImageStream, LoadedImage, check_count
 from captioner.model.config import ModelConfig
 from captioner.model.encoder import preprocessor_for
 from captioner.model.model import CaptionModel
-from captioner.modeldir import directory
 from captioner.modeldir.checkpoint import WEIGHTS_FILE, CheckpointError, load_model, save_model
-from captioner.modeldir.directory import DEFAULT_MODEL, MODEL_ALIASES, SHIPPED_MODELS  # noqa: F401 (re-exported)
+
+# The shipped models' names and place: defined by the model directory, re-exported here.
+from captioner.modeldir.directory import (  # noqa: F401 (re-exported)
+    DEFAULT_MODEL,
+    MODEL_ALIASES,
+    PRETRAINED_DIR,
+    SHIPPED_MODELS,
+    default_model_dir,
+    shipped_models,
+)
+from captioner.results.from_hypotheses import caption_results
 from captioner.results.result import CaptionResult
 from captioner.runtime.inference import InferenceRuntime, check_device
 from captioner.vocab import Vocabulary
 
 T = TypeVar("T")
 _SINGLE_INPUTS = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)  # one image, not a list of them
-
-# Where the shipped models live (inside the installed package); tests point it elsewhere.
-PRETRAINED_DIR = directory.PRETRAINED_DIR
 
 
 class NoDefaultModelError(CheckpointError):
@@ -57,25 +61,6 @@ class Captioned:
     error: ImageLoadError | None = None  # the input is not a readable image
     size: tuple[int, int] | None = None  # (width, height) of the original image, at full scale
     image: Image.Image | None = None  # the image, when the stream was asked to keep it (a large JPEG at a reduced scale)
-
-
-@dataclass
-class _Loaded:
-    source: Any
-    pixels: np.ndarray | None = None  # (S, S, 3) uint8, resized to the model's input
-    image: Image.Image | None = None
-    size: tuple[int, int] | None = None
-    error: ImageLoadError | None = None
-    seen: Image.Image | None = None  # a copy at the people detector's scale, when the captioner detects people
-
-
-def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
-    return directory.default_model_dir(name, PRETRAINED_DIR)
-
-
-def shipped_models() -> list[str]:
-    """Names of the shipped models present in this installation (the default first)."""
-    return directory.shipped_models(PRETRAINED_DIR)
 
 
 class Captioner:
@@ -191,58 +176,44 @@ class Captioner:
         threads (drawing heatmaps, say) and its return value is what is yielded. A JPEG given as a
         path or bytes is decoded at a reduced scale when it is large (no side below six times the
         model's input: Preprocessor.source_side), the kept image too."""
-        for name, value in (("batch_size", batch_size), ("workers", workers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
-            # One batch read ahead of the model keeps it fed; more would only cost memory.
-            loads = _in_order(pool, (partial(self._read, src, keep_images) for src in inputs), depth=batch_size + workers)
-            jobs = (partial(finish or _same, item) for item in self._captioned(loads, options, batch_size))
-            yield from _in_order(pool, jobs, depth=2 * workers)
+        check_count("batch_size", batch_size)
+        # The people detector's copy of each image is made in the reading threads too.
+        view = self.namer.detector_view if self.namer is not None else None
+        with ImageStream(self.preprocessor, workers, view=view) as stream:
+            batches = stream.batches(inputs, batch_size, keep_images)
+            jobs = (partial(finish or _same, item) for item in self._captioned(batches, options))
+            yield from stream.in_order(jobs, depth=2 * workers)
 
     def encoded(
         self, inputs: Iterable[ImageInput], batch_size: int = 32, workers: int = 2, frozen: bool = False
-    ) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
+    ) -> Iterator[tuple[list[LoadedImage], torch.Tensor | None]]:
         """The encoder's annotations, batch by batch: (the batch's loaded inputs, annotations of its
         readable ones (R, L, D) or None if none is readable). Images are read in background threads.
-        With `frozen`, the output of the encoder's frozen part instead (R, P): what fine-tuning caches."""
-        with ThreadPoolExecutor(workers, thread_name_prefix="captioner") as pool:
-            loads = _in_order(pool, (partial(self._read, src, False) for src in inputs), depth=batch_size + workers)
-            yield from self._encoded(loads, batch_size, frozen)
+        With `frozen`, the output of the encoder's frozen part instead (R, P)."""
+        with ImageStream(self.preprocessor, workers) as stream:
+            for chunk in stream.batches(inputs, batch_size):
+                yield chunk, self._encode_readable(chunk, frozen)
 
-    def _read(self, source: ImageInput, keep_image: bool) -> _Loaded:
-        try:
-            # A large JPEG is decoded at a reduced scale, still at least source_side on each side:
-            # the same for captions with and without kept images (heatmaps), and the app's.
-            image, size = load_image_and_size(source, min_side=self.preprocessor.source_side)
-        except ImageLoadError as exc:
-            return _Loaded(source, error=exc)
-        seen = self.namer.detector_view(image) if self.namer is not None else None
-        return _Loaded(source, self.preprocessor.resize(image), image if keep_image else None, size, seen=seen)
-
-    def _encoded(
-        self, loads: Iterator[_Loaded], batch_size: int, frozen: bool = False
-    ) -> Iterator[tuple[list[_Loaded], torch.Tensor | None]]:
-        while chunk := list(islice(loads, batch_size)):
-            readable = [loaded.pixels for loaded in chunk if loaded.error is None]
-            yield chunk, self._encode_arrays(readable, frozen) if readable else None
-
-    def _captioned(self, loads: Iterator[_Loaded], options: DecodingOptions, batch_size: int) -> Iterator[Captioned]:
-        for chunk, features in self._encoded(loads, batch_size):
+    def _captioned(self, batches: Iterable[list[LoadedImage]], options: DecodingOptions) -> Iterator[Captioned]:
+        for chunk in batches:
+            features = self._encode_readable(chunk)
             readable = [loaded for loaded in chunk if loaded.error is None]
             results = iter(self.decode(features, options, images=[(r.seen, r.size) for r in readable]) if features is not None else [])
             for loaded in chunk:
                 result = next(results) if loaded.error is None else None
                 yield Captioned(loaded.source, result, loaded.error, loaded.size, loaded.image)
 
-    @torch.inference_mode()
     def encode(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """RGB PIL images -> annotations (B, L, D)."""
         return self._encode_arrays([self.preprocessor.resize(im) for im in images])
 
+    def _encode_readable(self, chunk: list[LoadedImage], frozen: bool = False) -> torch.Tensor | None:
+        readable = [loaded.pixels for loaded in chunk if loaded.error is None]
+        return self._encode_arrays(readable, frozen) if readable else None
+
     @torch.inference_mode()
     def _encode_arrays(self, arrays: Sequence[np.ndarray], frozen: bool = False) -> torch.Tensor:
-        pixels = self.preprocessor.normalize(self.preprocessor.stack(arrays).to(self.device))
+        pixels = self.preprocessor.batch(arrays, self.device)
         return self.model.encode_frozen(pixels) if frozen else self.runtime.encode(pixels)
 
     @torch.inference_mode()
@@ -252,48 +223,12 @@ class Captioner:
         """Captions for a batch of annotations (B, L, D), decoded as `options` (with keyword overrides) say.
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
         options = decoding_options(options, **decoding)
-        results = self._results(generate(self.runtime.step(options.hard_context), features, options))
+        hypotheses = generate(self.runtime.step(options.hard_context), features, options)
+        results = caption_results(hypotheses, self.vocab, self.config.grid_size)
         if self.namer is not None:
             self.namer.rename_all(results, features, images)
-        return results
-
-    def _results(self, hyps: Hypotheses) -> list[CaptionResult]:
-        H, W = self.config.grid_size
-        tokens = hyps.tokens.cpu().numpy()
-        lengths = hyps.lengths.cpu().numpy()
-        scores = hyps.scores.float().cpu().numpy()
-        alphas = hyps.alphas.float().cpu().numpy()
-        betas = hyps.betas.float().cpu().numpy()
-        finished = hyps.finished.cpu().numpy()
-        results = []
-        for b in range(tokens.shape[0]):
-            texts = [" ".join(self.vocab.itos[t] for t in tokens[b, k, : lengths[b, k]]) for k in range(tokens.shape[1])]
-            n = int(lengths[b, 0])
-            words = [self.vocab.itos[t] for t in tokens[b, 0, :n]]
-            results.append(
-                CaptionResult(
-                    text=texts[0],
-                    words=words,
-                    attention=alphas[b, 0, :n].reshape(n, H, W).astype(np.float32),
-                    score=float(scores[b, 0]),
-                    betas=betas[b, 0, :n].astype(np.float32),
-                    finished=bool(finished[b, 0]),
-                    alternatives=[(texts[k], float(scores[b, k])) for k in range(tokens.shape[1])] if tokens.shape[1] > 1 else [],
-                )
-            )
         return results
 
 
 def _same(item: T) -> T:
     return item
-
-
-def _in_order(pool: ThreadPoolExecutor, jobs: Iterable[Callable[[], T]], depth: int) -> Iterator[T]:
-    """Run `jobs` in `pool`, at most `depth` at a time, and yield their results in job order."""
-    pending: deque[Future] = deque()
-    for job in jobs:
-        pending.append(pool.submit(job))
-        while pending and (len(pending) >= depth or pending[0].done()):
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()

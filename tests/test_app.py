@@ -18,7 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app import streamlit_app as webapp
-from captioner import Captioner, CaptionResult, ModelConfig, pipeline
+from captioner import Captioner, CaptionResult, ModelConfig
 from captioner.data.synth import generate_scene
 from captioner.decoding.options import DecodingOptions
 from captioner.modeldir import directory
@@ -44,8 +44,7 @@ def models_dir(tmp_path_factory, vocab) -> Path:
 @pytest.fixture
 def no_shipped_models(monkeypatch, tmp_path) -> Path:
     shipped = tmp_path / "pretrained"
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", shipped)
-    monkeypatch.setattr(directory, "PRETRAINED_DIR", shipped)  # what the app's first page reads
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", shipped)
     return shipped
 
 

@@ -24,9 +24,9 @@ LAYERS = [
     ("results", ["captioner.results"]),
     ("data and model directory", ["captioner.data", "captioner.modeldir"]),
     ("recognition", ["captioner.recognition"]),
-    ("pipeline", ["captioner.pipeline"]),
     ("evaluation and viz", ["captioner.evaluation", "captioner.viz"]),
     ("training", ["captioner.training"]),
+    ("pipeline", ["captioner.pipeline"]),
     ("batch, demo, publish and the public surface", ["captioner.batch", "captioner.demo", "captioner.publish", "captioner"]),
     ("front ends", ["captioner.cli", "captioner.__main__", "app"]),
 ]
@@ -61,10 +61,11 @@ def _is_type_checking(node: ast.If) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST) -> set[str]:
-    """Every captioner module the tree imports (`from captioner import x` counts as captioner.x when
-    x is a module, else as captioner, the public surface)."""
-    found: set[str] = set()
+def _named_imports(tree: ast.AST) -> list[tuple[str, str | None]]:
+    """(module, name) for every `from module import name` of a captioner module in the tree, and
+    (module, None) for every `import module` or `from package import module`; imports under
+    `if TYPE_CHECKING:` do not count."""
+    found: list[tuple[str, str | None]] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
@@ -72,17 +73,23 @@ def _imports(tree: ast.AST) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "captioner")
+            found.extend((a.name, None) for a in node.names if a.name.split(".")[0] == "captioner")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "captioner":
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
                 is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file() or (ROOT / Path(*sub.split("."))).is_dir()
-                found.add(sub if is_module else node.module)
+                found.append((sub, None) if is_module else (node.module, alias.name))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
     return found
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    """Every captioner module the tree imports (`from captioner import x` counts as captioner.x when
+    x is a module, else as captioner, the public surface)."""
+    return {module for module, _ in _named_imports(tree)}
 
 
 def _graph() -> dict[str, set[str]]:
@@ -147,3 +154,83 @@ def test_the_check_sees_an_upward_import(tmp_path):
     assert _upward({"captioner.model.decoder": {"captioner.pipeline"}}) == {("captioner.model.decoder", "captioner.pipeline")}
     typed = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from captioner.pipeline import Captioner\n")
     assert _imports(typed) == set()
+
+
+# The public surface the front ends (cli/, __main__, app/) import from, besides their own modules:
+# the names `captioner` exports (captioner/__init__.py: Captioner, CaptionResult, DecodingOptions,
+# the error types...), and these modules, each the library's entry point for a feature a front end
+# offers. The engine (images, model, runtime, decoding, results, recognition, pipeline, the model
+# directory's loading, training's internals) is reached only through `captioner`'s names.
+PUBLIC_MODULES = {
+    "captioner.batch": "captioning files and folders into records",
+    "captioner.demo": "the demo",
+    "captioner.publish": "writing a model directory for others",
+    "captioner.distributed": "torchrun's processes",
+    "captioner.data.datasets": "data sets on disk",
+    "captioner.data.synth": "the shapes world",
+    "captioner.data.objects": "the photographed-objects world and a model's known objects",
+    "captioner.training.config": "training settings",
+    "captioner.training.run": "a training run",
+    "captioner.evaluation.evaluate": "the evaluation report",
+    "captioner.evaluation.photos": "the real-photo report",
+    "captioner.evaluation.report": "the reports' Markdown tables",
+    "captioner.viz.render": "heatmap pictures",
+    "captioner.viz.first_word": "which word's map the app shows first",
+    "captioner.modeldir.directory": "what a model directory holds, the shipped models (no torch)",
+    "captioner.modeldir.folder_files": "reading a model folder's files safely",
+}
+FRONT_ENDS = ("captioner.cli", "captioner.__main__", "app")
+
+
+def _not_public(imports: list[tuple[str, str | None]], exported: set[str]) -> list[str]:
+    bad = []
+    for module, name in imports:
+        if module.startswith(FRONT_ENDS):
+            continue  # the front end's own modules
+        if module == "captioner":
+            if name is not None and name not in exported:
+                bad.append(f"captioner.{name} (not among the names captioner exports)")
+        elif module not in PUBLIC_MODULES:
+            bad.append(f"{module}{'.' + name if name else ''} (from an internal module)")
+        elif name is not None and name.startswith("_"):
+            bad.append(f"{module}.{name} (a private name)")
+    return bad
+
+
+def test_front_ends_import_only_the_public_surface():
+    import captioner
+
+    files = sorted((ROOT / "captioner" / "cli").rglob("*.py")) + [ROOT / "captioner" / "__main__.py"] + sorted((ROOT / "app").glob("*.py"))
+    bad = []
+    for path in files:
+        for line in _not_public(_named_imports(ast.parse(path.read_text(), str(path))), set(captioner.__all__)):
+            bad.append(f"{path.relative_to(ROOT)}: {line}")
+    assert not bad, "the front ends import beside the public surface (export the name from captioner, or list the module):\n" + "\n".join(
+        bad
+    )
+
+
+def test_the_public_surface_exists():
+    import importlib
+
+    import captioner
+
+    for module in PUBLIC_MODULES:
+        importlib.import_module(module)
+    for name in captioner.__all__:
+        assert getattr(captioner, name) is not None, name
+
+
+def test_the_check_sees_a_front_end_reaching_inside():
+    tree = ast.parse(
+        "from captioner import Captioner, pipeline\nfrom captioner.modeldir import directory, checkpoint\n"
+        "from captioner.batch import run_batch, _record\n"
+        "def f():\n    from captioner.decoding.options import DecodingOptions\n    import captioner.model.encoder\n"
+    )
+    assert _not_public(_named_imports(tree), {"Captioner"}) == [
+        "captioner.pipeline (from an internal module)",
+        "captioner.modeldir.checkpoint (from an internal module)",
+        "captioner.batch._record (a private name)",
+        "captioner.decoding.options.DecodingOptions (from an internal module)",
+        "captioner.model.encoder (from an internal module)",
+    ]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from captioner import Captioner, ImageLoadError, NoDefaultModelError, pipeline
+from captioner.modeldir import directory
 
 
 def test_caption_accepts_paths_bytes_and_pil_images(tmp_path, small_captioner, photos):
@@ -80,13 +81,13 @@ def test_bad_image_raises_naming_it(tmp_path, small_captioner):
 
 
 def test_no_default_model_yet_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", tmp_path / "pretrained")
     with pytest.raises(NoDefaultModelError, match="no default model"):
         Captioner.from_pretrained()
 
 
 def test_shipped_models_by_name(tmp_path, monkeypatch, small_captioner):
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", tmp_path / "pretrained")
     assert pipeline.shipped_models() == []
     with pytest.raises(NoDefaultModelError, match="hard"):
         Captioner.from_pretrained("hard")
@@ -205,3 +206,29 @@ def test_onnx_decoding_is_an_option_of_the_cpu_with_the_same_captions(small_capt
     both = Captioner(copy.deepcopy(small_captioner.model), small_captioner.vocab, int8=True, onnx=True)
     for result in both.caption(images):
         assert result.attention.shape[0] == len(result.words) and np.isfinite(result.score)
+
+
+def test_the_namers_view_of_each_image_is_made_in_the_reading_threads_and_reaches_it(small_captioner):
+    import threading
+
+    from PIL import Image
+
+    class RecordingNamer:
+        def __init__(self):
+            self.threads, self.images = [], []
+
+        def detector_view(self, image):
+            self.threads.append(threading.current_thread().name)
+            return ("view", image.size)
+
+        def rename_all(self, results, features, images):
+            assert len(results) == len(images) == features.shape[0]
+            self.images.extend(images)
+
+    captioner = copy.copy(small_captioner)
+    captioner.namer = RecordingNamer()
+    inputs = [Image.new("RGB", (40, 30), "red"), b"not an image", Image.new("RGB", (50, 20), "blue")]
+    items = list(captioner.stream(inputs, batch_size=2))
+    assert [item.error is None for item in items] == [True, False, True]
+    assert captioner.namer.images == [(("view", (40, 30)), (40, 30)), (("view", (50, 20)), (50, 20))]
+    assert len(captioner.namer.threads) == 2 and all(name.startswith("captioner") for name in captioner.namer.threads)

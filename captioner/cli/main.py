@@ -190,8 +190,7 @@ def _run_train(args) -> int:
     if not args.resume and not train_config.data:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
-    from captioner.modeldir.checkpoint import CheckpointError
-    from captioner.training.loop import NonFiniteLossError
+    from captioner import CheckpointError, NonFiniteLossError
 
     try:
         run = run_training(model_config, train_config, resume=args.resume)
@@ -232,11 +231,11 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
+    from captioner import Captioner
     from captioner.data.datasets import load_dataset
     from captioner.evaluation.evaluate import evaluate, write_report
     from captioner.evaluation.photos import photo_report, read_photo_set
     from captioner.evaluation.report import photos_table
-    from captioner.pipeline import Captioner
 
     try:  # every input is checked before the model is loaded
         options = _decoding(args)
@@ -365,7 +364,7 @@ def _add_int8_arg(p) -> None:
 
 
 def _add_decoding_args(p) -> None:
-    from captioner.decoding.options import HARD_CONTEXTS, DecodingOptions
+    from captioner import HARD_CONTEXTS, DecodingOptions
 
     default = DecodingOptions()
     g = p.add_argument_group("decoding")
@@ -392,7 +391,7 @@ def _add_decoding_args(p) -> None:
 
 def _decoding(args):
     """The DecodingOptions the arguments ask for; raises ValueError (e.g. --n-best above --beam-size)."""
-    from captioner.decoding.options import decoding_options
+    from captioner import decoding_options
 
     names = ("beam_size", "max_len", "n_best", "length_penalty", "block_repeats", "block_trigrams", "hard_context")
     return decoding_options(**{name: getattr(args, name) for name in names})
@@ -437,7 +436,7 @@ def _style(args):
 
 def _prepare(args, shard):
     """The model and heatmap style the arguments ask for; raises ValueError (CheckpointError, a bad style)."""
-    from captioner.pipeline import Captioner
+    from captioner import Captioner
 
     style = _style(args)  # checked before the model loads: a typo should not cost a model load
     cpu_only = args.int8 or args.onnx
@@ -619,10 +618,9 @@ def expected_failure_status(exc: BaseException) -> int | None:
     failed part-way on the machine's account (a full disk, an I/O error) is 1."""
     import errno
 
+    from captioner import CheckpointError, ImageLoadError
     from captioner.batch import BatchError
     from captioner.data.datasets import DatasetError
-    from captioner.images.loading import ImageLoadError
-    from captioner.modeldir.checkpoint import CheckpointError
 
     if isinstance(exc, (DatasetError, CheckpointError, ImageLoadError, BatchError)):
         return EXIT_USAGE

@@ -54,5 +54,9 @@ class Preprocessor:
         std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1) * 255.0
         return (batch.float() - mean) / std
 
+    def batch(self, arrays: list[np.ndarray], device: torch.device | str = "cpu") -> torch.Tensor:
+        """`resize`d arrays -> the encoder's input (B, 3, S, S) float32 on `device` (normalised there)."""
+        return self.normalize(self.stack(arrays).to(device))
+
     def __call__(self, images: list[Image.Image]) -> torch.Tensor:
-        return self.normalize(self.stack([self.resize(im) for im in images]))
+        return self.batch([self.resize(im) for im in images])

@@ -16,13 +16,15 @@ from pathlib import Path
 import torch
 
 from captioner.files import atomic_write
-from captioner.modeldir.checkpoint import CheckpointError, save_model
+from captioner.model.model import CaptionModel
+from captioner.modeldir.checkpoint import CheckpointError, load_model, save_model
 from captioner.training.loop import TrainState
+from captioner.vocab import Vocabulary
 
 LATEST = "latest"  # file in the run folder naming the newest complete checkpoint
 
 
-def save_checkpoint(run: Path, captioner, state: TrainState, optimizer, scheduler, keep: int = 2) -> Path:
+def save_checkpoint(run: Path, model: CaptionModel, vocab: Vocabulary, state: TrainState, optimizer, scheduler, keep: int = 2) -> Path:
     """Write run/checkpoint-<step>/ (model directory + trainer state) and point run/latest at it.
     The folder is completed under a temporary name and renamed, so a kill leaves either the old
     or the new checkpoint, never half of one. Nothing is pickled."""
@@ -31,7 +33,7 @@ def save_checkpoint(run: Path, captioner, state: TrainState, optimizer, schedule
     name = f"checkpoint-{state.global_step:08d}"
     tmp = run / (name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model(captioner.model, captioner.vocab, tmp)
+    save_model(model, vocab, tmp)
     tensors, meta = {}, {"param_groups": None, "optimizer_state": {}, "scheduler": scheduler.state_dict()}
     opt = optimizer.state_dict()
     meta["param_groups"] = opt["param_groups"]
@@ -57,8 +59,8 @@ def save_checkpoint(run: Path, captioner, state: TrainState, optimizer, schedule
     return final
 
 
-def load_checkpoint(run: Path, device) -> tuple[object, TrainState, dict]:
-    """The newest complete checkpoint of a run: (captioner, train state, optimizer state).
+def load_checkpoint(run: Path, device) -> tuple[CaptionModel, Vocabulary, TrainState, dict]:
+    """The newest complete checkpoint of a run: (model, vocabulary, train state, optimizer state).
 
     `latest` must name a checkpoint folder of this run. A checkpoint that cannot be read (a
     truncated or garbled file, values a trainer state cannot hold) is named in a warning and the
@@ -88,12 +90,10 @@ def load_checkpoint(run: Path, device) -> tuple[object, TrainState, dict]:
 _CHECKPOINT_NAME = re.compile(r"checkpoint-\d{8}")
 
 
-def _load_one(folder: Path, device) -> tuple[object, TrainState, dict]:
+def _load_one(folder: Path, device) -> tuple[CaptionModel, Vocabulary, TrainState, dict]:
     from safetensors.torch import load_file
 
-    from captioner.pipeline import Captioner
-
-    captioner = Captioner.from_pretrained(folder, device=device)  # CheckpointError naming the file
+    model, vocab = load_model(folder, device=device)  # CheckpointError naming the file
     try:
         info = json.loads((folder / "trainer.json").read_text())
         state = _train_state(info["state"])
@@ -120,7 +120,7 @@ def _load_one(folder: Path, device) -> tuple[object, TrainState, dict]:
         if cuda_states:
             torch.cuda.set_rng_state_all(cuda_states)
     optimizer = {"optimizer": {"state": opt_state, "param_groups": param_groups}, "scheduler": scheduler}
-    return captioner, state, optimizer
+    return model, vocab, state, optimizer
 
 
 def _train_state(data: dict) -> TrainState:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,25 +15,30 @@ import torch
 from tqdm.auto import tqdm
 
 from captioner.files import atomic_write
+from captioner.images.stream import ImageStream
 from captioner.model.config import ModelConfig
+from captioner.model.encoder import preprocessor_for
+from captioner.model.model import CaptionModel
+from captioner.runtime.inference import InferenceRuntime
 
 
 def extract_features(
-    captioner, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False
+    model: CaptionModel, images: Sequence, out_file: str | Path | None = None, batch_size: int = 32, progress: bool = False
 ) -> np.ndarray:
-    """What training reads of each image, as float16, computed once (images read by the captioning
-    path's background threads, Captioner.encoded): the encoder's annotations (N, L, D), or, when
+    """What training reads of each image, as float16, computed once (images read in background
+    threads by the image stream that captioning reads with): the encoder's annotations (N, L, D), or, when
     the encoder is fine-tuned (finetune_blocks > 0), the output of its frozen part (N, P), on which
     the trainable blocks run at every step. With `out_file` they are written to a memory-mapped
-    .npy file (completed atomically) that later runs reopen."""
-    frozen = captioner.config.finetune_blocks > 0
+    .npy file (completed atomically) that later runs reopen. An unreadable image raises its ImageLoadError."""
+    config = model.config
+    frozen = config.finetune_blocks > 0
     if frozen:
-        shape = (len(images), captioner.model.frozen_size)
+        shape = (len(images), model.frozen_size)
     else:
-        shape = (len(images), captioner.config.grid_size[0] * captioner.config.grid_size[1], captioner.config.feature_dim)
+        shape = (len(images), config.grid_size[0] * config.grid_size[1], config.feature_dim)
     if out_file is None:
         out = np.empty(shape, dtype=np.float16)
-        _fill(captioner, images, out, batch_size, progress, frozen)
+        _fill(model, images, out, batch_size, progress, frozen)
         return out
     out_file = Path(out_file)
     if out_file.exists():
@@ -46,23 +52,41 @@ def extract_features(
 
     def write(path: Path) -> None:
         out = np.lib.format.open_memmap(str(path), mode="w+", dtype=np.float16, shape=shape)
-        _fill(captioner, images, out, batch_size, progress, frozen)
+        _fill(model, images, out, batch_size, progress, frozen)
         out.flush()
 
     atomic_write(out_file, write)
     return np.load(out_file, mmap_mode="r")
 
 
-def _fill(captioner, images: Sequence, out: np.ndarray, batch_size: int, progress: bool, frozen: bool) -> None:
+def _fill(model: CaptionModel, images: Sequence, out: np.ndarray, batch_size: int, progress: bool, frozen: bool) -> None:
+    preprocessor, device = preprocessor_for(model.config), next(model.parameters()).device
+    # The frozen encoder's inference path (batch norm folded, CPU chunks), as captioning runs it.
+    encode = model.encode_frozen if frozen else InferenceRuntime(model).encode
     start = 0
-    with tqdm(total=len(images), disable=not progress, desc="encoding", unit="img") as bar:
-        for loaded, features in captioner.encoded(images, batch_size=batch_size, frozen=frozen):
+    bar = tqdm(total=len(images), disable=not progress, desc="encoding", unit="img")
+    with bar, ImageStream(preprocessor) as stream, in_eval_mode(model), torch.inference_mode():
+        for loaded in stream.batches(images, batch_size):
             for item in loaded:
                 if item.error is not None:
                     raise item.error
+            pixels = preprocessor.batch([item.pixels for item in loaded], device)
+            features = encode(pixels)
             out[start : start + len(loaded)] = features.to(torch.float16).cpu().numpy()
             start += len(loaded)
             bar.update(len(loaded))
+
+
+@contextmanager
+def in_eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The model in eval mode for the block (the encoder's batch norm on its running statistics,
+    no dropout), then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def feature_cache_name(config: ModelConfig, paths: Sequence[Path]) -> str:

@@ -17,13 +17,18 @@ import numpy as np
 import torch
 
 from captioner.decoding.options import DecodingOptions
+from captioner.decoding.search import generate
 from captioner.distributed import Distributed, process_group
 from captioner.files import finite_json
 from captioner.model.config import ModelConfig
-from captioner.modeldir.checkpoint import CheckpointError
+from captioner.model.model import CaptionModel
+from captioner.modeldir.checkpoint import CheckpointError, save_model
+from captioner.results.from_hypotheses import caption_results
+from captioner.results.result import CaptionResult
+from captioner.runtime.inference import decoding_step
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
 from captioner.training.config import TrainConfig
-from captioner.training.features import extract_features, feature_cache_name
+from captioner.training.features import extract_features, feature_cache_name, in_eval_mode
 from captioner.training.loop import TrainState, train_decoder
 from captioner.vocab import Vocabulary
 
@@ -38,19 +43,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def decode_features(captioner, features: np.ndarray, options: DecodingOptions = VALIDATION_DECODING, batch_size: int = 128) -> list:
-    """Caption results for cached features (real decoding, with the model in eval mode)."""
-    was_training = captioner.model.training
-    captioner.model.eval()
-    captioner.refresh()  # the weights have trained since the last validation
+def decode_features(
+    model: CaptionModel, vocab: Vocabulary, features: np.ndarray, options: DecodingOptions = VALIDATION_DECODING, batch_size: int = 128
+) -> list[CaptionResult]:
+    """Caption results for cached features (real decoding, with the model in eval mode): the
+    decoder's own words, as a model is judged by what it writes."""
+    device = next(model.parameters()).device
+    step = decoding_step(model.decoder, options.hard_context)  # the weights as they are now
     results = []
-    for start in range(0, len(features), batch_size):
-        feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(captioner.device)
-        if captioner.config.finetune_blocks > 0:  # the cache holds the frozen part's output
-            with torch.no_grad():
-                feats = captioner.model.annotations_from_frozen(feats)
-        results.extend(captioner.decode(feats, options))
-    captioner.model.train(was_training)
+    with in_eval_mode(model):
+        for start in range(0, len(features), batch_size):
+            feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32)).to(device)
+            if model.config.finetune_blocks > 0:  # the cache holds the frozen part's output
+                with torch.no_grad():
+                    feats = model.annotations_from_frozen(feats)
+            with torch.inference_mode():
+                hypotheses = generate(step, feats, options)
+            results.extend(caption_results(hypotheses, vocab, model.config.grid_size))
     return results
 
 
@@ -100,7 +109,6 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     from captioner.data.datasets import check_training_data, load_dataset, references
     from captioner.evaluation.caption_metrics import caption_metrics
     from captioner.evaluation.evaluate import grounding_report
-    from captioner.pipeline import Captioner
     from captioner.viz.curves import plot_learning_curves
 
     run = Path(config.out)
@@ -111,7 +119,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             config = dataclasses.replace(TrainConfig(**saved["train"]), out=str(run), device=config.device)
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise CheckpointError(f"{run / 'train_config.json'}: cannot resume from it ({type(exc).__name__}: {exc})"[:1000]) from exc
-        captioner, state, optimizer_state = load_checkpoint(run, device)
+        model, vocab, state, optimizer_state = load_checkpoint(run, device)
     else:
         if (run / LATEST).exists() and dist.is_main:
             raise FileExistsError(f"{run} already holds a training run: use --resume to continue it, or another --out")
@@ -126,18 +134,18 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             model_config, trained_on=config.trained_on or f"{Path(config.data).name}: {len(train_records)} training images"
         )
         torch.manual_seed(config.seed)
-        captioner = Captioner.from_config(model_config, vocab, device=device)
+        # A new model: random decoder, pretrained encoder.
+        model = CaptionModel(dataclasses.replace(model_config, vocab_size=len(vocab))).to(device).eval()
         run.mkdir(parents=True, exist_ok=True)
         if dist.is_main:
-            (run / "train_config.json").write_text(json.dumps({"model": captioner.config.to_json(), "train": config.to_json()}, indent=2))
-    vocab = captioner.vocab
+            (run / "train_config.json").write_text(json.dumps({"model": model.config.to_json(), "train": config.to_json()}, indent=2))
 
     cache = Path(config.cache_dir) if config.cache_dir else run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
 
     def features_for(recs):
         paths = [r.image_path for r in recs]
-        return extract_features(captioner, paths, cache / feature_cache_name(captioner.config, paths), config.encode_batch_size, progress)
+        return extract_features(model, paths, cache / feature_cache_name(model.config, paths), config.encode_batch_size, progress)
 
     # Rank 0 computes the cache; the other processes wait for it, then open it.
     if not dist.is_main:
@@ -161,7 +169,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     def on_epoch_end(st: TrainState) -> bool:
         record = dict(st.history[-1])
         if val_features is not None:
-            results = decode_features(captioner, val_features)
+            results = decode_features(model, vocab, val_features)
             predictions = {r.image_id: res.text for r, res in zip(val_records, results)}
             scores = caption_metrics(predictions, val_references, meteor=False)
             if val_sizes is not None:
@@ -170,7 +178,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
             cider = scores["CIDEr-D"]
             if st.best_score is None or cider > st.best_score:
                 st.best_score, st.epochs_without_improvement = cider, 0
-                captioner.save_pretrained(run / "best")
+                save_model(model, vocab, run / "best")
             else:
                 st.epochs_without_improvement += 1
         log(record)
@@ -181,10 +189,10 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         return val_features is not None and st.epochs_without_improvement >= config.patience
 
     def on_checkpoint(st, optimizer, scheduler) -> None:
-        save_checkpoint(run, captioner, st, optimizer, scheduler, keep=config.keep_checkpoints)
+        save_checkpoint(run, model, vocab, st, optimizer, scheduler, keep=config.keep_checkpoints)
 
     state = train_decoder(
-        captioner.model,
+        model,
         train_features,
         pairs,
         config,
@@ -197,7 +205,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         dist=dist,
     )
     if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
-        captioner.save_pretrained(run / "final")
+        save_model(model, vocab, run / "final")
         if val_features is None:
-            captioner.save_pretrained(run / "best")
+            save_model(model, vocab, run / "best")
     return run

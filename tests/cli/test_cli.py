@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner import Captioner, ModelConfig, pipeline
+from captioner import Captioner, ModelConfig
 from captioner.cli.main import _style, build_parser, main
+from captioner.modeldir import directory
 from captioner.viz.render import HeatmapStyle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def test_resume_and_overwrite_flags(folder, model_dir, tmp_path, capsys):
 )
 def test_usage_errors_exit_2_with_a_message(folder, tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pipeline, "PRETRAINED_DIR", tmp_path / "no-pretrained-here")
+    monkeypatch.setattr(directory, "PRETRAINED_DIR", tmp_path / "no-pretrained-here")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

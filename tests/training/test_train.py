@@ -236,7 +236,8 @@ def test_existing_run_needs_resume(tiny_synth, tmp_path):
 
 
 def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
-    from captioner import Captioner, pipeline
+    from captioner import Captioner
+    from captioner.images import stream
     from captioner.training import features
     from captioner.training.run import run_training
 
@@ -244,10 +245,10 @@ def test_feature_cache_is_reused(tiny_synth, tmp_path, monkeypatch):
     cached = sorted((run / "cache").glob("features-*.npy"))
     assert len(cached) == 2  # train and val
     # Reopening the cache reads no image and runs no encoder.
-    monkeypatch.setattr(pipeline, "load_image_and_size", lambda *a, **k: pytest.fail("an image was read"))
+    monkeypatch.setattr(stream, "load_image_and_size", lambda *a, **k: pytest.fail("an image was read"))
     cap = Captioner.from_pretrained(run / "best", device="cpu")
     n = np.load(cached[0], mmap_mode="r").shape[0]
-    out = features.extract_features(cap, [f"img{i}.png" for i in range(n)], cached[0])
+    out = features.extract_features(cap.model, [f"img{i}.png" for i in range(n)], cached[0])
     assert isinstance(out, np.memmap) and out.shape[0] == n
 
 
@@ -408,7 +409,7 @@ def test_a_damaged_checkpoint_is_named_and_the_previous_one_used(cut_run, tmp_pa
 
     run = _damaged(cut_run, tmp_path, damage)
     with pytest.warns(UserWarning, match=f"checkpoint-00000006.*{file}.*checkpoint-00000005"):
-        _, state, _ = load_checkpoint(run, "cpu")
+        _, _, state, _ = load_checkpoint(run, "cpu")
     assert state.global_step == 5
 
 
@@ -444,10 +445,10 @@ def test_a_truncated_feature_cache_is_named_and_computed_again(small_captioner, 
         photos[name].resize((64, 48)).save(tmp_path / f"{name}.png")
         images.append(tmp_path / f"{name}.png")
     cache = tmp_path / "features.npy"
-    good = np.array(extract_features(small_captioner, images, cache))
+    good = np.array(extract_features(small_captioner.model, images, cache))
     cache.write_bytes(cache.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="features.npy"):
-        again = extract_features(small_captioner, images, cache)
+        again = extract_features(small_captioner.model, images, cache)
     assert np.array_equal(np.asarray(again), good)
 
 
@@ -488,3 +489,20 @@ def test_an_epoch_prints_one_short_line_and_the_record_stays_in_metrics_jsonl(tm
     assert str(tmp_path / "metrics.jsonl") in line and "{" not in line
     assert "metrics.jsonl" not in epoch_line({**record, "epoch": 2}, 4, tmp_path / "metrics.jsonl")  # said once
     assert epoch_line({"ce": 2.0, "epoch": 3}, 3) == "epoch 3/3 · loss 2.000"  # no validation data
+
+
+def test_validation_decodes_as_captioning_does_and_keeps_the_models_mode(small_captioner):
+    from captioner.training.run import decode_features
+
+    model, config = small_captioner.model, small_captioner.config
+    torch.manual_seed(3)
+    features = torch.randn(3, config.grid_size[0] * config.grid_size[1], config.feature_dim)
+    model.train()
+    try:
+        results = decode_features(model, small_captioner.vocab, features.numpy(), batch_size=2)
+        assert model.training
+    finally:
+        model.eval()
+    expected = small_captioner.decode(features, beam_size=1)
+    assert [r.text for r in results] == [r.text for r in expected] and all(r.words for r in results)
+    assert all(np.allclose(r.attention, e.attention, atol=1e-5) for r, e in zip(results, expected))  # batches of 2, not 3
