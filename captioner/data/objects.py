@@ -42,6 +42,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from captioner.data.grounding import GroundedPhrase
 from captioner.data.scenes import distinct_sentences, write_dataset
 from captioner.data.synth import RELATIONS, _as_generator, _join, _pick, make_background, relations
+from captioner.modeldir.directory import KNOWN_OBJECTS_FILE
 
 VERSION = 2  # 2: a name of several words is one token
 SPLITS = ("train", "val", "test", "heldout")
@@ -192,9 +193,6 @@ def read_table(path: str | Path | None = None) -> list[StampInfo]:
     if not rows:
         raise ObjectsDataError(f"{path} marks no stamp use=yes")
     return rows
-
-
-KNOWN_OBJECTS_FILE = "objects.json"  # in a model directory: the objects it was trained to name
 
 
 def write_known_objects(model_dir: str | Path, table: str | Path | None = None) -> Path:

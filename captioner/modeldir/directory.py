@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+KNOWN_OBJECTS_FILE = "objects.json"  # a model of photographed objects: the objects it was trained to name
 
 # Where the shipped models live (inside the installed package).
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"

@@ -12,7 +12,7 @@ import json
 import stat
 from pathlib import Path
 
-from captioner.modeldir.directory import CheckpointError
+from captioner.modeldir.directory import KNOWN_OBJECTS_FILE, CheckpointError
 
 CARD_FILE = "README.md"
 # A card or list of objects is a few kilobytes; one far larger is no card (and would be shown whole).
@@ -63,7 +63,6 @@ def read_model_json(directory: str | Path, name: str, max_bytes: int = MAX_TEXT_
 def check_extras(directory: str | Path) -> None:
     """The model card and the list of known objects, when the folder has them (a link counts),
     must be readable as above; the list must also parse. Raises CheckpointError."""
-    from captioner.data.objects import KNOWN_OBJECTS_FILE
 
     directory = Path(directory)
     if (directory / CARD_FILE).is_symlink() or (directory / CARD_FILE).exists():

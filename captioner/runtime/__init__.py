@@ -1,1 +1,1 @@
-"""The fast inference path: the model's encoder and decoding step exported to ONNX Runtime (float or int8)."""
+"""What runs at inference, built from a snapshot of the model (captioner/model/, the paper): the encoder with batch norm folded, the decoding step with merged weights and int8, both on ONNX Runtime (inference.InferenceRuntime)."""
