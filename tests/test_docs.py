@@ -29,6 +29,24 @@ def test_a_changed_report_makes_the_page_stale(tmp_path, monkeypatch):
     assert make_docs.render(source, "t") != page
 
 
+def test_the_speed_page_shows_what_each_benchmark_printed(monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_docs
+        import record_benchmarks
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    source = (ROOT / "docs" / "src" / "speed.md").read_text()
+    named = re.findall(r"^\{\{bench (\S+)\}\}$", source, flags=re.M)
+    assert sorted(named) == sorted(record_benchmarks.BENCHMARKS)  # every benchmark recorded is on the page, once
+    page = make_docs.render(source, "speed")
+    record = make_docs._report("speed/beam-search")
+    assert record["command"] == record_benchmarks.BENCHMARKS["beam-search"] and record["output"] in page
+    real = make_docs._report
+    monkeypatch.setattr(make_docs, "_report", lambda name: {**real(name), "output": real(name)["output"] + " "})
+    assert make_docs.render(source, "speed") != page
+
+
 def test_links_in_the_readme_and_docs_resolve():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     missing = []
