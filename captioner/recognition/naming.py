@@ -17,14 +17,16 @@ People (no ImageNet class is a person) come from a COCO detector when one is pre
 ("... on a beach", or "a photo of a beach" when no object is sure). The same object is never
 named twice: "a koala and a koala" becomes one mention, or "two koalas" when the detector counts two.
 
-Every object word's origin is kept (ObjectWord: source decoder/classifier/detector, label,
+Every object word's origin is kept (ObjectWord: source decoder/classifier/stamps/detector, label,
 probability, box) and travels in CaptionResult.objects.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,18 @@ class Thresholds:
     # (teacher-forced on its caption). The design shipped before the decoder's domain was tested per
     # image (DecoderDomain); kept to be measured against it (scripts/measure_naming.py).
     decoder: float | None = None
+
+
+@dataclass(frozen=True)
+class DetectorView:
+    """An image as the detector reads it, and its detections (a Future, started when it was read)."""
+
+    image: Any  # PIL image
+    detections: Future
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
 
 
 @dataclass
@@ -178,6 +192,7 @@ class Namer:
         self.thresholds, self.design = thresholds, design
         self.word_probabilities = word_probabilities  # (annotations (L, D), words) -> each word's decoder probability
         self.domain = domain  # which images are the decoder's own world (its words are kept there)
+        self._pool, self._pool_lock = None, threading.Lock()  # the detector's thread (detector_view)
         self.stamps = stamps  # the decoder's object names recognised on photographs
         self.name_list = self.names.name_list
         self.category_list = self.names.category_list
@@ -277,14 +292,20 @@ class Namer:
 
     # -- captions --------------------------------------------------------------------------------
 
-    def detector_view(self, image):
+    def detector_view(self, image) -> DetectorView | None:
         """The image as the detector should get it (its longer side at most DETECTOR_SIDE: the
-        detector reads 416 px), or None without a detector. Made where images are read."""
+        detector reads 416 px), or None without a detector. Made where images are read; the
+        detector starts on it at once, in a thread of its own, so that it runs while the caption
+        is encoded and decoded (the beam search leaves cores idle) instead of after."""
         if self.detector is None:
             return None
         view = image.copy()
         view.thumbnail((DETECTOR_SIDE, DETECTOR_SIDE))
-        return view
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="captioner-detector")
+        floor = min(self.thresholds.person, self.thresholds.count)
+        return DetectorView(view, self._pool.submit(self.detector.detect, view, min_score=floor))
 
     def rename_all(self, results: list, features: torch.Tensor, images: Sequence | None = None) -> None:
         """Rename the object words of a batch of CaptionResults in place; `features` (B, L, D);
@@ -306,6 +327,8 @@ class Namer:
             in_domain = self.domain is not None and bool(self.domain.contains(features[None].float())[0])
         words, attention = list(result.words), np.asarray(result.attention)
         if in_domain:
+            if isinstance(image, DetectorView):
+                image.detections.cancel()  # not needed: no people or counts in the decoder's world
             result.decoder_text = result.text
             result.objects = [ObjectWord(k, w, "decoder", w, None, None, w) for k, w in enumerate(words) if self.lexicon.is_object(w)]
             return
@@ -377,6 +400,8 @@ class Namer:
     def _detections(self, image) -> list:
         if self.detector is None or image is None:
             return []
+        if isinstance(image, DetectorView):
+            return image.detections.result()
         return self.detector.detect(image, min_score=min(self.thresholds.person, self.thresholds.count))
 
     def _count_and_merge(self, tokens: list[_Token], objects: list[_Token], detections: list) -> None:
