@@ -23,7 +23,7 @@ class CaptionResult:
     finished: bool = True  # False if the caption hit max_len before <end>
     alternatives: list[tuple[str, float]] = field(default_factory=list)  # n-best (text, score), best first
     # Where each object word's name came from (captioner.recognition.naming.ObjectWord: source
-    # decoder/classifier/detector, label, probability, box), when the model names objects.
+    # decoder/classifier/stamps/detector, label, probability, box), when the model names objects.
     objects: list = field(default_factory=list)
     decoder_text: str | None = None  # the decoder's own caption, when object words were renamed
 

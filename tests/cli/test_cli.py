@@ -258,7 +258,7 @@ def test_caption_names_objects_by_default_and_decoder_words_turns_it_off(folder,
     records = _records(named)
     assert all(r["objects"] for r in records)
     for record in records:
-        assert {o["source"] for o in record["objects"]} <= {"decoder", "classifier", "detector"}
+        assert {o["source"] for o in record["objects"]} <= {"decoder", "classifier", "stamps", "detector"}
         # an object's name may be several words ("tape measure"), one word of the caption's word list
         indices = [o["index"] for o in record["objects"]]
         assert indices == sorted(set(indices)) and all(f" {o['word']}" in f" {record['caption']}" for o in record["objects"])

@@ -1,16 +1,17 @@
 """Quality bars of naming on the real-photo evaluation set (data/photos, 110 photos; thresholds were
 chosen on data/photos-tuning only): the default model, which names objects from where it looked,
-against its own decoder's words (the old default), photo by photo in docs/naming.md.
+against its own decoder's words (the old default), photo by photo in docs/naming.md; and on the
+generated scenes, where the decoder's words must stay.
 
-Measured (scripts/measure_naming.py, beam 3, default thresholds): objects named by a name 40/90
-(44.4 %; decoder only 19/90), a person mentioned 5/6 (decoder only 0/6), the place named 8/14
-(decoder only 0/14). The issue asks for 70 % of object photos: not met (about 20 of the 90 main
-objects have no ImageNet class, and the decoder's sure words are kept to protect the generated
-scenes: docs/naming.md); OBJECT_BAR guards what is reached.
+Measured (scripts/measure_naming.py, beam 3, default thresholds): objects named by a name 55/90
+(61.1 %; decoder only 19/90), a person mentioned 5/6 (decoder only 0/6), the place named 7/14
+(decoder only 0/14). The issue asks for 70 % of object photos: not met (docs/naming.md says what
+limits it); OBJECT_BAR guards what is reached.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from captioner.evaluation.photos import photo_report
 
 ROOT = Path(__file__).resolve().parents[2]
-OBJECT_BAR, PEOPLE_BAR, PLACE_BAR = 0.4, 0.8, 0.5
+OBJECT_BAR, PEOPLE_BAR, PLACE_BAR = 0.6, 0.8, 0.5
 DECODER_ONLY = {"object": 0.25, "people": 0.0, "place": 0.0}  # the old default is below these (measured 0.211, 0, 0)
 
 
@@ -57,3 +58,27 @@ def test_no_caption_names_the_same_object_twice(reports):
     assert doubled(decoder_only) == []  # the decoder-only results carry no object words to compare
     repeated = [p["caption"] for p in decoder_only["photos"] if any(f"a {w} and a {w}" in p["caption"] for w in p["caption"].split()[3:])]
     assert repeated, "the decoder alone doubles names on these photos (a koala and a koala): the check has work to do"
+
+
+@pytest.mark.quality
+def test_in_generated_scenes_the_decoders_words_stay(one_torch_thread):
+    """The decoder is right in its own world: naming must find nearly every validation scene there
+    (DecoderDomain) and leave its captions as they are (200 scenes: 199 inside, 86.5 % named against
+    the decoder's 87.0 %; scripts/measure_naming.py --scenes 200)."""
+    from captioner.data.objects import World, split_scene
+    from captioner.pipeline import Captioner
+
+    tuxpaint = ROOT / ".cache" / "tuxpaint"
+    if not (tuxpaint / "usr/share/tuxpaint/stamps").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{tuxpaint} is missing: scripts/setup.sh --test fetches it (scripts/fetch_tuxpaint.sh)")
+        pytest.skip(f"no Tux Paint stamps in {tuxpaint} (bash scripts/fetch_tuxpaint.sh)")
+    world = World(tuxpaint)
+    images = [split_scene(world, "val", i, seed=0).image for i in range(60)]
+    named = Captioner.from_pretrained(device="cpu")
+    decoder_only = Captioner.from_pretrained(device="cpu", naming=False)
+    inside = named.namer.domain.contains(named.encode(images))
+    assert inside.float().mean() >= 0.95
+    pairs = zip(named.caption(images, beam_size=3), decoder_only.caption(images, beam_size=3))
+    changed = [(a.text, b.text) for k, (a, b) in enumerate(pairs) if inside[k] and a.text != b.text]
+    assert changed == []
