@@ -70,6 +70,7 @@ class OnnxStep:
     def __init__(self, step: nn.Module, int8: bool = False):
         if next(step.decoder.parameters()).device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
+        refuse_lab_options(step.decoder)
         self.step, self.int8, self.max_len, self.hard_context = step, int8, step.max_len, step.hard_context
         self.session, self.inputs = None, None
 
@@ -101,6 +102,13 @@ class OnnxStep:
         outputs = session.run(None, {name: np.ascontiguousarray(t.numpy()) for name, t in feed.items() if name in self.inputs})
         log_probs, h, c, alpha, beta = (torch.from_numpy(o) for o in outputs)
         return log_probs, (h, c), alpha, beta
+
+
+def refuse_lab_options(decoder: nn.Module) -> None:
+    """A ValueError naming the attention lab's options (docs/attention-lab.md) that `decoder` has on:
+    the exported graph has no outputs for their per-step extras (centres, sentinel shares) yet."""
+    if decoder.lab_options():
+        raise ValueError(f"ONNX decoding does not serve {', '.join(decoder.lab_options())} yet; decode without --onnx")
 
 
 def cpu_session(graph: bytes):
