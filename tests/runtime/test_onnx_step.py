@@ -9,7 +9,7 @@ from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.model.decoder import Decoder
 from captioner.runtime.decoding_step import MergedStep, ReferenceStep
 from captioner.runtime.inference import decoding_step
-from tests.conftest import small_decoder_config
+from tests.conftest import LAB_VARIANTS, small_decoder_config
 
 V = 17
 
@@ -73,3 +73,22 @@ def test_onnx_decoding_runs_on_the_cpu_only():
     dec = Decoder(small_decoder_config(V)).to("meta")
     with pytest.raises(ValueError, match="CPU only"):
         decoding_step(dec, onnx=True)
+
+
+@pytest.mark.parametrize("variant", LAB_VARIANTS)
+def test_onnx_refuses_the_attention_labs_variants_in_one_line(variant):
+    from captioner.runtime.inference import InferenceRuntime
+
+    dec = Decoder(small_decoder_config(V, **LAB_VARIANTS[variant])).eval()
+    options = dec.lab_options()
+    with pytest.raises(ValueError, match="ONNX decoding does not serve model") as refused:
+        decoding_step(dec, onnx=True)
+    assert all(option in str(refused.value) for option in options) and "\n" not in str(refused.value)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = dec
+
+    with pytest.raises(ValueError, match=options[0]):
+        InferenceRuntime(Model(), onnx=True)
