@@ -19,8 +19,8 @@
     at the cost of captions that can differ from the float model's.
 The ONNX Runtime step (onnx_step) is the float MergedStep exported.
 
-Both serve the attention lab's variants (local attention, the visual sentinel, self-attention over
-the grid) through the decoder's own `attention_inputs`, `attend` and `start`; for them a step
+All three serve the attention lab's variants (local attention, the visual sentinel, self-attention
+over the grid) through the decoder's own `attention_inputs`, `attend` and `start`; for them a step
 returns a fifth value, a dict of per-row extras named as the search's Hypotheses fields
 ("centres": p_t (N, 2), "sentinel_shares": beta-hat_t (N,)), see `extras`.
 """
@@ -39,9 +39,14 @@ from captioner.model.decoder import Attended, Decoder, RefinedGrid
 
 def extras(attended: Attended) -> dict[str, torch.Tensor]:
     """The per-row values of a lab variant a step gives the search beside alpha and beta, by the
-    name of the Hypotheses field they fill."""
+    name of the Hypotheses field they fill (in the order of `extra_names`)."""
     values = {"centres": attended.centre, "sentinel_shares": attended.sentinel_share}
     return {name: value for name, value in values.items() if value is not None}
+
+
+def extra_names(decoder: Decoder) -> list[str]:
+    """The names of the extras `decoder`'s steps give, in order."""
+    return [name for name, module in (("centres", decoder.local), ("sentinel_shares", decoder.sentinel)) if module is not None]
 
 
 def _outputs(log_probs, state, attended: Attended) -> tuple:

@@ -33,15 +33,11 @@ class InferenceRuntime:
     and the step on ONNX Runtime (CPU only): the same captions to float rounding, faster one image
     at a time; with `int8`, the step's products in int8 (the fastest one image at a time).
     `fold_batch_norm=False` runs the encoder's backbone unfolded (for measuring the fold).
-    The attention lab's variants (docs/attention-lab.md) run on MergedStep like the paper's model
-    (float or int8); ONNX Runtime refuses them (a ValueError naming the option)."""
+    The attention lab's variants (docs/attention-lab.md) run on every path like the paper's model;
+    with ONNX, a self-attending grid is refined in torch once per image and the steps run on ONNX Runtime."""
 
     def __init__(self, model: nn.Module, int8: bool = False, onnx: bool = False, fold_batch_norm: bool = True):
         check_device(next(model.parameters()).device, int8, onnx)
-        if onnx:
-            from captioner.runtime.onnx_step import refuse_lab_options
-
-            refuse_lab_options(model.decoder)
         self.model, self.int8, self.onnx, self.fold_batch_norm = model, int8, onnx, fold_batch_norm
         self.encoder_onnx = onnx  # False once the encoder's export has failed (it then runs on torch)
         self._lock = threading.RLock()
