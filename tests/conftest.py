@@ -35,6 +35,44 @@ def photos() -> dict[str, Image.Image]:
     return {name: Image.fromarray(getattr(data, name)()) for name in ("chelsea", "coffee", "astronaut", "rocket")}
 
 
+# The attention lab's variants (docs/attention-lab.md) as small_decoder_config overrides: each alone, and all together.
+LAB_VARIANTS = {
+    "local": dict(local_sigma=1.0),
+    "sentinel": dict(sentinel=True),
+    "grid_self_attention": dict(grid_self_attention_heads=2),
+    "all": dict(local_sigma=1.5, sentinel=True, grid_self_attention_heads=4),
+}
+
+
+def caption_batch(vocab_size: int, B: int = 3, T: int = 6, seed: int = 1, lengths: dict[int, int] | None = None):
+    """Annotations (B, 12, 16) for small_decoder_config's grid and captions (B, T + 1) from <start>;
+    `lengths`: {row: targets before its padding}."""
+    g = torch.Generator().manual_seed(seed)
+    feats, caps = torch.randn(B, 12, 16, generator=g), torch.randint(4, vocab_size, (B, T + 1), generator=g)
+    caps[:, 0] = 1
+    for row, n in (lengths or {}).items():
+        caps[row, n + 1 :] = 0
+    return feats, caps
+
+
+def step_by_step(decoder, feats, caps) -> list:
+    """Decoder.step over the captions' words, as a search would feed them: one DecoderStep per position."""
+    keys, state = decoder.start(feats)
+    steps = []
+    for t in range(caps.shape[1] - 1):
+        steps.append(decoder.step(caps[:, t], state, feats, keys))
+        state = steps[-1].state
+    return steps
+
+
+def parameters_without_gradient(decoder, module, vocab_size: int) -> list[str]:
+    """Names of `module`'s parameters that the words' loss of a teacher-forced batch leaves without gradient."""
+    feats, caps = caption_batch(vocab_size, B=2, T=4)
+    out = decoder.train()(feats, caps)
+    torch.nn.functional.cross_entropy(out.logits.reshape(-1, vocab_size), caps[:, 1:].reshape(-1)).backward()
+    return [n for n, p in module.named_parameters() if p.grad is None or not p.grad.any()]
+
+
 @pytest.fixture(scope="session")
 def small_captioner(vocab):
     """A randomly initialised decoder on the real default encoder (pretrained Lite0)."""

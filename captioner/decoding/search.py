@@ -36,8 +36,10 @@ class Stepper(Protocol):
     def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """The images' attention keys and initial state (h_0, c_0)."""
 
-    def __call__(self, tokens, state, features, keys) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor]:
-        """Previous tokens (N,) and state -> log-probabilities (N, V), new state, alpha (N, L), beta (N,)."""
+    def __call__(self, tokens, state, features, keys) -> tuple:
+        """Previous tokens (N,) and state -> log-probabilities (N, V), new state, alpha (N, L), beta (N,),
+        and for the attention lab's variants a fifth value: a dict of per-row extras named as the
+        Hypotheses fields they fill ("centres" (N, 2), "sentinel_shares" (N,))."""
 
 
 @dataclass
@@ -50,6 +52,13 @@ class Hypotheses:
     alphas: torch.Tensor  # (B, n, T, L) attention for each emitted token
     betas: torch.Tensor  # (B, n, T)
     finished: torch.Tensor  # (B, n) True if the hypothesis emitted <end> within max_len
+    centres: torch.Tensor | None = None  # (B, n, T, 2) local attention's centre p_t per token (row, column in cells)
+    sentinel_shares: torch.Tensor | None = None  # (B, n, T) the visual sentinel's share beta-hat_t per token
+
+
+def _step_outputs(outputs: tuple) -> tuple:
+    """A Stepper's outputs as (log_probs, state, alpha, beta, extras), extras {} when it gave none."""
+    return (*outputs[:4], outputs[4] if len(outputs) > 4 else {})
 
 
 def _masked(log_probs: torch.Tensor, history: torch.Tensor | None, options: DecodingOptions) -> torch.Tensor:
@@ -171,9 +180,9 @@ def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOption
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     sum_lp = torch.zeros(B, device=device)
     lengths = torch.zeros(B, dtype=torch.long, device=device)  # tokens emitted incl. <end>
-    out_tokens, out_alphas, out_betas = [], [], []
+    out_tokens, out_alphas, out_betas, out_extras = [], [], [], []
     for _ in range(max_len):
-        log_probs, state, alpha, beta = step(tokens, state, features, keys)
+        log_probs, state, alpha, beta, extras = _step_outputs(step(tokens, state, features, keys))
         history = torch.stack(out_tokens, 1) if out_tokens and _tracks_history(options) else None
         log_probs = _masked(log_probs, history, options)
         best_lp, tokens = log_probs.max(dim=-1)
@@ -184,6 +193,7 @@ def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOption
         out_tokens.append(tokens)
         out_alphas.append(alpha)
         out_betas.append(beta)
+        out_extras.append(extras)
         if bool(finished.all()):
             break
     toks = torch.stack(out_tokens, 1)
@@ -195,6 +205,7 @@ def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOption
         alphas=torch.stack(out_alphas, 1)[:, None],
         betas=torch.stack(out_betas, 1)[:, None],
         finished=finished[:, None],
+        **{name: torch.stack([e[name] for e in out_extras], 1)[:, None] for name in out_extras[0]},
     )
 
 
@@ -233,7 +244,7 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
 
     for _ in range(max_len):
         A = sum_lp.shape[0]
-        log_probs, state, alpha, beta = step(tokens, state, feats, keys)
+        log_probs, state, alpha, beta, extras = _step_outputs(step(tokens, state, feats, keys))
         sum_lp, lengths, finished, parent, word = select(log_probs, history, sum_lp, lengths, finished, beams, any_finished)
         # The state of the row each chosen beam continues (the first step: the image's only row).
         rows = (parent + firsts if beams == K else images[:A, None].expand(A, K)).reshape(-1)
@@ -241,7 +252,7 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
         tokens = word.view(-1)
         if history is not None:
             history = torch.cat([history.index_select(0, rows), tokens.unsqueeze(1)], dim=1)
-        steps.append((active, word, parent, alpha, beta))
+        steps.append((active, word, parent, {"alphas": alpha, "betas": beta, **extras}))
         beams = K
         any_finished = bool(finished.any())
         if not any_finished:
@@ -275,21 +286,21 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
     order = scores.argsort(dim=1, descending=True)[:, :n_best]  # (B, n)
     T = len(steps)
     out_tokens = torch.full((B, n_best, T), Vocabulary.end_id, dtype=torch.long, device=device)
-    out_alpha = torch.zeros(B, n_best, T, L, device=device)
-    out_beta = torch.zeros(B, n_best, T, device=device)
+    # Per-row values of each step, by the Hypotheses field they fill: alphas, betas and any extras.
+    per_row = {name: torch.zeros(B, n_best, T, *value.shape[1:], device=device) for name, value in steps[0][3].items()}
     beam = order
     for t in range(T - 1, -1, -1):
-        act, word, parent, alpha, beta = steps[t]
-        alpha, beta = alpha.view(word.shape[0], -1, L), beta.view(word.shape[0], -1)
+        act, word, parent, values = steps[t]
         rows = slice(None) if act is None else act
         here = beam[rows]
         out_tokens[rows, :, t] = word.gather(1, here)
         back = parent.gather(1, here)
         # The attention that produced token t was computed by the parent beam at step t (the
         # image's only row at the first step).
-        row = back if alpha.shape[1] > 1 else torch.zeros_like(back)
-        out_alpha[rows, :, t] = alpha.gather(1, row.unsqueeze(-1).expand(-1, -1, L))
-        out_beta[rows, :, t] = beta.gather(1, row)
+        row = back if values["betas"].shape[0] > word.shape[0] else torch.zeros_like(back)
+        for name, value in values.items():
+            value = value.view(word.shape[0], -1, *value.shape[1:])
+            per_row[name][rows, :, t] = value.gather(1, row.view(*row.shape, *[1] * (value.dim() - 2)).expand(-1, -1, *value.shape[2:]))
         if act is None:
             beam = back
         else:
@@ -300,9 +311,8 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
         tokens=out_tokens,
         lengths=lengths.gather(1, order) - ended.long(),
         scores=_scored(scores.gather(1, order)),
-        alphas=out_alpha,
-        betas=out_beta,
         finished=ended,
+        **per_row,
     )
 
 

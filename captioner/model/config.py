@@ -44,6 +44,10 @@ class ModelConfig:
     hard_attention: bool = False
     dropout: float = 0.5
     max_len: int = 20
+    # The attention lab's variants (docs/attention-lab.md); the defaults are the paper's model.
+    local_sigma: float | None = None  # local attention (Luong's local-p on the grid): the window's width in cells; None = global
+    sentinel: bool = False  # adaptive attention with a visual sentinel (Lu et al. 2017)
+    grid_self_attention_heads: int = 0  # > 0: one self-attention layer over the grid, this many heads, before decoding
     # Filled in when the encoder is built (they depend on the backbone and image size).
     feature_dim: int = 0
     grid_size: tuple[int, int] = (0, 0)
@@ -100,6 +104,7 @@ _WHOLE_NUMBERS = {
     "max_len": (1, 10_000),
     "feature_dim": (0, 1 << 20),
     "vocab_size": (0, 10_000_000),
+    "grid_self_attention_heads": (0, 64),
 }
 _TEXTS = ("encoder", "trained_on")
 
@@ -128,6 +133,11 @@ def _check_values(data: dict) -> None:
         bad("attention", f"one of {', '.join(SCORE_FUNCTIONS)}")
     if "hard_attention" in data and not isinstance(data["hard_attention"], bool):
         bad("hard_attention", "true or false")
+    if "sentinel" in data and not isinstance(data["sentinel"], bool):
+        bad("sentinel", "true or false")
+    sigma = data.get("local_sigma")
+    if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.05 <= sigma <= 4096):
+        bad("local_sigma", "a width in grid cells from 0.05 to 4096, or null (global attention)")
     dropout = data.get("dropout", 0.0)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:  # NaN fails too
         bad("dropout", "a number from 0 up to (not including) 1")

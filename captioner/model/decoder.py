@@ -9,6 +9,12 @@ At step t, from the previous word y_{t-1} and state (h_{t-1}, c_{t-1}):
     p(y_t)  ∝ exp(L_o tanh(E y_{t-1} + L_h h_t + L_z z_t))  deep output (tanh as in the authors' code)
 with h_0, c_0 = tanh(MLP(mean_i a_i)).
 
+The attention lab's variants (ModelConfig; docs/attention-lab.md) change the attention and leave
+the rest of the step as it is: local attention (model/local_attention: alpha_t windowed around a
+predicted centre p_t), a visual sentinel (model/sentinel: the context mixed with a vector from the
+LSTM's memory by its share beta-hat_t), and self-attention over the grid (model/grid_self_attention:
+the annotations refined once per image, in `start`). Off, the step is the paper's, weights and all.
+
 `step` is that one step; teacher forcing (`forward`) and every search run it. This module is the
 reference: the CPU runtime's decoding step (captioner/runtime/decoding_step.py) and training's
 fast teacher forcing (captioner/training/fast_decoder.py) are transformations of it, and tests
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -26,6 +33,9 @@ import torch.nn.functional as F
 
 from captioner.model.attention import Attention
 from captioner.model.config import ModelConfig
+from captioner.model.grid_self_attention import GridSelfAttention
+from captioner.model.local_attention import LocalWindow
+from captioner.model.sentinel import VisualSentinel, sentinel_share
 from captioner.vocab import Vocabulary
 
 HARD_ESTIMATORS = ("reinforce", "gumbel")
@@ -62,6 +72,8 @@ class DecoderOutput:
     betas: torch.Tensor  # (B, T) gate values
     sample_log_probs: torch.Tensor | None = None  # (B, T) log alpha of the sampled location (hard; 0 where the soft context was used)
     entropies: torch.Tensor | None = None  # (B, T) entropy of alpha_t (hard attention's bonus)
+    centres: torch.Tensor | None = None  # (B, T, 2) local attention's centre p_t (row, column in cells)
+    sentinel_shares: torch.Tensor | None = None  # (B, T) the visual sentinel's share beta-hat_t
 
 
 @dataclass
@@ -73,6 +85,35 @@ class DecoderStep:
     alpha: torch.Tensor  # (N, L)
     beta: torch.Tensor  # (N,)
     sample_log_prob: torch.Tensor | None = None  # (N,) hard attention while training: log alpha of the sampled location
+    centre: torch.Tensor | None = None  # (N, 2) local attention's p_t
+    sentinel_share: torch.Tensor | None = None  # (N,) beta-hat_t
+
+
+class Attended(NamedTuple):
+    """What `attend` gives for N rows."""
+
+    context: torch.Tensor  # (N, D) z_t, gated
+    alpha: torch.Tensor  # (N, L) over the grid's cells, each row sums to 1
+    beta: torch.Tensor  # (N,) Xu's gate
+    sample_log_prob: torch.Tensor | None  # hard attention while training
+    centre: torch.Tensor | None = None  # (N, 2) local attention's p_t
+    sentinel_share: torch.Tensor | None = None  # (N,) beta-hat_t
+
+
+@dataclass(frozen=True)
+class RefinedGrid:
+    """What `start` computes once per image when the grid self-attends: the refined annotations
+    (n, L, D), which the steps read instead of the encoder's, and their attention keys. Indexed
+    by image like a tensor (a beam search drops the images whose beams have all ended)."""
+
+    annotations: torch.Tensor
+    keys: torch.Tensor
+
+    def __getitem__(self, index) -> RefinedGrid:
+        return RefinedGrid(self.annotations[index], self.keys[index])
+
+    def repeat_interleave(self, repeats: int, dim: int = 0) -> RefinedGrid:
+        return RefinedGrid(self.annotations.repeat_interleave(repeats, dim), self.keys.repeat_interleave(repeats, dim))
 
 
 class Decoder(nn.Module):
@@ -97,14 +138,48 @@ class Decoder(nn.Module):
         self.out_context = nn.Linear(D, E)
         self.dropout = nn.Dropout(config.dropout)
         self.out = nn.Linear(E, V)
+        # The lab's variants: absent (and absent from the weights) unless their config field asks.
+        self.local = LocalWindow(H, config.attention_dim, config.grid_size, config.local_sigma) if config.local_sigma is not None else None
+        self.sentinel = VisualSentinel(E, H, D, config.attention == "location") if config.sentinel else None
+        heads = config.grid_self_attention_heads
+        self.grid_attention = GridSelfAttention(D, heads, config.grid_size) if heads else None
+
+    def lab_options(self) -> list[str]:
+        """The config fields of the attention lab's variants this decoder has on (empty: the paper's)."""
+        on = (("local_sigma", self.local), ("sentinel", self.sentinel), ("grid_self_attention_heads", self.grid_attention))
+        return [f"model.{name}" for name, module in on if module is not None]
 
     def init_state(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = features.mean(dim=1)
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
 
-    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0)."""
-        return self.attention.keys(features), self.init_state(features)
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor | RefinedGrid, tuple[torch.Tensor, torch.Tensor]]:
+        """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0).
+        When the grid self-attends, the annotations are refined first, and the keys come as a
+        RefinedGrid that carries them to the steps."""
+        if self.grid_attention is None:
+            return self.attention.keys(features), self.init_state(features)
+        refined = self.grid_attention(features)
+        return RefinedGrid(refined, self.attention.keys(refined)), self.init_state(refined)
+
+    @staticmethod
+    def image_side(features: torch.Tensor, keys: torch.Tensor | RefinedGrid) -> tuple[torch.Tensor, torch.Tensor]:
+        """The annotations a step reads and their keys: the refined ones `start` made, if any."""
+        return (keys.annotations, keys.keys) if isinstance(keys, RefinedGrid) else (features, keys)
+
+    def grid_attention_maps(self, features: torch.Tensor) -> torch.Tensor:
+        """Where each cell looks in the grid self-attention, per head: (n, L, D) -> (n, heads, L, L)."""
+        if self.grid_attention is None:
+            raise ValueError("this model has no self-attention over the grid (model.grid_self_attention_heads is 0)")
+        return self.grid_attention(features, maps=True)[1]
+
+    def attention_inputs(self, emb: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> dict:
+        """What the lab's variants add to `attend` for N rows: local attention's centre p_t and
+        the visual sentinel s_t, from the previous word's embedding and the state the step starts from."""
+        return {
+            "centre": self.local.centre(h) if self.local is not None else None,
+            "sentinel": self.sentinel.vector(emb, h, c) if self.sentinel is not None else None,
+        }
 
     # -- the step's parts, in the order of the equations ----------------------------------------
 
@@ -117,15 +192,22 @@ class Decoder(nn.Module):
         hard_context: str = "argmax",
         gate: torch.Tensor | None = None,
         scores: Callable | None = None,
-    ):
+        centre: torch.Tensor | None = None,
+        sentinel: torch.Tensor | None = None,
+    ) -> Attended:
         """alpha_t, beta_t and the context z_t for N rows over the features (n, L, D) of n images (N
         a multiple of n: an image's beams follow each other, sharing its features and keys).
+        Local attention windows the scores around `centre` (N, 2); a visual `sentinel` (N, D)
+        competes with the cells and is mixed into the context by its share (attention_inputs).
         A hard-attention model training (`sampling`) samples a location; decoding, it reads the
         most likely location's annotation (hard_context "argmax") or the expected one,
         sum_i alpha_i a_i ("expected"). `gate` (f_beta(h)) and `scores` (the attention's scores
         from keys and h) let a faster form of the step supply its own.
-        Returns z, alpha, beta (N,), log-prob of the sample (or None)."""
-        alpha = torch.softmax((scores or self.attention.scores)(keys, h), dim=-1)
+        Returns Attended: z, alpha, beta (N,), log-prob of the sample (or None), centre, sentinel share."""
+        e = (scores or self.attention.scores)(keys, h)
+        if centre is not None:
+            e = e + self.local.log_window(centre)  # softmax(e + log G) = softmax(e) * G, renormalised
+        alpha = torch.softmax(e, dim=-1)
         beta = torch.sigmoid(self.gate(h) if gate is None else gate)
         n, N = features.shape[0], h.shape[0]
         log_prob = None
@@ -136,7 +218,11 @@ class Decoder(nn.Module):
             context = features[torch.arange(N, device=features.device) // (N // n), loc]
         else:
             context, log_prob = self.sample_context(features, alpha, sampling)
-        return beta * context, alpha, beta.squeeze(1), log_prob
+        share = None
+        if sentinel is not None:
+            share = sentinel_share(e, self.sentinel.score(self.attention, sentinel, h))
+            context = torch.lerp(context, sentinel, share.unsqueeze(1))  # beta-hat s + (1 - beta-hat) c
+        return Attended(beta * context, alpha, beta.squeeze(1), log_prob, centre, share)
 
     @staticmethod
     def sample_context(features, alpha, sampling: HardSampling):
@@ -182,10 +268,12 @@ class Decoder(nn.Module):
         """One step for N rows: the previous words (N,) and state (h, c), over the features
         (n, L, D) and keys of their n images (see `attend`)."""
         h, c = state
+        features, keys = self.image_side(features, keys)
         emb = self.embedding(words)
-        z, alpha, beta, log_prob = self.attend(features, keys, h, sampling, hard_context)
+        attended = self.attend(features, keys, h, sampling, hard_context, **self.attention_inputs(emb, h, c))
+        z = attended.context
         h, c = self.lstm_cell(self.lstm_word(emb) + self.lstm_context(z) + self.lstm_hidden(h), c)
-        return DecoderStep(self.deep_output(emb, h, z), (h, c), alpha, beta, log_prob)
+        return DecoderStep(self.deep_output(emb, h, z), (h, c), *attended[1:])
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor, sampling: HardSampling | None = None) -> DecoderOutput:
         """Teacher forcing. features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...
@@ -209,6 +297,10 @@ class Decoder(nn.Module):
         if sampling is not None and sampling.estimator == "reinforce":
             out.sample_log_probs = torch.stack([s.sample_log_prob for s in steps], 1) * valid
             out.entropies = attention_entropy(alphas)
+        if self.local is not None:
+            out.centres = torch.stack([s.centre for s in steps], 1) * valid.unsqueeze(-1)
+        if self.sentinel is not None:
+            out.sentinel_shares = torch.stack([s.sentinel_share for s in steps], 1) * valid
         return out
 
 

@@ -18,17 +18,40 @@
     several times faster where reading their float weights bounds a step (one image at a time),
     at the cost of captions that can differ from the float model's.
 The ONNX Runtime step (onnx_step) is the float MergedStep exported.
+
+All three serve the attention lab's variants (local attention, the visual sentinel, self-attention
+over the grid) through the decoder's own `attention_inputs`, `attend` and `start`; for them a step
+returns a fifth value, a dict of per-row extras named as the search's Hypotheses fields
+("centres": p_t (N, 2), "sentinel_shares": beta-hat_t (N,)), see `extras`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from functools import partial
 
 import torch
 import torch.nn as nn
 
-from captioner.model.decoder import Decoder
+from captioner.model.decoder import Attended, Decoder, RefinedGrid
+
+
+def extras(attended: Attended) -> dict[str, torch.Tensor]:
+    """The per-row values of a lab variant a step gives the search beside alpha and beta, by the
+    name of the Hypotheses field they fill (in the order of `extra_names`)."""
+    values = {"centres": attended.centre, "sentinel_shares": attended.sentinel_share}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def extra_names(decoder: Decoder) -> list[str]:
+    """The names of the extras `decoder`'s steps give, in order."""
+    return [name for name, module in (("centres", decoder.local), ("sentinel_shares", decoder.sentinel)) if module is not None]
+
+
+def _outputs(log_probs, state, attended: Attended) -> tuple:
+    more = extras(attended)
+    return (log_probs, state, attended.alpha, attended.beta) + ((more,) if more else ())
 
 
 class ReferenceStep:
@@ -43,7 +66,8 @@ class ReferenceStep:
 
     def __call__(self, tokens, state, features, keys):
         step = self.decoder.step(tokens, state, features, keys, hard_context=self.hard_context)
-        return torch.log_softmax(step.logits, dim=-1), step.state, step.alpha, step.beta
+        attended = Attended(None, step.alpha, step.beta, None, step.centre, step.sentinel_share)
+        return _outputs(torch.log_softmax(step.logits, dim=-1), step.state, attended)
 
 
 class MergedStep(nn.Module):
@@ -81,7 +105,11 @@ class MergedStep(nn.Module):
 
     def start(self, features: torch.Tensor):
         keys, state = self.decoder.start(features)
-        return (2.0 * keys if self.additive else keys), state
+        if not self.additive:
+            return keys, state
+        if isinstance(keys, RefinedGrid):
+            return dataclasses.replace(keys, keys=2.0 * keys.keys), state
+        return 2.0 * keys, state
 
     def _additive_scores(self, doubled_keys, h):
         """v^T tanh(k_i + U h) = 2 v^T sigmoid(2 k_i + 2 U h) - sum(v), on keys doubled by `start`."""
@@ -94,10 +122,14 @@ class MergedStep(nn.Module):
         d = self.decoder
         h, c = state
         H = h.shape[1]
+        features, keys = d.image_side(features, keys)
+        emb = d.embedding(tokens)
         from_h = self.hidden(h)  # [f_beta(h) | lstm_hidden(h)]
         scores = self._additive_scores if self.additive else None
-        z, alpha, beta, _ = d.attend(features, keys, h, hard_context=self.hard_context, gate=from_h[:, :1], scores=scores)
-        from_z = self.context(z)  # [lstm_context(z) | out_context(z)]
+        attended = d.attend(
+            features, keys, h, hard_context=self.hard_context, gate=from_h[:, :1], scores=scores, **d.attention_inputs(emb, h, c)
+        )
+        from_z = self.context(attended.context)  # [lstm_context(z) | out_context(z)]
         h, c = d.lstm_cell(self.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
-        logits = d.out(torch.tanh(d.embedding(tokens) + d.out_hidden(h) + from_z[:, 4 * H :]))
-        return torch.log_softmax(logits, dim=-1), (h, c), alpha, beta
+        logits = d.out(torch.tanh(emb + d.out_hidden(h) + from_z[:, 4 * H :]))
+        return _outputs(torch.log_softmax(logits, dim=-1), (h, c), attended)

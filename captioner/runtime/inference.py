@@ -32,7 +32,9 @@ class InferenceRuntime:
     image at a time, but a few captions can differ from the float model's. `onnx` runs the encoder
     and the step on ONNX Runtime (CPU only): the same captions to float rounding, faster one image
     at a time; with `int8`, the step's products in int8 (the fastest one image at a time).
-    `fold_batch_norm=False` runs the encoder's backbone unfolded (for measuring the fold)."""
+    `fold_batch_norm=False` runs the encoder's backbone unfolded (for measuring the fold).
+    The attention lab's variants (docs/attention-lab.md) run on every path like the paper's model;
+    with ONNX, a self-attending grid is refined in torch once per image and the steps run on ONNX Runtime."""
 
     def __init__(self, model: nn.Module, int8: bool = False, onnx: bool = False, fold_batch_norm: bool = True):
         check_device(next(model.parameters()).device, int8, onnx)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from captioner.runtime.decoding_step import extra_names
 from captioner.runtime.onnx_cache import cached_graph, module_settings
 
 INPUTS = ("tokens", "h", "c", "features", "keys")
@@ -47,8 +48,8 @@ class _Step(nn.Module):
         self.step = step
 
     def forward(self, tokens, h, c, features, keys):
-        log_probs, (h, c), alpha, beta = self.step(tokens, (h, c), features, keys)
-        return log_probs, h, c, alpha, beta
+        log_probs, (h, c), alpha, beta, *extras = self.step(tokens, (h, c), features, keys)
+        return log_probs, h, c, alpha, beta, *(extras[0].values() if extras else ())
 
 
 def _export(step: nn.Module, example: tuple[torch.Tensor, ...], int8: bool) -> bytes:
@@ -57,7 +58,13 @@ def _export(step: nn.Module, example: tuple[torch.Tensor, ...], int8: bool) -> b
     with EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's notes on its own deprecation and on tracing
         torch.onnx.export(
-            _Step(step).eval(), example, buffer, dynamo=False, input_names=list(INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic
+            _Step(step).eval(),
+            example,
+            buffer,
+            dynamo=False,
+            input_names=list(INPUTS),
+            output_names=[*OUTPUTS, *extra_names(step.decoder)],
+            dynamic_axes=dynamic,
         )
     return _int8(buffer.getvalue()) if int8 else buffer.getvalue()
 
@@ -71,6 +78,7 @@ class OnnxStep:
         if next(step.decoder.parameters()).device.type != "cpu":
             raise ValueError("ONNX decoding runs on the CPU only")
         self.step, self.int8, self.max_len, self.hard_context = step, int8, step.max_len, step.hard_context
+        self.extra_names = extra_names(step.decoder)  # the attention lab's per-row extras, after OUTPUTS
         self.session, self.inputs = None, None
 
     def start(self, features: torch.Tensor):
@@ -96,11 +104,13 @@ class OnnxStep:
             return self.session
 
     def __call__(self, tokens, state, features, keys):
+        # A grid that self-attends was refined by `start` (in torch, once per image): the graph gets its tensors.
+        features, keys = self.step.decoder.image_side(features, keys)
         feed = dict(zip(INPUTS, (tokens, *state, features, keys)))
         session = self.session or self._session((tokens, *state, features, keys))
         outputs = session.run(None, {name: np.ascontiguousarray(t.numpy()) for name, t in feed.items() if name in self.inputs})
-        log_probs, h, c, alpha, beta = (torch.from_numpy(o) for o in outputs)
-        return log_probs, (h, c), alpha, beta
+        log_probs, h, c, alpha, beta, *more = (torch.from_numpy(o) for o in outputs)
+        return (log_probs, (h, c), alpha, beta) + ((dict(zip(self.extra_names, more)),) if more else ())
 
 
 def cpu_session(graph: bytes):

@@ -11,6 +11,9 @@ plain forward):
 - the recurrence's own weights (lstm_context, lstm_hidden) get their gradient in one product
   each (deferred_grad.StepProducts), and the additive attention's scores have their own backward
   (AdditiveScores), which works in the forward pass's buffer.
+
+The attention lab's variants run through the decoder's own parts (`start`, `attention_inputs`,
+`attend`), so the speed-ups serve them too (tested with the others).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def teacher_forcing(
     # zero-filled tensor of that size per step (word_gates[:n, t]).
     word_gates = decoder.lstm_word(emb).unbind(1)
     keys, (h, c) = decoder.start(features)
+    features, keys = decoder.image_side(features, keys)
     scores = None
     if decoder.attention.kind == "additive":
         keys, scores = 2.0 * keys, AdditiveScores.scores_for(decoder.attention)
@@ -50,25 +54,27 @@ def teacher_forcing(
         for m in (decoder.lstm_context, decoder.lstm_hidden)
     )
     sampling = (sampling or HardSampling()) if decoder.hard and decoder.training else None
-    hs, zs, alphas, betas, log_probs = [], [], [], [], []
+    hs, steps = [], []
     for t, n in enumerate(running):
         if n < h.shape[0]:
             h, c, features, keys = h[:n], c[:n], features[:n], keys[:n]
-        z, alpha, beta, log_prob = decoder.attend(features, keys, h, sampling, scores=scores)
-        h, c = decoder.lstm_cell(word_gates[t][:n] + context(z) + hidden(h), c)
+        attended = decoder.attend(features, keys, h, sampling, scores=scores, **decoder.attention_inputs(emb[:n, t], h, c))
+        h, c = decoder.lstm_cell(word_gates[t][:n] + context(attended.context) + hidden(h), c)
         hs.append(h)
-        zs.append(z)
-        alphas.append(alpha)
-        betas.append(beta)
-        log_probs.append(log_prob)
+        steps.append(attended)
+    zs, alphas, betas, log_probs, centres, shares = zip(*steps)
     alphas_t = _steps(alphas, B, T)
     out = DecoderOutput(logits=decoder.deep_output(emb, _steps(hs, B, T), _steps(zs, B, T)), alphas=alphas_t, betas=_steps(betas, B, T))
     if sampling is not None and sampling.estimator == "reinforce":
         out.sample_log_probs = _steps(log_probs, B, T)
         out.entropies = attention_entropy(alphas_t)
+    if decoder.local is not None:
+        out.centres = _steps(centres, B, T)
+    if decoder.sentinel is not None:
+        out.sentinel_shares = _steps(shares, B, T)
     if reorder:
         back = order.argsort()
-        for name in ("logits", "alphas", "betas", "sample_log_probs", "entropies"):
+        for name in ("logits", "alphas", "betas", "sample_log_probs", "entropies", "centres", "sentinel_shares"):
             if getattr(out, name) is not None:
                 setattr(out, name, getattr(out, name)[back])
     return out

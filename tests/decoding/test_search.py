@@ -316,3 +316,27 @@ def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
         search(ReferenceStep(hard), feats, max_len=8, hard_context="argmax")
     with pytest.raises(ValueError, match="hard_context must be one of"):
         DecodingOptions(hard_context="mean")
+
+
+@pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=3, n_best=2)])
+def test_the_attention_labs_extras_follow_each_hypothesis(search):
+    # Each hypothesis's centres, sentinel shares and maps are those its own words get by teacher
+    # forcing: the search kept the values of the beam each word came from.
+    dec = _decoder(local_sigma=1.5, sentinel=True, grid_self_attention_heads=2)
+    feats = _feats(4)
+    hyps = search(ReferenceStep(dec), feats, max_len=6)
+    B, n, T = hyps.tokens.shape
+    assert hyps.centres.shape == (B, n, T, 2) and hyps.sentinel_shares.shape == (B, n, T)
+    for k in range(n):
+        captions = torch.cat([torch.full((B, 1), Vocabulary.start_id), hyps.tokens[:, k]], dim=1)
+        forced = dec(feats, captions)
+        for b in range(B):
+            m = int(hyps.lengths[b, k]) + int(hyps.finished[b, k])  # its words and its <end>
+            torch.testing.assert_close(hyps.alphas[b, k, :m], forced.alphas[b, :m], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(hyps.centres[b, k, :m], forced.centres[b, :m], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(hyps.sentinel_shares[b, k, :m], forced.sentinel_shares[b, :m], rtol=1e-5, atol=1e-6)
+
+
+def test_the_papers_model_gives_no_extras():
+    hyps = beam_search(ReferenceStep(_decoder()), _feats(2), beam_size=2, max_len=5)
+    assert hyps.centres is None and hyps.sentinel_shares is None

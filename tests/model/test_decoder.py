@@ -96,7 +96,7 @@ def test_hard_attention_inference_uses_the_most_likely_location():
     feats, _ = _batch()
     keys = dec.attention.keys(feats)
     h, c = dec.init_state(feats)
-    z, alpha, beta, _ = dec.attend(feats, keys, h, hard_context="argmax")
+    z, alpha, beta = dec.attend(feats, keys, h, hard_context="argmax")[:3]
     picked = feats[torch.arange(3), alpha.argmax(-1)]
     assert torch.allclose(z, beta.unsqueeze(1) * picked)
 

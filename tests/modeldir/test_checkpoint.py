@@ -282,3 +282,28 @@ def test_an_image_size_that_gives_another_grid_is_refused_in_a_moment(tmp_path, 
     with pytest.raises(CheckpointError, match=r"grid \(256, 256\).*\(14, 14\)"):
         load_model(out)
     assert time.perf_counter() - started < 10
+
+
+def test_the_attention_labs_variants_save_load_and_caption_the_same(tmp_path, vocab, photos):
+    # Each variant's weights and config go through the model directory, and the loaded model
+    # captions as the saved one did (through the runtime's merged step and the model's own).
+    from captioner.decoding.options import decoding_options
+    from captioner.decoding.search import generate
+    from captioner.runtime.decoding_step import ReferenceStep
+
+    torch.manual_seed(0)
+    config = ModelConfig(
+        embed_dim=32, hidden_dim=48, attention_dim=32, dropout=0.0, max_len=8, local_sigma=2.0, sentinel=True, grid_self_attention_heads=4
+    )
+    saved = Captioner.from_config(config, vocab)
+    saved.save_pretrained(tmp_path / "m")
+    stored = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (stored["local_sigma"], stored["sentinel"], stored["grid_self_attention_heads"]) == (2.0, True, 4)
+    loaded = Captioner.from_pretrained(tmp_path / "m", device="cpu")
+    assert loaded.model.decoder.lab_options() == ["model.local_sigma", "model.sentinel", "model.grid_self_attention_heads"]
+    images = [photos["chelsea"], photos["rocket"]]
+    before, after = saved.caption(images, beam_size=2), loaded.caption(images, beam_size=2)
+    assert [r.text for r in before] == [r.text for r in after]
+    hyps = generate(ReferenceStep(loaded.model.decoder), loaded.encode(images), decoding_options(beam_size=2))
+    assert [r.words for r in after] == [[loaded.vocab.itos[t] for t in hyps.tokens[b, 0, : hyps.lengths[b, 0]]] for b in range(2)]
+    assert hyps.centres.shape[:2] == (2, 1) and hyps.sentinel_shares.shape[:2] == (2, 1)

@@ -8,7 +8,7 @@ from captioner.decoding.search import beam_search
 from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.model.decoder import Decoder
 from captioner.runtime.decoding_step import MergedStep, ReferenceStep
-from tests.conftest import small_decoder_config
+from tests.conftest import LAB_VARIANTS, small_decoder_config
 
 V = 17
 READINGS = [(kind, False, "expected") for kind in SCORE_FUNCTIONS] + [("additive", True, "argmax"), ("additive", True, "expected")]
@@ -110,3 +110,42 @@ def test_int8_decoding_of_an_image_is_the_same_alone_and_in_a_batch():
         alone = beam_search(step, feats[i : i + 1], beam_size=3, max_len=7)
         assert torch.equal(alone.tokens[0], together.tokens[i])  # scores: to float rounding (batched float products)
         torch.testing.assert_close(alone.scores[0], together.scores[i], rtol=1e-5, atol=1e-5)
+
+
+LAB_READINGS = [(variant, kind) for variant in LAB_VARIANTS for kind in ("additive", "general")] + [
+    ("all", kind) for kind in SCORE_FUNCTIONS[2:]
+]
+
+
+@pytest.mark.parametrize("variant, kind", LAB_READINGS)
+def test_the_merged_step_is_the_models_step_for_the_attention_labs_variants(variant, kind):
+    dec = _decoder(attention=kind, **LAB_VARIANTS[variant])
+    feats = torch.randn(3, 12, 16)
+    tokens = [torch.full((6,), 1), torch.tensor([4, 5, 6, 7, 8, 9])]
+    with torch.no_grad():
+        reference, merged = (_run_with_extras(step, feats, tokens) for step in (ReferenceStep(dec), MergedStep(dec)))
+    assert reference.keys() == merged.keys() and ("centres" in reference) == ("local_sigma" in LAB_VARIANTS[variant])
+    for name in reference:
+        torch.testing.assert_close(merged[name], reference[name], rtol=1e-5, atol=1e-5, msg=name)
+    a = beam_search(ReferenceStep(dec), feats, beam_size=3, max_len=7, n_best=2)
+    b = beam_search(MergedStep(dec), feats, beam_size=3, max_len=7, n_best=2)
+    assert torch.equal(a.tokens, b.tokens)
+    for name in ("scores", "alphas", "centres", "sentinel_shares"):
+        assert (getattr(a, name) is None) == (getattr(b, name) is None)
+        if getattr(a, name) is not None:
+            torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=1e-5, atol=1e-5, msg=name)
+    with torch.no_grad():  # int8: its products approximate, the variants' extras still given
+        approx = _run_with_extras(MergedStep(dec, int8=True), feats, tokens)
+    assert approx.keys() == reference.keys()
+    torch.testing.assert_close(approx["log_probs"], reference["log_probs"], atol=0.05, rtol=0)
+
+
+def _run_with_extras(step, feats, tokens_per_step) -> dict:
+    """`_run`'s outputs of every step by name, the variants' extras included."""
+    keys, (h, c) = step.start(feats)
+    state = (h.repeat_interleave(2, 0), c.repeat_interleave(2, 0))
+    outputs = []
+    for tokens in tokens_per_step:
+        log_probs, state, alpha, beta, *extras = step(tokens, state, feats, keys)  # extras: none, or a dict
+        outputs.append({"log_probs": log_probs, "h": state[0], "c": state[1], "alpha": alpha, "beta": beta, **(extras or [{}])[0]})
+    return {name: torch.stack([o[name] for o in outputs]) for name in outputs[0]}

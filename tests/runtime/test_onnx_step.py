@@ -9,7 +9,7 @@ from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.model.decoder import Decoder
 from captioner.runtime.decoding_step import MergedStep, ReferenceStep
 from captioner.runtime.inference import decoding_step
-from tests.conftest import small_decoder_config
+from tests.conftest import LAB_VARIANTS, small_decoder_config
 
 V = 17
 
@@ -73,3 +73,20 @@ def test_onnx_decoding_runs_on_the_cpu_only():
     dec = Decoder(small_decoder_config(V)).to("meta")
     with pytest.raises(ValueError, match="CPU only"):
         decoding_step(dec, onnx=True)
+
+
+@pytest.mark.parametrize("variant", LAB_VARIANTS)
+def test_onnx_decoding_of_the_attention_labs_variants_finds_what_torch_finds(variant):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, **LAB_VARIANTS[variant])).eval()
+    feats = torch.randn(4, 12, 16)
+    a, b = _search(decoding_step(dec, onnx=True), feats), _search(ReferenceStep(dec), feats)
+    _same(a, b)
+    for name in ("centres", "sentinel_shares"):
+        assert (getattr(a, name) is None) == (getattr(b, name) is None)
+        if getattr(b, name) is not None:
+            torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-5)
+    if variant == "all":  # int8 on ONNX Runtime: close, with the extras
+        c = _search(decoding_step(dec, onnx=True, int8=True), feats)
+        assert c.centres.shape == b.centres.shape and c.sentinel_shares.shape == b.sentinel_shares.shape
+        torch.testing.assert_close(c.scores, b.scores, atol=0.1, rtol=0)

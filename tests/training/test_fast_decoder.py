@@ -7,7 +7,7 @@ import torch
 from captioner.model.attention import SCORE_FUNCTIONS
 from captioner.model.decoder import Decoder, HardSampling
 from captioner.training.fast_decoder import AdditiveScores, teacher_forcing
-from tests.conftest import small_decoder_config
+from tests.conftest import LAB_VARIANTS, small_decoder_config
 
 V = 17
 
@@ -29,9 +29,11 @@ def _outputs_and_grads(dec, forward, feats, caps, sampling=None):
     loss = (out.logits.logsumexp(-1, keepdim=True) * valid).sum() + out.alphas.pow(2).sum() + out.betas.sum()
     if out.sample_log_probs is not None:
         loss = loss + out.sample_log_probs.sum() + out.entropies.sum()
+    extras = [e for e in (out.centres, out.sentinel_shares) if e is not None]  # the attention lab's variants
+    loss = loss + sum(e.pow(2).sum() for e in extras)
     loss.backward()
     logits = out.logits.masked_fill(~valid, 0.0)  # past a caption's end the scores mean nothing
-    return [logits, out.alphas, out.betas], {n: p.grad.clone() for n, p in dec.named_parameters() if p.grad is not None}
+    return [logits, out.alphas, out.betas, *extras], {n: p.grad.clone() for n, p in dec.named_parameters() if p.grad is not None}
 
 
 def _plain(dec, feats, caps, sampling):
@@ -85,3 +87,18 @@ def test_the_additive_backward_allows_one_pass_and_refuses_a_second():
     scores.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         scores.backward()
+
+
+@pytest.mark.parametrize("variant", LAB_VARIANTS)
+def test_fast_teacher_forcing_of_the_attention_labs_variants(variant):
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, **LAB_VARIANTS[variant])).double().train()
+    feats, caps = _batch()
+    plain, plain_grads = _outputs_and_grads(dec, _plain, feats, caps)
+    fast, fast_grads = _outputs_and_grads(dec, teacher_forcing, feats, caps)
+    assert len(fast) == len(plain) == 3 + ("local_sigma" in LAB_VARIANTS[variant]) + ("sentinel" in LAB_VARIANTS[variant])
+    for a, b in zip(fast, plain):
+        torch.testing.assert_close(a, b)
+    assert fast_grads.keys() == plain_grads.keys() and {"local", "sentinel", "grid_attention"} & {n.split(".")[0] for n in plain_grads}
+    for name in plain_grads:
+        torch.testing.assert_close(fast_grads[name], plain_grads[name], msg=name)
