@@ -1,5 +1,5 @@
 """ImageNet-1k's 1000 classes as the names people use: the reviewed table imagenet_names.csv
-(made once from WordNet 3.0 by scripts/make_imagenet_names.py; read here with csv only).
+(made once from WordNet 3.0 by scripts/make_imagenet_names.py; read here with csv).
 
 Each class has an everyday name ("tabby" -> "cat"), its plural, a category ("animal"), a kind
 (object, place or person), for places the phrase a caption ends with ("on a beach"), and whether a
@@ -15,35 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+from captioner.data.objects import CATEGORY_WORDS
+
 NAMES_FILE = Path(__file__).resolve().parent / "imagenet_names.csv"
 N_CLASSES = 1000
 
-# How a caption says a category when the name is not sure (article, words).
+# How a caption says a category when the name is not sure (article, words): as the generated
+# scenes' captions say it, for the categories they share, then those only ImageNet's classes bring.
+_AS_IN_SCENES = ("animal", "bird", "fish", "insect", "fruit", "vegetable", "food", "flower", "plant")
+_AS_IN_SCENES += ("instrument", "aircraft", "boat", "vehicle", "ball", "tool", "hat", "dish", "building")
 CATEGORY_PHRASES = {
-    "animal": ("an", "animal"),
-    "bird": ("a", "bird"),
-    "fish": ("a", "fish"),
-    "insect": ("an", "insect"),
-    "fruit": ("a", "fruit"),
-    "vegetable": ("a", "vegetable"),
-    "food": ("some", "food"),
-    "flower": ("a", "flower"),
-    "plant": ("a", "plant"),
+    **{category: CATEGORY_WORDS[category] for category in _AS_IN_SCENES},
     "mushroom": ("a", "mushroom"),
-    "instrument": ("an", "instrument"),
-    "aircraft": ("an", "aircraft"),
-    "boat": ("a", "boat"),
-    "vehicle": ("a", "vehicle"),
-    "ball": ("a", "ball"),
-    "tool": ("a", "tool"),
     "piece of furniture": ("a", "piece of furniture"),
     "piece of clothing": ("a", "piece of clothing"),
-    "hat": ("a", "hat"),
     "shoe": ("a", "shoe"),
-    "dish": ("a", "dish"),
     "container": ("a", "container"),
     "weapon": ("a", "weapon"),
-    "building": ("a", "building"),
     "object": ("an", "object"),
     "person": ("a", "person"),
 }
