@@ -48,6 +48,10 @@ class TrainConfig:
     # Teacher forcing with training's speed-ups (captioner/training/fast_decoder.py: the same
     # results and gradients, faster); False runs the decoder's plain forward, the paper as written.
     speedups: bool = True
+    # Supervised attention (Liu et al. 2017; training/attention_supervision.py): the weight of the
+    # cross-entropy from each grounded word's object region to its attention map; 0 = off. Needs
+    # grounded data (generated scenes: per-word grounding and object boxes or masks).
+    attention_supervision: float = 0.0
     cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
     trained_on: str = ""  # shown to users of the model; defaults to the data path
 
@@ -56,6 +60,12 @@ class TrainConfig:
             raise ValueError(f"train.hard_expected_per must be 'step' or 'batch', got {self.hard_expected_per!r}")
         if not isinstance(self.hard_samples, int) or isinstance(self.hard_samples, bool) or self.hard_samples < 1:
             raise ValueError(f"train.hard_samples must be a whole number >= 1, got {self.hard_samples!r}")
+        if (
+            isinstance(self.attention_supervision, bool)
+            or not isinstance(self.attention_supervision, (int, float))
+            or not (0.0 <= self.attention_supervision < float("inf"))
+        ):
+            raise ValueError(f"train.attention_supervision must be a finite number >= 0 (0 = off), got {self.attention_supervision!r}")
         self.hard_sampling(0.0)  # checks the estimator, probability and temperature
 
     def hard_sampling(self, progress: float) -> HardSampling:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from captioner.distributed import Distributed
 from captioner.model.decoder import DecoderOutput, HardSampling
+from captioner.training.attention_supervision import AttentionTargets, attention_supervision_loss
 from captioner.training.config import TrainConfig
 from captioner.training.fast_decoder import FastTraining
 from captioner.vocab import Vocabulary, pad_captions
@@ -115,6 +116,7 @@ def train_decoder(
     on_epoch_end: Callable[[TrainState], bool] | None = None,
     stop_after_steps: int | None = None,
     dist: Distributed = Distributed(),
+    attention_targets: AttentionTargets | None = None,
 ) -> TrainState:
     """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`: the
     encoder's annotations when it is frozen (it never runs here), or, with finetune_blocks > 0, the
@@ -124,7 +126,8 @@ def train_decoder(
     `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
     `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
     early. `stop_after_steps` ends the run after that many steps in this call (tests use it to
-    simulate a killed run). Under torchrun (`dist`), every step takes `batch_size` pairs on each
+    simulate a killed run). `attention_targets` (for the pairs, in order) supervise the attention
+    of grounded words with the weight config.attention_supervision. Under torchrun (`dist`), every step takes `batch_size` pairs on each
     process and gradients are averaged; the callbacks run on rank 0 only."""
     state = state or TrainState()
     if state.global_step == 0:
@@ -178,6 +181,11 @@ def train_decoder(
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
                 out = forward(feats, captions, **kwargs)
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
+            if attention_targets is not None and config.attention_supervision > 0:
+                grounded = attention_targets.batch(chunk, config.hard_samples if hard else 1, device)
+                supervision = attention_supervision_loss(out.alphas, *grounded)
+                loss = loss + config.attention_supervision * supervision
+                logs.update(attention_supervision=supervision.item(), loss=loss.item())
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
                 raise NonFiniteLossError(
                     f"loss is {logs['loss']} at epoch {state.epoch + 1}, step {step + 1} (global step {state.global_step + 1}): "

@@ -26,6 +26,7 @@ from captioner.modeldir.checkpoint import CheckpointError, save_model
 from captioner.results.from_hypotheses import caption_results
 from captioner.results.result import CaptionResult
 from captioner.runtime.inference import decoding_step
+from captioner.training.attention_supervision import attention_targets, require_grounding
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
 from captioner.training.config import TrainConfig
 from captioner.training.features import extract_features, feature_cache_name, in_eval_mode
@@ -128,6 +129,8 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     check_training_data(records, config.data)  # before anything is computed: errors name the file and the record
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"][: config.val_images]
+    if config.attention_supervision > 0:
+        require_grounding(train_records, config.data)
     if not resume:
         vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
         model_config = dataclasses.replace(
@@ -155,6 +158,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     if dist.is_main:
         dist.barrier()
     pairs = [(i, vocab.encode(c, max_len=config.max_caption_len)) for i, r in enumerate(train_records) for c in r.captions]
+    supervision = None
+    if config.attention_supervision > 0:  # the grounded words' target maps, in the pairs' order
+        supervision = attention_targets(train_records, _image_sizes(train_records), model.config.grid_size, config.max_caption_len)
     log_file = run / "metrics.jsonl"
 
     def log(record: dict) -> None:
@@ -203,6 +209,7 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
         on_epoch_end=on_epoch_end,
         stop_after_steps=stop_after_steps,
         dist=dist,
+        attention_targets=supervision,
     )
     if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
         save_model(model, vocab, run / "final")
