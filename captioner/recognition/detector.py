@@ -6,10 +6,10 @@ images normalised with ImageNet's mean and deviation (x 255) and answers, at str
 a sigmoid score per COCO class and a Generalized Focal Loss box: for each side of the box a
 distribution over 11 distances (0..10 strides) from the cell's centre, whose mean is the distance.
 
-The network is fully convolutional except for the sizes its neck resizes to, so it can read a
-smaller square (any multiple of 32): the graph's input and those sizes are rewritten when the
-session is made. Captioning reads 320x320 (DEFAULT_INPUT_SIZE), about half the work of 416 with
-the same people found on the photo sets (docs/naming.md, "Speed").
+The network is fully convolutional except for the sizes its neck resizes to, so it can read
+another square (any multiple of 32; ObjectDetector's input_size): the graph's input and those
+sizes are rewritten when the session is made. Captioning reads 416x416: smaller inputs cost less
+but change counts and people on the photo sets (docs/naming.md, "Speed").
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "detector"
 MODEL_FILE = "model.onnx"
 LABELS_FILE = "labels.json"
 
-INPUT_SIZE = 416  # the side the model was trained and converted at
-DEFAULT_INPUT_SIZE = 416  # the side it reads by default (see the module's docstring)
+INPUT_SIZE = 416  # the side the model was trained and converted at, and reads by default
 STRIDES = (8, 16, 32)
 DISTANCE_BINS = 11  # GFL's reg_max + 1
 # NanoDet's training normalisation, for channels in B, G, R order (images read by OpenCV).
@@ -53,11 +52,11 @@ class DetectorLoadError(ValueError):
 
 
 class ObjectDetector:
-    """NanoDet for COCO's 80 classes. One object may be shared between threads (the web app)."""
+    """NanoDet for COCO's 80 classes. One object may be shared between threads (the web app).
+    `input_size`: the square side it reads (a multiple of 32); `threads`: ONNX Runtime's threads
+    (None: as many as torch)."""
 
-    def __init__(
-        self, model_bytes: bytes, labels: list[str], source: Path, input_size: int = DEFAULT_INPUT_SIZE, threads: int | None = None
-    ):
+    def __init__(self, model_bytes: bytes, labels: list[str], source: Path, input_size: int = INPUT_SIZE, threads: int | None = None):
         if not (isinstance(input_size, int) and input_size >= 32 and input_size % 32 == 0):
             raise ValueError(f"input_size {input_size!r}: must be a positive multiple of 32 (the network's coarsest stride)")
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
