@@ -132,7 +132,7 @@ def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
 def _detector_line(cap) -> str:
     detector = cap.namer.detector if cap.namer is not None else None
     if detector is None:
-        return "; no people detector"
+        return "; no people detector; photos from data/photos"
     threads = detector.threads or "torch's"
     return f"; people detector {detector.input_size}x{detector.input_size}, {threads} threads; photos from data/photos"
 
