@@ -2,6 +2,7 @@
 beam search, attention maps), per image, at batch 1 and batch 32.
 
     python -m benchmarks.bench_inference [--model DIR] [--threads 2] [--beam-size 3] [--int8] [--onnx] [--upload PX] [--naming]
+        [--detector-size PX] [--detector-threads N]
 
 Without --model it uses the default architecture with a random decoder and a 60-word
 vocabulary whose <end> is suppressed, so every caption runs the full max_len (20) steps: an
@@ -11,7 +12,10 @@ captioning then includes decoding them. Goals (issues 2 and 14): full captioning
 encoder, at batch 1 <= 1.5x. The encoder and full captioning run in turn, so the ratio holds on a
 busy machine. With --naming (a model that names objects, e.g. --model objects) full captioning
 runs in turn with and without naming (the ImageNet classifier where each word looked, the people
-detector), and with the classifier alone: what naming costs (issue 22: at most 1.25x).
+detector), and with the classifier alone: what naming costs (issue 22: at most 1.25x). Its photos
+are then real photographs as users upload them (benchmarks.common.user_photos: spread over
+data/photos, objects, people and places; the scikit-image samples otherwise); --detector-size and
+--detector-threads measure other settings of the people detector than the shipped ones.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import io
 import torch
 from PIL import Image
 
-from benchmarks.common import paired, photos, setup_threads, synthetic_vocab
+from benchmarks.common import paired, photos, setup_threads, synthetic_vocab, user_photos
 from captioner import Captioner, ModelConfig
 from captioner.runtime.inference import InferenceRuntime
 from captioner.vocab import Vocabulary
@@ -42,11 +46,22 @@ def main() -> None:
     )
     parser.add_argument("--upload", type=int, metavar="PX", help="give each photo as the bytes of a JPEG whose longer side is PX pixels")
     parser.add_argument("--naming", action="store_true", help="full captioning with naming against the decoder's words only, in turn")
+    parser.add_argument(
+        "--detector-size", type=int, metavar="PX", help="with --naming: the people detector reads PX x PX (a multiple of 32)"
+    )
+    parser.add_argument("--detector-threads", type=int, metavar="N", help="with --naming: the people detector's ONNX Runtime threads")
     args = parser.parse_args()
     setup_threads(args.threads)
 
     if args.model:
         cap = Captioner.from_pretrained(args.model, device="cpu", int8=args.int8, onnx=args.onnx)
+        if args.naming and cap.namer is not None and cap.namer.detector is not None and (args.detector_size or args.detector_threads):
+            from captioner.recognition.detector import ObjectDetector
+
+            shipped = cap.namer.detector
+            cap.namer.detector = ObjectDetector.from_pretrained(
+                input_size=args.detector_size or shipped.input_size, threads=args.detector_threads or shipped.threads
+            )
     else:
         torch.manual_seed(0)
         cap = Captioner.from_config(ModelConfig(), synthetic_vocab(60), device="cpu")
@@ -59,13 +74,14 @@ def main() -> None:
         f"attention={cap.config.attention}; max_len {cap.config.max_len}; beam {args.beam_size}; threads {args.threads}"
         f"{'; int8 decoding' if args.int8 else ''}{'; on ONNX Runtime' if args.onnx else ''}"
         f"{f'; photos as JPEG bytes, {args.upload} px' if args.upload else ''}"
+        f"{_detector_line(cap) if args.naming else ''}"
     )
     print(
         f"{'batch':>5} {'encoder ms/img':>15} {'full ms/img':>12} {'ratio':>6}   (medians of {args.repeats} interleaved rounds; ratio: median of the pairs)"
     )
     for batch in (1, 32):
         # Batch 1: 8 photos one at a time per round, as the web app gets them.
-        images = photos(batch if batch > 1 else 8)
+        images = (user_photos if args.naming else photos)(batch if batch > 1 else 8)
         pixels = [cap.preprocessor(images[i : i + batch]) for i in range(0, len(images), batch)]
         if args.upload:
             images = [_jpeg(im, args.upload) for im in images]
@@ -111,6 +127,14 @@ def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
         t_plain, t_named, ratio = paired(plain, fn, repeats=repeats)
         print(f"{batch:>5} decoder words {t_plain / n * 1000:.1f} ms/img, {label} {t_named / n * 1000:.1f} ms/img, ratio {ratio:.2f}")
     cap.namer, namer.detector = namer, detector
+
+
+def _detector_line(cap) -> str:
+    detector = cap.namer.detector if cap.namer is not None else None
+    if detector is None:
+        return "; no people detector; photos from data/photos"
+    threads = detector.threads or "torch's"
+    return f"; people detector {detector.input_size}x{detector.input_size}, {threads} threads; photos from data/photos"
 
 
 def _jpeg(image, longer_side: int) -> bytes:

@@ -76,6 +76,23 @@ def photos(n: int):
     return [base[i % len(base)] for i in range(n)]
 
 
+def user_photos(n: int):
+    """n real photographs as users upload them: the project's evaluation photos (data/photos: 110
+    photos of objects and animals, people and places, longer side <= 512 px), spread evenly over the
+    set in file-name order so that each of its kinds is in it, cycled past 110; RGB PIL images."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    files = sorted((Path(__file__).resolve().parents[1] / "data" / "photos").glob("*.jpg"))
+    chosen = [files[(i * len(files)) // min(n, len(files))] for i in range(min(n, len(files)))]
+    base = []
+    for path in chosen:
+        with Image.open(path) as image:
+            base.append(image.convert("RGB"))
+    return [base[i % len(base)] for i in range(n)]
+
+
 def synthetic_vocab(size: int = 60):
     from captioner.vocab import SPECIALS, Vocabulary
 

@@ -293,14 +293,15 @@ class Namer:
     # -- captions --------------------------------------------------------------------------------
 
     def detector_view(self, image) -> DetectorView | None:
-        """The image as the detector should get it (its longer side at most DETECTOR_SIDE: the
-        detector reads 416 px), or None without a detector. Made where images are read; the
+        """The image as the detector should get it (its longer side at most the detector's input
+        side, DETECTOR_SIDE unless it says), or None without a detector. Made where images are read; the
         detector starts on it at once, in a thread of its own, so that it runs while the caption
         is encoded and decoded (the beam search leaves cores idle) instead of after."""
         if self.detector is None:
             return None
+        side = getattr(self.detector, "input_size", DETECTOR_SIDE)
         view = image.copy()
-        view.thumbnail((DETECTOR_SIDE, DETECTOR_SIDE))
+        view.thumbnail((side, side))
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="captioner-detector")

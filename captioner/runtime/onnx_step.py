@@ -112,14 +112,15 @@ class OnnxStep:
         return (log_probs, (h, c), alpha, beta) + ((dict(zip(self.extra_names, more)),) if more else ())
 
 
-def cpu_session(graph: bytes):
-    """An ONNX Runtime session on the CPU for a serialised graph, with as many threads as torch."""
+def cpu_session(graph: bytes, threads: int | None = None):
+    """An ONNX Runtime session on the CPU for a serialised graph, with `threads` threads (default:
+    as many as torch)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - a dependency of captioner
         raise RuntimeError("ONNX Runtime inference needs the onnxruntime package (pip install onnxruntime)") from exc
     options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     # Threads that wait by spinning would take the cores from torch and the search in Python.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -142,6 +142,33 @@ def test_decode_reads_the_distance_distributions():
     assert scores[index, 17] == pytest.approx(0.9)
 
 
+def test_decoding_chosen_cells_gives_their_rows_of_the_full_decoding(detector, astronaut):
+    """detect() decodes only the cells whose score passes: the same boxes as decoding them all."""
+    pixels, _ = detector_module.preprocess(astronaut)
+    outputs = detector.run_model(pixels)
+    boxes, scores = decode(outputs)
+    cells = np.array([0, 5, 52 * 52 + 7, 52 * 52 + 26 * 26 + 168])
+    some, same_scores = decode(outputs, cells=cells)
+    np.testing.assert_allclose(some, boxes[cells], atol=1e-4)
+    np.testing.assert_array_equal(same_scores, scores)
+
+
+def test_a_smaller_input_reads_the_same_weights(astronaut):
+    """At 320 px (the graph's input and resize sizes rewritten) the astronaut is still found, in place."""
+    small = ObjectDetector.from_pretrained(input_size=320, threads=1)
+    (person,) = small.detect(astronaut, min_score=0.5, labels=["person"])
+    assert iou(person.box, ASTRONAUT_BOX) > 0.75, person.box
+    assert small.session.get_inputs()[0].shape[2:] == [320, 320]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"), [("input_size", 400, "positive multiple of 32"), ("threads", 0, "positive whole number")]
+)
+def test_bad_detector_options_are_named(option, value, message):
+    with pytest.raises(ValueError, match=f"{option} {value}: must be a {message}"):
+        ObjectDetector.from_pretrained(**{option: value})
+
+
 def test_one_session_when_threads_start_together(monkeypatch):
     fresh = ObjectDetector.from_pretrained()
     made = []
