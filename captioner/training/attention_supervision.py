@@ -65,23 +65,28 @@ def region_pixels(boxes: Sequence, image_size: tuple[int, int], masks: Sequence 
     return region
 
 
-def region_target(boxes: Sequence, image_size: tuple[int, int], grid_size: tuple[int, int], masks: Sequence | None = None) -> np.ndarray:
-    """The target distribution q (L,) over the grid's cells, row by row: the fraction of each cell
-    that the region covers, normalised (see the module's docstring)."""
+def region_coverage(boxes: Sequence, image_size: tuple[int, int], grid_size: tuple[int, int], masks: Sequence | None = None) -> np.ndarray:
+    """The fraction (0 to 1) of each of the grid's cells that the region covers: (L,), row by row."""
     width, height = image_size
     grid_h, grid_w = grid_size
     pixels = region_pixels(boxes, image_size, masks)
     covered = cell_overlaps(height, grid_h) @ pixels @ cell_overlaps(width, grid_w).T  # (H_g, W_g) pixel area in each cell
-    total = covered.sum()
-    if total <= 0:
+    if covered.sum() <= 0:
         raise ValueError(f"region {list(boxes)!r} does not overlap the {width}x{height} image")
-    return (covered / total).reshape(-1).astype(np.float32)
+    return (covered / (height / grid_h * width / grid_w)).reshape(-1).astype(np.float32)
+
+
+def region_target(boxes: Sequence, image_size: tuple[int, int], grid_size: tuple[int, int], masks: Sequence | None = None) -> np.ndarray:
+    """The target distribution q (L,) over the grid's cells: region_coverage normalised."""
+    coverage = region_coverage(boxes, image_size, grid_size, masks)
+    return coverage / coverage.sum()
 
 
 @dataclass
 class AttentionTargets:
-    """What supervises the attention of the training pairs (image, caption): the distinct target
-    distributions (R, L), and for each pair the (word position, target row) of its grounded words.
+    """What supervises the attention of the training pairs (image, caption): the distinct regions'
+    coverage of each cell (R, L; region_coverage), and for each pair the (word position, region
+    row) of its grounded words.
     Position t is the caption's t-th word, whose map is DecoderOutput.alphas[:, t]."""
 
     targets: np.ndarray
@@ -136,18 +141,30 @@ def attention_targets(
                     masks = [obj["mask"] for obj in objects if "mask" in obj]
                     boxes = [obj["box"] for obj in objects]
                     regions[referents] = len(targets)
-                    targets.append(region_target(boxes, size, grid_size, masks if len(masks) == len(objects) else None))
+                    targets.append(region_coverage(boxes, size, grid_size, masks if len(masks) == len(objects) else None))
                 found.append((t, regions[referents]))
             words.append(found)
     stacked = np.stack(targets) if targets else np.zeros((0, grid_h * grid_w), np.float32)
     return AttentionTargets(stacked, words)
 
 
-def attention_supervision_loss(alphas: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy -sum_i q_i log alpha_i over the grounded words: alphas (B, T, L) from
-    teacher forcing, the words' batch rows and positions (K,) and their targets (K, L). Zero (with
-    a gradient of zeros) for a batch without grounded words."""
+SUPERVISION_LOSSES = ("cross_entropy", "mass")
+
+
+def attention_supervision_loss(
+    alphas: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, coverage: torch.Tensor, kind: str = "cross_entropy"
+) -> torch.Tensor:
+    """The mean over the grounded words of the supervision loss: alphas (B, T, L) from teacher
+    forcing, the words' batch rows and positions (K,) and their regions' coverage (K, L).
+    "cross_entropy": -sum_i q_i log alpha_i, q the coverage normalised; "mass": -log sum_i
+    coverage_i alpha_i, the attention's mass in the region (the module's docstring compares
+    them). Zero (with a gradient of zeros) for a batch without grounded words."""
+    if kind not in SUPERVISION_LOSSES:
+        raise ValueError(f"attention supervision loss must be one of {SUPERVISION_LOSSES}, got {kind!r}")
     if rows.numel() == 0:
         return alphas.sum() * 0.0
     read = alphas[rows, positions].float()
-    return -(targets * torch.log(read.clamp_min(1e-12))).sum(-1).mean()
+    if kind == "mass":
+        return -torch.log((coverage * read).sum(-1).clamp_min(1e-12)).mean()
+    target = coverage / coverage.sum(-1, keepdim=True)
+    return -(target * torch.log(read.clamp_min(1e-12))).sum(-1).mean()

@@ -56,6 +56,7 @@ class TrainConfig:
     # cross-entropy from each grounded word's object region to its attention map; 0 = off. Needs
     # grounded data (generated scenes: per-word grounding and object boxes or masks).
     attention_supervision: float = 0.0
+    attention_supervision_loss: str = "cross_entropy"  # or "mass": -log of the attention mass in the region
     # Self-critical sequence training (Rennie et al. 2017; training/scst.py): epochs of it after
     # the cross-entropy epochs, CIDEr-D as the reward; the baseline is the greedy caption's reward
     # ("greedy") or the mean of the image's other samples ("mean"), scst_samples captions per image.
@@ -77,6 +78,8 @@ class TrainConfig:
             or not (0.0 <= self.attention_supervision < float("inf"))
         ):
             raise ValueError(f"train.attention_supervision must be a finite number >= 0 (0 = off), got {self.attention_supervision!r}")
+        if self.attention_supervision_loss not in ("cross_entropy", "mass"):
+            raise ValueError(f"train.attention_supervision_loss must be 'cross_entropy' or 'mass', got {self.attention_supervision_loss!r}")
         for name, least in (("scst_epochs", 0), ("scst_samples", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:

@@ -200,7 +200,7 @@ def train_decoder(
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
             if attention_targets is not None and config.attention_supervision > 0:
                 grounded = attention_targets.batch(chunk, config.hard_samples if hard else 1, device)
-                supervision = attention_supervision_loss(out.alphas, *grounded)
+                supervision = attention_supervision_loss(out.alphas, *grounded, config.attention_supervision_loss)
                 loss = loss + config.attention_supervision * supervision
                 logs.update(attention_supervision=supervision.item(), loss=loss.item())
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
