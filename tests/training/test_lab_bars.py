@@ -4,8 +4,8 @@ mass in the named object's box over the same model trained without it (same seed
 budget) without lowering CIDEr-D by more than 2 %; and SCST raises CIDEr-D over its
 cross-entropy starting point. Both on the test split, beam 3.
 
-Sized down from the measurement in docs/attention-lab.md (2000 training scenes, 3 epochs): 600
-scenes, 3 cross-entropy epochs, 1 SCST epoch; minutes on two cores, hence the quality tier.
+Sized down from the measurement in docs/attention-lab.md (2000 training scenes, 3 epochs): 400
+scenes, 3 cross-entropy epochs, 1 SCST epoch; about 20 minutes on two busy cores, hence the quality tier.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def reports(tmp_path_factory, one_torch_thread):
     from captioner.training.run import run_training
 
     root = tmp_path_factory.mktemp("lab")
-    data = generate_dataset(root / "scenes", n_train=600, n_val=40, n_test=100, n_comp=0, seed=1)
+    data = generate_dataset(root / "scenes", n_train=400, n_val=40, n_test=100, n_comp=0, seed=1)
     test = [r for r in load_dataset(data) if r.split == "test"]
     model, base = load_configs(ROOT / "configs" / "shapes-soft.json", [f"train.data={data}", "train.epochs=3", "train.val_images=40"])
     base = dataclasses.replace(base, patience=10, checkpoint_every=0, cache_dir=str(root / "cache"), device="cpu")
