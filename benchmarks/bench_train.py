@@ -36,13 +36,15 @@ SIZES = {
 }
 
 
-def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False, plain: bool = False):
+def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False, plain: bool = False, image_rows=None):
     """One training step on random features and captions of `tokens` targets each, or with
-    `varied`, of 5 to `tokens` targets (<end> included; <pad> after), as real captions are."""
+    `varied`, of 5 to `tokens` targets (<end> included; <pad> after), as real captions are.
+    With `image_rows` (batch,), the captions are of image_rows.max() + 1 images, each image's
+    features given once (teacher_forcing's image_rows)."""
     torch.manual_seed(0)
     decoder = Decoder(config).train()
     optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-4)
-    feats = torch.randn(batch, 196, config.feature_dim)
+    feats = torch.randn(batch if image_rows is None else int(image_rows.max()) + 1, 196, config.feature_dim)
     captions = torch.randint(4, config.vocab_size, (batch, tokens + 1))
     captions[:, 0] = 1
     if varied:
@@ -51,7 +53,7 @@ def make_step(config: ModelConfig, batch: int, tokens: int, varied: bool = False
         captions[torch.arange(tokens + 1) > lengths.unsqueeze(1)] = 0  # <pad>
     train_config = TrainConfig()
 
-    forward = decoder if plain else partial(teacher_forcing, decoder)
+    forward = decoder if plain else partial(teacher_forcing, decoder, image_rows=image_rows)
 
     def step(features=feats):
         out = forward(features, captions)

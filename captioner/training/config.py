@@ -56,6 +56,10 @@ class TrainConfig:
     # cross-entropy from each grounded word's object region to its attention map; 0 = off. Needs
     # grounded data (generated scenes: per-word grounding and object boxes or masks).
     attention_supervision: float = 0.0
+    # "mass": -log of the attention mass in the region; "cross_entropy": Liu et al.'s, to the region
+    # normalised, whose optimum spreads over the region's edge cells (docs/attention-lab.md: on the
+    # shapes scenes it lowered the mass in box, 0.575 -> 0.538 on validation, where "mass" raised it)
+    attention_supervision_loss: str = "mass"
     # Self-critical sequence training (Rennie et al. 2017; training/scst.py): epochs of it after
     # the cross-entropy epochs, CIDEr-D as the reward; the baseline is the greedy caption's reward
     # ("greedy") or the mean of the image's other samples ("mean"), scst_samples captions per image.
@@ -77,6 +81,8 @@ class TrainConfig:
             or not (0.0 <= self.attention_supervision < float("inf"))
         ):
             raise ValueError(f"train.attention_supervision must be a finite number >= 0 (0 = off), got {self.attention_supervision!r}")
+        if self.attention_supervision_loss not in ("cross_entropy", "mass"):
+            raise ValueError(f"train.attention_supervision_loss must be 'cross_entropy' or 'mass', got {self.attention_supervision_loss!r}")
         for name, least in (("scst_epochs", 0), ("scst_samples", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:

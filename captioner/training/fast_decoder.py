@@ -28,15 +28,26 @@ from captioner.vocab import Vocabulary
 
 
 def teacher_forcing(
-    decoder: Decoder, features: torch.Tensor, captions: torch.Tensor, sampling: HardSampling | None = None
+    decoder: Decoder,
+    features: torch.Tensor,
+    captions: torch.Tensor,
+    sampling: HardSampling | None = None,
+    image_rows: torch.Tensor | None = None,
 ) -> DecoderOutput:
-    """Decoder.forward(features, captions, sampling), faster (see the module's docstring)."""
+    """Decoder.forward(features, captions, sampling), faster (see the module's docstring). With
+    `image_rows` (B,), `features` (n, L, D) are those of n distinct images and caption b is of
+    image image_rows[b]: what `start` computes (the keys, h_0 and c_0, and the grid's
+    self-attention) is computed once per image, not once per caption, then given to each of its
+    captions' rows (the same values; the rows' gradients add up on the image's)."""
     B, T = captions.shape[0], captions.shape[1] - 1
     needed = (captions[:, 1:] != Vocabulary.pad_id).sum(dim=1)
     order = needed.argsort(descending=True, stable=True)
     reorder = not bool(torch.equal(order, torch.arange(B, device=order.device)))
+    if image_rows is None and reorder:
+        features = features[order]
     if reorder:
-        features, captions, needed = features[order], captions[order], needed[order]
+        captions, needed = captions[order], needed[order]
+        image_rows = image_rows[order] if image_rows is not None else None
     running = (needed.unsqueeze(0) > torch.arange(T, device=needed.device).unsqueeze(1)).sum(dim=1).tolist()
     running = [n for n in running if n > 0] or [B] * min(T, 1)  # nothing but <pad>: one step, for the shapes
     emb = decoder.embedding(captions[:, :-1])  # (B, T, E)
@@ -46,6 +57,8 @@ def teacher_forcing(
     word_gates = decoder.lstm_word(emb).unbind(1)
     keys, (h, c) = decoder.start(features)
     features, keys = decoder.image_side(features, keys)
+    if image_rows is not None:  # once per image above; from here on, one row per caption
+        features, keys, h, c = features[image_rows], keys[image_rows], h[image_rows], c[image_rows]
     scores = None
     if decoder.attention.kind == "additive":
         keys, scores = 2.0 * keys, AdditiveScores.scores_for(decoder.attention)
@@ -89,10 +102,13 @@ class FastTraining(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features, captions, from_frozen: bool = False, sampling: HardSampling | None = None) -> DecoderOutput:
+    def forward(
+        self, features, captions, from_frozen: bool = False, sampling: HardSampling | None = None, image_rows: torch.Tensor | None = None
+    ) -> DecoderOutput:
+        """`image_rows`: see teacher_forcing (the fine-tuned blocks, too, run once per image)."""
         if from_frozen:
             features = self.model.annotations_from_frozen(features)
-        return teacher_forcing(self.model.decoder, features, captions, sampling)
+        return teacher_forcing(self.model.decoder, features, captions, sampling, image_rows)
 
 
 class AdditiveScores(torch.autograd.Function):

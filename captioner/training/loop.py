@@ -180,19 +180,27 @@ def train_decoder(
         for step in bar:
             chunk = order[step * global_batch : (step + 1) * global_batch][dist.rank :: dist.world_size]
             batch = [pairs[i] for i in chunk]
-            feats = torch.from_numpy(np.array(features[[i for i, _ in batch]], dtype=np.float32)).to(device)
+            images = [i for i, _ in batch]
             captions = pad_captions([c for _, c in batch]).to(device)
             kwargs = {"from_frozen": True} if fine_tuning else {}
+            if config.speedups:  # each image once (the grid's refinement, keys, fine-tuned blocks), however many captions it has here
+                images, rows = np.unique(images, return_inverse=True)
+                kwargs["image_rows"] = torch.from_numpy(rows.reshape(-1)).to(device)
+            feats = torch.from_numpy(np.array(features[images], dtype=np.float32)).to(device)
             if hard:
                 kwargs["sampling"] = hard_sampling(config, state.global_step / total_steps)
                 if config.hard_samples > 1:
-                    feats, captions = feats.repeat_interleave(config.hard_samples, 0), captions.repeat_interleave(config.hard_samples, 0)
+                    captions = captions.repeat_interleave(config.hard_samples, 0)
+                    if config.speedups:
+                        kwargs["image_rows"] = kwargs["image_rows"].repeat_interleave(config.hard_samples, 0)
+                    else:
+                        feats = feats.repeat_interleave(config.hard_samples, 0)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
                 out = forward(feats, captions, **kwargs)
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
             if attention_targets is not None and config.attention_supervision > 0:
                 grounded = attention_targets.batch(chunk, config.hard_samples if hard else 1, device)
-                supervision = attention_supervision_loss(out.alphas, *grounded)
+                supervision = attention_supervision_loss(out.alphas, *grounded, config.attention_supervision_loss)
                 loss = loss + config.attention_supervision * supervision
                 logs.update(attention_supervision=supervision.item(), loss=loss.item())
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together

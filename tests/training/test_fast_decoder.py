@@ -102,3 +102,24 @@ def test_fast_teacher_forcing_of_the_attention_labs_variants(variant):
     assert fast_grads.keys() == plain_grads.keys() and {"local", "sentinel", "grid_attention"} & {n.split(".")[0] for n in plain_grads}
     for name in plain_grads:
         torch.testing.assert_close(fast_grads[name], plain_grads[name], msg=name)
+
+
+@pytest.mark.parametrize("overrides", [{}, LAB_VARIANTS["grid_self_attention"], LAB_VARIANTS["all"]], ids=["paper", "grid", "all"])
+def test_each_image_once_gives_the_per_caption_results_and_gradients(overrides):
+    # Training's batches hold several captions of one image: with image_rows, what `start`
+    # computes (the grid's self-attention, keys, h_0 and c_0) runs once per image.
+    torch.manual_seed(0)
+    dec = Decoder(small_decoder_config(V, **overrides)).double().train()
+    images, caps = _batch(B=4, lengths=(3, 7, 1, 5))
+    images = images[:2].clone().requires_grad_()
+    rows = torch.tensor([1, 0, 1, 1])  # image 1 has three captions, in no particular order
+    per_caption = images[rows].detach().requires_grad_()
+    plain, plain_grads = _outputs_and_grads(dec, _plain, per_caption, caps)
+    once, once_grads = _outputs_and_grads(dec, lambda d, f, c, s: teacher_forcing(d, f, c, s, image_rows=rows), images, caps)
+    for a, b in zip(once, plain):
+        torch.testing.assert_close(a, b)
+    assert once_grads.keys() == plain_grads.keys()
+    for name in plain_grads:
+        torch.testing.assert_close(once_grads[name], plain_grads[name], msg=name)
+    summed = torch.zeros_like(images).index_add_(0, rows, per_caption.grad)  # an image's gradient: its captions' rows added
+    torch.testing.assert_close(images.grad, summed)
