@@ -122,6 +122,30 @@ def warm_start(model, source) -> list[str]:
     return sorted(set(own) - set(shared))
 
 
+def near_identity_grid_attention(layer, features: np.ndarray, sample: int = 200) -> dict:
+    """Start a new grid self-attention layer (model.grid_self_attention.GridSelfAttention) close to
+    passing the annotations through, so that a warm-started decoder still reads what it was trained
+    on: the attention's and the feed-forward's output projections start at zero (the layer is then
+    LayerNorm of each cell's annotation; they still receive gradients), and the last norm's scale and
+    shift are fitted per channel (least squares over the first `sample` images' cells) to map the
+    normalised cell back to the annotation. Returns how much of the annotations' variance that keeps."""
+    import torch.nn.functional as F
+
+    cells = torch.from_numpy(np.asarray(features[:sample], dtype=np.float32)).flatten(0, -2)  # (n L, D)
+    normalised = F.layer_norm(cells, cells.shape[-1:])  # the layer's output with both residual branches at zero (norm of a norm)
+    n_centred, a_centred = normalised - normalised.mean(0), cells - cells.mean(0)
+    scale = (n_centred * a_centred).mean(0) / n_centred.pow(2).mean(0).clamp_min(1e-8)
+    shift = cells.mean(0) - scale * normalised.mean(0)
+    with torch.no_grad():
+        for linear in (layer.attention.out_proj, layer.feed_forward[-1]):
+            linear.weight.zero_()
+            linear.bias.zero_()
+        layer.norm_out.weight.copy_(scale)
+        layer.norm_out.bias.copy_(shift)
+    residual = (cells - (normalised * scale + shift)).pow(2).sum() / a_centred.pow(2).sum()
+    return {"variance_kept": round(1.0 - float(residual), 4), "images": min(sample, len(features))}
+
+
 # -- the lab -------------------------------------------------------------------------------------
 
 
@@ -256,11 +280,13 @@ def _finetune_row(variant: Variant, data: Path, out: Path, budget: LabBudget, so
     unknown = {w for r in train for c in r.captions for w in c if w not in vocab.stoi}
     if unknown:
         raise ValueError(f"{data}: words {sorted(unknown)[:10]} are not in {source_dir}'s vocabulary: warm-start from a model of this data")
+    note = {"warm_start": str(source_dir), "initialised": fresh, "train": train_config.to_json()}
+    if config.grid_self_attention_heads and not source_model.config.grid_self_attention_heads:
+        note["grid_self_attention_start"] = near_identity_grid_attention(model.decoder.grid_attention, features)
     pairs = [(i, vocab.encode(c, max_len=train_config.max_caption_len)) for i, r in enumerate(train) for c in r.captions]
     train_decoder(model, features, pairs, train_config, progress=progress)
     target = out / "runs" / variant.name / "final"
     save_model(model.eval(), vocab, target)
-    note = {"warm_start": str(source_dir), "initialised": fresh, "train": train_config.to_json()}
     (target.parent / "warm_start.json").write_text(json.dumps(note, indent=2))
     return target
 

@@ -132,3 +132,48 @@ def test_rows_without_a_config_take_the_shapes_models_settings(tmp_path):
     model, train = _row_configs(local, LabBudget(scenes=5, epochs=3, seed=2), None, tmp_path / "d.json", tmp_path / "run", tmp_path / "c")
     assert (model.hidden_dim, model.embed_dim, model.feature_levels, model.local_sigma) == (256, 128, (2, 3, 4), 2.0)
     assert (train.lr, train.doubly_stochastic, train.min_word_freq, train.epochs, train.seed) == (0.002, 0.0, 1, 3, 2)
+
+
+def test_a_warm_started_row_starts_from_the_models_decoder_and_trains(scenes, tmp_path):
+    from captioner.data.datasets import load_dataset
+    from captioner.modeldir.checkpoint import load_model, save_model
+    from captioner.vocab import Vocabulary
+
+    vocab = Vocabulary.build((c for r in load_dataset(scenes) for c in r.captions), min_freq=1)
+    config = ModelConfig(image_size=64, embed_dim=16, hidden_dim=24, attention_dim=16, max_len=8, vocab_size=len(vocab))
+    torch.manual_seed(0)
+    save_model(CaptionModel(config).eval(), vocab, tmp_path / "source")
+    local = next(v for v in VARIANTS if v.name == "local")
+    budget = LabBudget(scenes=6, epochs=1, val_scenes=1, test_scenes=2)
+    report = run_lab(scenes, tmp_path / "lab", [local], budget, warm_start_from=tmp_path / "source", progress=False)
+    (row,) = report["rows"]
+    assert row["available"] and row["test_scenes"] == 2 and report["warm_start"] == str(tmp_path / "source")
+    note = json.loads((tmp_path / "lab" / "runs" / "local" / "warm_start.json").read_text())
+    assert note["initialised"] == ["local.position.weight", "local.predict.weight"]
+    source, _ = load_model(tmp_path / "source")
+    tuned, _ = load_model(row["model_dir"])
+    assert tuned.config.local_sigma == 2.0 and tuned.config.hidden_dim == 24
+    assert not torch.equal(tuned.decoder.embedding.weight, source.decoder.embedding.weight)  # it trained from there
+    # a row whose training option runs in `captioner train` only is not warm-started
+    needs_train = Variant("x", "x", "test", {}, {"lr": 0.1})
+    (row,) = run_lab(scenes, tmp_path / "lab2", [needs_train], budget, warm_start_from=tmp_path / "source", progress=False)["rows"]
+    assert not row["available"] and "warm start" in row["reason"]
+
+
+def test_a_new_grid_self_attention_layer_starts_near_passing_the_annotations_through():
+    from captioner.lab import near_identity_grid_attention
+    from captioner.model.grid_self_attention import GridSelfAttention
+
+    torch.manual_seed(0)
+    layer = GridSelfAttention(16, 4, (3, 3)).eval()
+    z = torch.randn(5, 9, 16)
+    z = (z - z.mean(-1, keepdim=True)) / z.std(-1, unbiased=False, keepdim=True)  # each cell normalised
+    annotations = 2.0 * z + 0.5  # cells whose statistics over channels are alike: a per-channel map restores them exactly
+    assert not torch.allclose(layer(annotations), annotations, atol=0.1)  # a random layer changes them
+    fitted = near_identity_grid_attention(layer, annotations.numpy(), sample=5)
+    assert fitted["variance_kept"] > 0.999 and fitted["images"] == 5
+    torch.testing.assert_close(layer.norm_out.weight.detach(), torch.full((16,), 2.0), atol=1e-3, rtol=0)
+    torch.testing.assert_close(layer(annotations), annotations, atol=2e-3, rtol=0)
+    out = layer(annotations)
+    out.sum().backward()  # the zeroed output projections still learn
+    assert layer.attention.out_proj.weight.grad.abs().sum() > 0 and layer.feed_forward[-1].weight.grad.abs().sum() > 0
