@@ -388,9 +388,14 @@ def lab_table(report: dict) -> str:
     """The report as a markdown table, with the budget it was run at."""
     b = report["budget"]
     lines = [
-        f"Budget: the first {b['scenes']} training scenes of {report['data']}, {b['epochs']} epochs, seed {b['seed']}"
-        + (f", warm-started from {report['warm_start']}" if report.get("warm_start") else ", each row from scratch")
-        + f"; validation on {b['val_scenes']} scenes; measured on the first {b['test_scenes']} test scenes "
+        f"Budget: the first {b['scenes']} training scenes of {report['data']}, {b['epochs']} epoch{'s' if b['epochs'] > 1 else ''}, "
+        f"seed {b['seed']}"
+        + (
+            f", warm-started from {report['warm_start']} (the final model)"
+            if report.get("warm_start")
+            else f", each row from scratch (its best epoch by CIDEr-D on {b['val_scenes']} validation scenes)"
+        )
+        + f"; measured on the first {b['test_scenes']} test scenes "
         f"({report['decoding']}). Whole run: {report['seconds']:.0f} s.",
         "",
         "| variant | compares | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
