@@ -191,13 +191,15 @@ def _run_train(args) -> int:
         print("captioner train: --data is required (or train.data in --config)", file=sys.stderr)
         return 2
     from captioner import CheckpointError, NonFiniteLossError
+    from captioner.training.config import TrainingSettingError
 
     try:
         run = run_training(model_config, train_config, resume=args.resume)
     except NonFiniteLossError as exc:
         print(f"captioner train: error: {exc}", file=sys.stderr)
         return 1
-    except (CheckpointError, FileNotFoundError, FileExistsError) as exc:  # nothing to resume, a damaged run, a run already there
+    # nothing to resume, a damaged run, a run already there, a setting the run cannot honour
+    except (CheckpointError, FileNotFoundError, FileExistsError, TrainingSettingError) as exc:
         return _usage_error("train", exc)
     print(f"run folder: {run} (best model: {run / 'best'})")
     return 0

@@ -134,6 +134,8 @@ def _train_state(data: dict) -> TrainState:
         value = getattr(state, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
             raise ValueError(f"{key} must be a finite number or null, got {value!r}")
+    if state.phase not in ("xe", "scst"):
+        raise ValueError(f"phase must be 'xe' or 'scst', got {state.phase!r}")
     if not isinstance(state.history, list):
         raise ValueError(f"history must be a list, got {type(state.history).__name__}")
     return state

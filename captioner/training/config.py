@@ -12,6 +12,10 @@ from captioner.model.config import CONFIG_FORMAT, ModelConfig
 from captioner.model.decoder import HardSampling
 
 
+class TrainingSettingError(ValueError):
+    """A training setting that this run cannot honour (the message names it)."""
+
+
 @dataclass
 class TrainConfig:
     data: str = ""  # a data set path (see captioner.datasets.load_dataset)
@@ -48,6 +52,17 @@ class TrainConfig:
     # Teacher forcing with training's speed-ups (captioner/training/fast_decoder.py: the same
     # results and gradients, faster); False runs the decoder's plain forward, the paper as written.
     speedups: bool = True
+    # Supervised attention (Liu et al. 2017; training/attention_supervision.py): the weight of the
+    # cross-entropy from each grounded word's object region to its attention map; 0 = off. Needs
+    # grounded data (generated scenes: per-word grounding and object boxes or masks).
+    attention_supervision: float = 0.0
+    # Self-critical sequence training (Rennie et al. 2017; training/scst.py): epochs of it after
+    # the cross-entropy epochs, CIDEr-D as the reward; the baseline is the greedy caption's reward
+    # ("greedy") or the mean of the image's other samples ("mean"), scst_samples captions per image.
+    scst_epochs: int = 0
+    scst_baseline: str = "greedy"
+    scst_samples: int = 5
+    scst_lr: float = 5e-5  # a fresh Adam at this constant rate (Rennie et al.: 5e-5)
     cache_dir: str | None = None  # where encoder features are cached (default: <out>/cache); runs may share one
     trained_on: str = ""  # shown to users of the model; defaults to the data path
 
@@ -56,6 +71,22 @@ class TrainConfig:
             raise ValueError(f"train.hard_expected_per must be 'step' or 'batch', got {self.hard_expected_per!r}")
         if not isinstance(self.hard_samples, int) or isinstance(self.hard_samples, bool) or self.hard_samples < 1:
             raise ValueError(f"train.hard_samples must be a whole number >= 1, got {self.hard_samples!r}")
+        if (
+            isinstance(self.attention_supervision, bool)
+            or not isinstance(self.attention_supervision, (int, float))
+            or not (0.0 <= self.attention_supervision < float("inf"))
+        ):
+            raise ValueError(f"train.attention_supervision must be a finite number >= 0 (0 = off), got {self.attention_supervision!r}")
+        for name, least in (("scst_epochs", 0), ("scst_samples", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"train.{name} must be a whole number >= {least}, got {value!r}")
+        if self.scst_baseline not in ("greedy", "mean"):
+            raise ValueError(f"train.scst_baseline must be 'greedy' or 'mean', got {self.scst_baseline!r}")
+        if self.scst_baseline == "mean" and self.scst_samples < 2:
+            raise ValueError(f"train.scst_samples must be >= 2 for the 'mean' baseline (the other samples' mean), got {self.scst_samples}")
+        if isinstance(self.scst_lr, bool) or not isinstance(self.scst_lr, (int, float)) or not 0 < self.scst_lr < float("inf"):
+            raise ValueError(f"train.scst_lr must be a finite number > 0, got {self.scst_lr!r}")
         self.hard_sampling(0.0)  # checks the estimator, probability and temperature
 
     def hard_sampling(self, progress: float) -> HardSampling:

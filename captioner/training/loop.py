@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from captioner.distributed import Distributed
 from captioner.model.decoder import DecoderOutput, HardSampling
+from captioner.training.attention_supervision import AttentionTargets, attention_supervision_loss
 from captioner.training.config import TrainConfig
 from captioner.training.fast_decoder import FastTraining
 from captioner.vocab import Vocabulary, pad_captions
@@ -78,13 +79,14 @@ class NonFiniteLossError(FloatingPointError):
 class TrainState:
     """Where a run is; saved with every checkpoint."""
 
-    epoch: int = 0  # current epoch (0-based)
+    epoch: int = 0  # current epoch (0-based): the cross-entropy epochs, then the SCST ones (train.scst_epochs)
     step_in_epoch: int = 0  # batches of the current epoch already done
     global_step: int = 0
     baseline: float | None = None
     best_score: float | None = None
     epochs_without_improvement: int = 0
     history: list = field(default_factory=list)
+    phase: str = "xe"  # "xe" (cross-entropy) or "scst" (self-critical, training.scst)
 
 
 def hard_sampling(config: TrainConfig, progress: float) -> HardSampling:
@@ -95,6 +97,20 @@ def hard_sampling(config: TrainConfig, progress: float) -> HardSampling:
     if config.hard_expected_per == "batch":
         sampling = dataclasses.replace(sampling, expected_prob=float(torch.rand(()).item() < sampling.expected_prob))
     return sampling
+
+
+def parameter_groups(model, config: TrainConfig, lr: float) -> tuple[bool, list[dict]]:
+    """(whether the encoder is fine-tuned, the optimizer's parameter groups): the decoder's trainable
+    parameters at `lr`, and with finetune_blocks > 0 the encoder's trainable blocks at
+    config.encoder_lr scaled as `lr` is to config.lr, with their own weight decay."""
+    encoder = getattr(model, "encoder", None)  # (a bare decoder may be trained too)
+    fine_tuning = encoder is not None and model.config.finetune_blocks > 0
+    groups = [{"params": [p for p in model.decoder.parameters() if p.requires_grad], "lr": lr}]
+    encoder_params = [p for p in encoder.parameters() if p.requires_grad] if fine_tuning else []
+    if encoder_params:
+        encoder_lr = config.encoder_lr if lr == config.lr else config.encoder_lr * lr / config.lr
+        groups.append({"params": encoder_params, "lr": encoder_lr, "weight_decay": config.encoder_weight_decay})
+    return fine_tuning, groups
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -115,6 +131,7 @@ def train_decoder(
     on_epoch_end: Callable[[TrainState], bool] | None = None,
     stop_after_steps: int | None = None,
     dist: Distributed = Distributed(),
+    attention_targets: AttentionTargets | None = None,
 ) -> TrainState:
     """Train `model.decoder` on (image index, encoded caption) pairs over cached `features`: the
     encoder's annotations when it is frozen (it never runs here), or, with finetune_blocks > 0, the
@@ -124,22 +141,17 @@ def train_decoder(
     `state`/`optimizer_state` continue an earlier run. `on_checkpoint` is called every
     `config.checkpoint_every` steps and at each epoch's end; `on_epoch_end` returns True to stop
     early. `stop_after_steps` ends the run after that many steps in this call (tests use it to
-    simulate a killed run). Under torchrun (`dist`), every step takes `batch_size` pairs on each
+    simulate a killed run). `attention_targets` (for the pairs, in order) supervise the attention
+    of grounded words with the weight config.attention_supervision. Under torchrun (`dist`), every step takes `batch_size` pairs on each
     process and gradients are averaged; the callbacks run on rank 0 only."""
     state = state or TrainState()
     if state.global_step == 0:
         torch.manual_seed(config.seed + dist.rank)  # dropout and sampling differ between processes
     decoder = model.decoder
-    encoder = getattr(model, "encoder", None)  # (a bare decoder may be trained too)
-    fine_tuning = encoder is not None and model.config.finetune_blocks > 0
+    fine_tuning, groups = parameter_groups(model, config, config.lr)
+    params = [p for group in groups for p in group["params"]]
     model.train()  # (the encoder's batch-norm statistics stay frozen: Encoder.train)
     device = next(decoder.parameters()).device
-    decoder_params = [p for p in decoder.parameters() if p.requires_grad]
-    encoder_params = [p for p in encoder.parameters() if p.requires_grad] if fine_tuning else []
-    params = decoder_params + encoder_params
-    groups = [{"params": decoder_params, "lr": config.lr}]
-    if encoder_params:
-        groups.append({"params": encoder_params, "lr": config.encoder_lr, "weight_decay": config.encoder_weight_decay})
     # CaptionModel.forward: teacher forcing on annotations (or, fine-tuning, on the frozen part's
     # output), the paper's plain form or the same faster (fast_decoder, config.speedups).
     forward = FastTraining(model) if config.speedups else model
@@ -178,6 +190,11 @@ def train_decoder(
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
                 out = forward(feats, captions, **kwargs)
             loss, logs, baseline = caption_loss(out, captions[:, 1:], config, state.baseline, dist.mean)
+            if attention_targets is not None and config.attention_supervision > 0:
+                grounded = attention_targets.batch(chunk, config.hard_samples if hard else 1, device)
+                supervision = attention_supervision_loss(out.alphas, *grounded)
+                loss = loss + config.attention_supervision * supervision
+                logs.update(attention_supervision=supervision.item(), loss=loss.item())
             if not math.isfinite(dist.mean(logs["loss"])):  # every process stops together
                 raise NonFiniteLossError(
                     f"loss is {logs['loss']} at epoch {state.epoch + 1}, step {step + 1} (global step {state.global_step + 1}): "

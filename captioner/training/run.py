@@ -26,10 +26,12 @@ from captioner.modeldir.checkpoint import CheckpointError, save_model
 from captioner.results.from_hypotheses import caption_results
 from captioner.results.result import CaptionResult
 from captioner.runtime.inference import decoding_step
+from captioner.training.attention_supervision import attention_targets, require_grounding
 from captioner.training.checkpoints import LATEST, load_checkpoint, save_checkpoint
-from captioner.training.config import TrainConfig
+from captioner.training.config import TrainConfig, TrainingSettingError
 from captioner.training.features import extract_features, feature_cache_name, in_eval_mode
 from captioner.training.loop import TrainState, train_decoder
+from captioner.training.scst import train_self_critical
 from captioner.vocab import Vocabulary
 
 # Validation decodes greedily: the best-scoring epoch is picked on what the model writes alone.
@@ -98,6 +100,8 @@ def run_training(
     CIDEr-D is in run/best (run/final holds the last weights). Under torchrun every process
     trains on its share of each batch; rank 0 caches features, validates and checkpoints."""
     dist = Distributed.from_env()
+    if dist.enabled and config.scst_epochs > 0:
+        raise TrainingSettingError("train.scst_epochs: self-critical training runs in one process, not under torchrun")
     device = resolve_device(config.device)
     if device.type == "cuda" and dist.enabled:
         device = torch.device("cuda", dist.local_rank)
@@ -128,6 +132,8 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     check_training_data(records, config.data)  # before anything is computed: errors name the file and the record
     train_records = [r for r in records if r.split == "train"]
     val_records = [r for r in records if r.split == "val"][: config.val_images]
+    if config.attention_supervision > 0:
+        require_grounding(train_records, config.data)
     if not resume:
         vocab = Vocabulary.build((c for r in train_records for c in r.captions), min_freq=config.min_word_freq)
         model_config = dataclasses.replace(
@@ -155,6 +161,9 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     if dist.is_main:
         dist.barrier()
     pairs = [(i, vocab.encode(c, max_len=config.max_caption_len)) for i, r in enumerate(train_records) for c in r.captions]
+    supervision = None
+    if config.attention_supervision > 0:  # the grounded words' target maps, in the pairs' order
+        supervision = attention_targets(train_records, _image_sizes(train_records), model.config.grid_size, config.max_caption_len)
     log_file = run / "metrics.jsonl"
 
     def log(record: dict) -> None:
@@ -191,20 +200,36 @@ def _run_training(model_config, config, device, dist, resume, progress, stop_aft
     def on_checkpoint(st, optimizer, scheduler) -> None:
         save_checkpoint(run, model, vocab, st, optimizer, scheduler, keep=config.keep_checkpoints)
 
-    state = train_decoder(
-        model,
-        train_features,
-        pairs,
-        config,
-        progress=progress,
-        state=state,
-        optimizer_state=optimizer_state,
-        on_checkpoint=on_checkpoint,
-        on_epoch_end=on_epoch_end,
-        stop_after_steps=stop_after_steps,
-        dist=dist,
-    )
-    if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs):
+    def cross_entropy_over(st: TrainState) -> bool:  # all its epochs done, or stopped early
+        return st.epoch >= config.epochs or (val_features is not None and st.epochs_without_improvement >= config.patience)
+
+    scst = config.scst_epochs > 0
+    steps_before = state.global_step if state is not None else 0
+    if not (scst and state is not None and (state.phase == "scst" or cross_entropy_over(state))):
+        state = train_decoder(
+            model,
+            train_features,
+            pairs,
+            config,
+            progress=progress,
+            state=state,
+            optimizer_state=optimizer_state,
+            on_checkpoint=on_checkpoint,
+            on_epoch_end=on_epoch_end,
+            stop_after_steps=stop_after_steps,
+            dist=dist,
+            attention_targets=supervision,
+        )
+    steps_left = None if stop_after_steps is None else stop_after_steps - (state.global_step - steps_before)
+    if scst and cross_entropy_over(state) and (steps_left is None or steps_left > 0):
+        if state.phase == "xe":  # the switch: SCST starts from the last cross-entropy weights, with its own optimizer
+            state.phase, state.epoch, state.step_in_epoch, state.epochs_without_improvement = "scst", config.epochs, 0, 0
+            optimizer_state = None
+        refs = [r.captions for r in train_records]
+        state = train_self_critical(
+            model, train_features, refs, vocab, config, state, optimizer_state, on_checkpoint, on_epoch_end, steps_left, progress
+        )
+    if dist.is_main and (stop_after_steps is None or state.epoch >= config.epochs + config.scst_epochs):
         save_model(model, vocab, run / "final")
         if val_features is None:
             save_model(model, vocab, run / "best")

@@ -18,21 +18,26 @@ Rennie et al. take it from the training set's.
 
 Sampling runs the model's own step (Decoder.step), so gradients flow through it; the greedy
 baseline runs the same step through a search, without gradients, with the decoder in eval mode.
-`self_critical_step` is one optimisation step; the command line does not run SCST yet.
+`self_critical_step` is one optimisation step; `train_self_critical` runs epochs of them after
+the cross-entropy epochs (`captioner train --set train.scst_epochs=N`, training.run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from pycocoevalcap.cider.cider import Cider
+from tqdm.auto import tqdm
 
 from captioner.decoding.search import greedy_decode
 from captioner.model.decoder import Decoder
 from captioner.runtime.decoding_step import ReferenceStep
+from captioner.training.loop import epoch_order, parameter_groups
 from captioner.vocab import Vocabulary
 
 BASELINES = ("greedy", "samples")
@@ -99,10 +104,12 @@ def self_critical_step(
     max_len: int | None = None,
     grad_clip: float | None = 5.0,
     generator: torch.Generator | None = None,
+    clipped: Sequence[torch.nn.Parameter] | None = None,
 ) -> ScstStats:
     """One SCST update of `decoder` on the annotations (B, L, D) of B images and their tokenised
     references (B lists of word lists): `samples` sampled captions per image, scored by CIDEr-D
-    against the baseline ("greedy" or "samples", which needs samples >= 2; see the module's docstring)."""
+    against the baseline ("greedy" or "samples", which needs samples >= 2; see the module's docstring).
+    `clipped`: the parameters whose gradient norm is clipped (default the decoder's)."""
     if baseline not in BASELINES:
         raise ValueError(f"SCST baseline must be one of {BASELINES}, got {baseline!r}")
     if not isinstance(samples, int) or samples < (2 if baseline == "samples" else 1):
@@ -131,6 +138,94 @@ def self_critical_step(
     optimizer.zero_grad()
     loss.backward()
     if grad_clip:
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(decoder.parameters() if clipped is None else clipped, grad_clip)
     optimizer.step()
     return ScstStats(float(loss.detach()), float(rewards.mean()), float(base.mean()))
+
+
+# TrainConfig.scst_baseline -> self_critical_step's baseline
+CONFIG_BASELINES = {"greedy": "greedy", "mean": "samples"}
+
+
+def train_self_critical(
+    model,
+    features: np.ndarray,
+    references: Sequence[Sequence[Sequence[str]]],
+    vocab: Vocabulary,
+    config,
+    state,
+    optimizer_state: dict | None = None,
+    on_checkpoint: Callable | None = None,
+    on_epoch_end: Callable | None = None,
+    stop_after_steps: int | None = None,
+    progress: bool = True,
+):
+    """The SCST epochs of a run (TrainConfig.scst_*), after its cross-entropy epochs: state.epoch
+    counts on from config.epochs to config.epochs + config.scst_epochs. Each step takes
+    config.batch_size training images (their cached `features`, and `references`, each image's
+    tokenised captions), in an order fixed by (seed, epoch) as cross-entropy training's is, and
+    makes one self_critical_step with a fresh Adam at the constant rate config.scst_lr.
+    `state`, `optimizer_state` and the callbacks are training.loop.train_decoder's (the
+    checkpoints hold this phase's optimizer); returns the state."""
+    decoder = model.decoder
+    fine_tuning, groups = parameter_groups(model, config, config.scst_lr)
+    params = [p for group in groups for p in group["params"]]
+    model.train()
+    device = next(decoder.parameters()).device
+    optimizer = torch.optim.Adam(groups, lr=config.scst_lr)
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state["optimizer"])
+        scheduler.load_state_dict(optimizer_state["scheduler"])
+    total_epochs = config.epochs + config.scst_epochs
+    steps_per_epoch = math.ceil(len(features) / config.batch_size)
+    steps_this_call = 0
+    while state.epoch < total_epochs:
+        order = epoch_order(len(features), config.seed, state.epoch)
+        totals: dict[str, float] = {}
+        started = time.perf_counter()
+        bar = tqdm(
+            range(state.step_in_epoch, steps_per_epoch),
+            disable=not progress,
+            desc=f"epoch {state.epoch + 1}/{total_epochs} (SCST)",
+            unit="step",
+        )
+        for step in bar:
+            chunk = order[step * config.batch_size : (step + 1) * config.batch_size]
+            feats = torch.from_numpy(np.array(features[chunk], dtype=np.float32)).to(device)
+            if fine_tuning:  # the cache holds the frozen part's output; the trainable blocks run here
+                feats = model.annotations_from_frozen(feats)
+            stats = self_critical_step(
+                decoder,
+                optimizer,
+                feats,
+                [references[i] for i in chunk],
+                vocab,
+                CONFIG_BASELINES[config.scst_baseline],
+                config.scst_samples,
+                grad_clip=config.grad_clip,
+                clipped=params,
+            )
+            scheduler.step()
+            state.step_in_epoch, state.global_step = step + 1, state.global_step + 1
+            for key, value in (("scst_loss", stats.loss), ("scst_reward", stats.sample_reward), ("scst_baseline", stats.baseline_reward)):
+                totals[key] = totals.get(key, 0.0) + value
+            bar.set_postfix(reward=f"{stats.sample_reward:.3f}", baseline=f"{stats.baseline_reward:.3f}")
+            steps_this_call += 1
+            last_step = state.step_in_epoch == steps_per_epoch
+            if on_checkpoint and not last_step and config.checkpoint_every and state.global_step % config.checkpoint_every == 0:
+                on_checkpoint(state, optimizer, scheduler)
+            if stop_after_steps is not None and steps_this_call >= stop_after_steps and not last_step:
+                return state
+        summary = {k: v / max(1, len(bar)) for k, v in totals.items()}
+        summary.update(epoch=state.epoch + 1, phase="scst", seconds=round(time.perf_counter() - started, 2))
+        state.history.append(summary)
+        state.epoch, state.step_in_epoch = state.epoch + 1, 0
+        stop = bool(on_epoch_end(state)) if on_epoch_end else False
+        model.train()
+        if on_checkpoint:
+            on_checkpoint(state, optimizer, scheduler)
+        if stop or (stop_after_steps is not None and steps_this_call >= stop_after_steps):
+            break
+    model.eval()
+    return state
