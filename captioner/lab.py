@@ -7,7 +7,8 @@ objective, feature cache, validation and "best" model), from a configuration fil
 `--set`-style overrides; with `warm_start` a row instead starts from a trained model's decoder (the
 parameters whose name and shape it shares; the rest initialised as new) and fine-tunes with
 training.loop.train_decoder. The encoder is frozen, so every row reads one feature cache.
-Rows that need a training option this build lacks are reported as not available, never run.
+Rows that need a training option this build lacks are reported as not available, never run; rows
+already measured in the same folder at the same budget are kept (a stopped run goes on from there).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ VARIANTS: tuple[Variant, ...] = (
     # hard attention as the shipped hard model is trained (configs/shapes-hard.json)
     Variant("hard", "hard attention (straight-through Gumbel)", "soft vs hard", {"hard_attention": True}, {"hard_estimator": "gumbel"}),
     Variant("local", "local attention (local-p, sigma 2 cells)", "global vs local", {"local_sigma": 2.0}),
+    Variant("local_sigma3", "local attention (local-p, sigma 3 cells)", "global vs local", {"local_sigma": 3.0}),
     Variant("sentinel", "visual sentinel", "with/without sentinel", {"sentinel": True}),
     Variant("self_attention", "grid self-attention (4 heads)", "with/without self-attention", {"grid_self_attention_heads": 4}),
     Variant("scst", "XE then SCST (greedy baseline)", "XE vs SCST", {}, {"scst_epochs": 1, "scst_baseline": "greedy"}),
@@ -157,8 +159,12 @@ def run_lab(
     config_file: str | Path | None = None,
     warm_start_from: str | Path | None = None,
     progress: bool = True,
+    retrain: bool = False,
 ) -> dict:
-    """Train and measure every variant; write out/lab.md, lab.json and lab.png; return the report."""
+    """Train and measure every variant; write out/lab.md, lab.json and lab.png; return the report.
+    A row that out/lab.json already holds, measured with the same data, budget, configuration and
+    start, is kept as it is (`retrain`: trained again): a run adds rows to one table, and a run
+    that was stopped goes on from its last finished row."""
     from captioner.data.datasets import load_dataset
 
     out = Path(out)
@@ -168,7 +174,6 @@ def run_lab(
     test_records = [r for r in records if r.split == "test"][: budget.test_scenes]
     if not test_records:
         raise ValueError(f"{data}: no test split to measure the lab on")
-    started = time.perf_counter()
     rows: list[dict] = []
     report = {
         "data": str(data),
@@ -179,10 +184,13 @@ def run_lab(
         "seconds": 0.0,
         "rows": rows,
     }
+    measured = {} if retrain else _measured_rows(out / JSON_FILE, report)
     for variant in variants:
         row = {"variant": variant.name, "label": variant.label, "comparison": variant.comparison, "available": False}
         missing = missing_training_options(variant)
-        if missing:
+        if variant.name in measured:
+            row = measured[variant.name]
+        elif missing:
             row["reason"] = f"not available in this build (no {', '.join(missing)})"
         elif warm_start_from is not None and variant.train:
             row["reason"] = "not available with a warm start (its training option runs in captioner train only)"
@@ -194,12 +202,24 @@ def run_lab(
                 model_dir = _finetune_row(variant, subset, out, budget, warm_start_from, progress)
             row.update(available=True, train_seconds=round(time.perf_counter() - row_started, 1), model_dir=str(model_dir))
             row.update(measure_model(model_dir, test_records, out / "cache"))
+            row["seconds"] = round(time.perf_counter() - row_started, 1)  # training and measuring
             if progress:
                 print(f"lab: {variant.name}: {_row_line(row)}", flush=True)
         rows.append(row)
-        report["seconds"] = round(time.perf_counter() - started, 1)
+        report["seconds"] = round(sum(r.get("seconds", r.get("train_seconds", 0.0)) for r in rows), 1)
         write_report(report, out)  # after every row: a long run shows what it has so far
     return report
+
+
+def _measured_rows(path: Path, report: dict) -> dict[str, dict]:
+    """The rows an earlier run in the same folder measured with the same data, budget, configuration
+    and start (an unreadable or different report: none)."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = all(earlier.get(key) == report[key] for key in ("data", "budget", "config", "warm_start"))
+    return {r["variant"]: r for r in earlier.get("rows", []) if same and r.get("available")} if isinstance(earlier, dict) else {}
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -396,7 +416,7 @@ def lab_table(report: dict) -> str:
             else f", each row from scratch (its best epoch by CIDEr-D on {b['val_scenes']} validation scenes)"
         )
         + f"; measured on the first {b['test_scenes']} test scenes "
-        f"({report['decoding']}). Whole run: {report['seconds']:.0f} s.",
+        f"({report['decoding']}). Training and measuring took {report['seconds']:.0f} s in all.",
         "",
         "| variant | compares | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
         "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |",

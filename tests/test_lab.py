@@ -75,6 +75,10 @@ def test_lab_command_trains_two_variants_and_writes_table_json_and_figure(scenes
     assert "| visual sentinel |" in table and "6 training scenes" in table
     assert (out / "lab.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "2 rows" in capsys.readouterr().out
+    # run again: the rows measured at this budget are kept, not trained again
+    (out / "runs" / "additive").rename(out / "moved")
+    assert main([*argv, "--val-scenes", "2", "--test-scenes", "3", "--seed", "4"]) == 0
+    assert json.loads((out / "lab.json").read_text())["rows"] == report["rows"] and not (out / "runs" / "additive").exists()
 
 
 def test_a_row_needing_a_training_option_this_build_lacks_is_reported_not_run(scenes, tmp_path):
@@ -88,8 +92,12 @@ def test_a_row_needing_a_training_option_this_build_lacks_is_reported_not_run(sc
 
 
 def test_every_variant_is_a_valid_configuration():
+    from captioner.training.config import TrainConfig
+
     for variant in VARIANTS:
         dataclasses.replace(ModelConfig(), **variant.model)  # ModelConfig checks each field
+        if not missing_training_options(variant):
+            TrainConfig(**variant.train)  # and TrainConfig its own
     assert len(set(VARIANT_NAMES)) == len(VARIANTS)
 
 

@@ -224,6 +224,7 @@ def _add_lab(sub) -> None:
     p.add_argument("--test-scenes", type=int, default=200, help="test scenes the table is measured on (default: %(default)s)")
     p.add_argument("--config", default=None, help="JSON file as train takes (default: the shapes model's settings)")
     p.add_argument("--warm-start", help="start every row from this model's decoder (e.g. shapes) and fine-tune, instead of from scratch")
+    p.add_argument("--retrain", action="store_true", help="train rows OUT/lab.json already holds at this budget again (default: keep them)")
     p.set_defaults(func=_run_lab)
 
 
@@ -234,7 +235,9 @@ def _run_lab(args) -> int:
         scenes, epochs = parse_budget(args.budget)
         budget = LabBudget(scenes=scenes, epochs=epochs, seed=args.seed, val_scenes=args.val_scenes, test_scenes=args.test_scenes)
         variants = select_variants([v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None)
-        report = run_lab(args.data, args.out, variants, budget, config_file=args.config, warm_start_from=args.warm_start)
+        report = run_lab(
+            args.data, args.out, variants, budget, config_file=args.config, warm_start_from=args.warm_start, retrain=args.retrain
+        )
     except ValueError as exc:
         return _usage_error("lab", exc)
     print(
