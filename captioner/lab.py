@@ -365,6 +365,7 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
         "mass_in_box": attention.get("mass_in_box"),
         "uniform_mass": attention.get("baseline"),
         "peak_in_box": attention.get("peak_in_box_rate"),
+        "attention_words": attention.get("count", 0),  # the object words whose maps the two figures above average
         "sentinel_function_words": float(np.mean(shares["function"])) if shares["function"] else None,
         "sentinel_object_words": float(np.mean(shares["object"])) if shares["object"] else None,
         "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
@@ -392,6 +393,7 @@ COLUMNS = (  # (key, heading, format)
     ("objects_named", "objects named %", "pct"),
     ("mass_in_box", "mass in box %", "pct"),
     ("peak_in_box", "peak in box %", "pct"),
+    ("attention_words", "words scored", "int"),
     ("sentinel_function_words", "sentinel share: function words", "f3"),
     ("sentinel_object_words", "sentinel share: object words", "f3"),
     ("decoder_parameters", "decoder parameters", "int"),
@@ -456,7 +458,7 @@ def lab_figure(report: dict, path: Path) -> Path:
     axes[0].set_yticks(range(len(rows)), names)
     axes[0].invert_yaxis()
     b = report["budget"]
-    fig.suptitle(f"attention lab: {b['scenes']} scenes x {b['epochs']} epochs, seed {b['seed']}, {b['test_scenes']} test scenes")
+    fig.suptitle(f"attention lab: {b['scenes']} scenes x {b['epochs']} epoch(s), seed {b['seed']}, {b['test_scenes']} test scenes")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
