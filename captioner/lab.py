@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from captioner.files import finite_json
+
+# numpy and torch are imported where used: `captioner --help` lists this module's variants without them.
 
 FUNCTION_WORDS = frozenset({"a", "of", "and", "the"})
 TABLE_FILE, JSON_FILE, FIGURE_FILE = "lab.md", "lab.json", "lab.png"
@@ -124,13 +124,15 @@ def warm_start(model, source) -> list[str]:
     return sorted(set(own) - set(shared))
 
 
-def near_identity_grid_attention(layer, features: np.ndarray, sample: int = 200) -> dict:
+def near_identity_grid_attention(layer, features, sample: int = 200) -> dict:
     """Start a new grid self-attention layer (model.grid_self_attention.GridSelfAttention) close to
     passing the annotations through, so that a warm-started decoder still reads what it was trained
     on: the attention's and the feed-forward's output projections start at zero (the layer is then
     LayerNorm of each cell's annotation; they still receive gradients), and the last norm's scale and
     shift are fitted per channel (least squares over the first `sample` images' cells) to map the
     normalised cell back to the annotation. Returns how much of the annotations' variance that keeps."""
+    import numpy as np
+    import torch
     import torch.nn.functional as F
 
     cells = torch.from_numpy(np.asarray(features[:sample], dtype=np.float32)).flatten(0, -2)  # (n L, D)
@@ -165,6 +167,8 @@ def run_lab(
     A row that out/lab.json already holds, measured with the same data, budget, configuration and
     start, is kept as it is (`retrain`: trained again): a run adds rows to one table, and a run
     that was stopped goes on from its last finished row."""
+    import torch
+
     from captioner.data.datasets import load_dataset
 
     out = Path(out)
@@ -278,6 +282,8 @@ def _train_row(variant: Variant, data: Path, out: Path, budget: LabBudget, confi
 def _finetune_row(variant: Variant, data: Path, out: Path, budget: LabBudget, source, progress: bool) -> Path:
     """One row started from `source`'s decoder (warm_start) and trained on the budget with the
     training loop `captioner train` runs; its final model."""
+    import torch
+
     from captioner.data.datasets import load_dataset
     from captioner.model.model import CaptionModel
     from captioner.modeldir.checkpoint import load_model, save_model
@@ -315,6 +321,9 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
     """A model's figures on test scenes: CIDEr-D, objects named, attention mass and peak in box (and
     the uniform baseline), the sentinel's mean share on function and object words (sentinel models),
     decoder parameters, and decoding ms per image (beam 3, decoder only, on cached features)."""
+    import numpy as np
+    import torch
+
     from captioner.data.datasets import references
     from captioner.data.grounding import grounding_for
     from captioner.decoding.options import DecodingOptions
@@ -379,7 +388,7 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
 
 
 def _fmt(value, kind: str) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if kind == "pct":
         return f"{100 * value:.1f}"
@@ -431,13 +440,14 @@ def lab_table(report: dict) -> str:
         lines.append(f"| {row['label']} | {row['comparison']} | " + " | ".join(cells) + " |")
     uniform = [r["uniform_mass"] for r in report["rows"] if r.get("uniform_mass") is not None]
     if uniform:
-        lines += ["", f"Uniform attention would put {100 * float(np.mean(uniform)):.1f} % of its mass in the named object's box."]
+        lines += ["", f"Uniform attention would put {100 * sum(uniform) / len(uniform):.1f} % of its mass in the named object's box."]
     return "\n".join(lines) + "\n"
 
 
 def lab_figure(report: dict, path: Path) -> Path:
     """Four panels, one bar per row: CIDEr-D, objects named, mass in box, peak in box."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
