@@ -42,6 +42,12 @@ from captioner.modeldir.folder_files import CARD_FILE, read_model_text
 from captioner.viz.first_word import first_naming_word
 from captioner.viz.render import HeatmapStyle, overlay, render_heatmaps
 
+if __package__:  # imported as app.streamlit_app (the tests); `streamlit run` puts app/ itself on sys.path
+    from app import compare_view, lab_views
+else:
+    import compare_view
+    import lab_views
+
 if TYPE_CHECKING:  # imported where a model is loaded, in the background: torch takes seconds to import
     from captioner import Captioner
 
@@ -100,8 +106,11 @@ def _model_dirs(folder: Path) -> list[Path]:
 
 
 def available_models(folder: Path) -> list[ModelChoice]:
-    """The shipped models that are installed (the default first), then the saved ones under `folder`."""
+    """The shipped models that are installed (the default first, then any other model directory
+    shipped in captioner/pretrained/, such as the attention lab's variants), then the saved ones under `folder`."""
     shipped = [ModelChoice(f"{name} (shipped)", directory.default_model_dir(name)) for name in directory.shipped_models()]
+    listed = {m.path for m in shipped}
+    shipped += [ModelChoice(f"{p.name} (shipped)", p) for p in _model_dirs(directory.PRETRAINED_DIR) if p not in listed]
     return shipped + [ModelChoice(f"{p.name} (saved)", p) for p in _model_dirs(folder)]
 
 
@@ -443,21 +452,27 @@ def keep_a_word_selected(key: str, first: int) -> None:
     st.session_state[last] = st.session_state[key]
 
 
+def captioned(name: str, data: bytes, model: ModelChoice, decoding: DecodingOptions) -> tuple[Captioner, Image.Image, CaptionResult, float]:
+    """The loaded model, the image and its caption (cached) with the seconds it took. Raises
+    CheckpointError for a model that cannot be loaded, ImageLoadError for an unreadable image."""
+    captioner = load_captioner(str(model.path), model.int8, model.naming)
+    # A large JPEG decodes at a reduced scale, still big enough to show and to caption.
+    image = load_image(data, max_pixels=MAX_PIXELS, name=name, min_side=max(DISPLAY_SIDE, captioner.preprocessor.source_side))
+    digest = hashlib.sha256(data).hexdigest()
+    return captioner, image, *caption_image(str(model.path), model.int8, model.naming, digest, image, decoding)
+
+
 def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOptions, style: HeatmapStyle) -> None:
     st.subheader(md(name), anchor=False)
     try:
-        captioner = load_captioner(str(model.path), model.int8, model.naming)
+        captioner, image, result, seconds = captioned(name, data, model, decoding)
     except CheckpointError as exc:
         st.error(f"Cannot load this model: {exc}")
         st.stop()
-    try:
-        # A large JPEG decodes at a reduced scale, still big enough to show and to caption.
-        image = load_image(data, max_pixels=MAX_PIXELS, name=name, min_side=max(DISPLAY_SIDE, captioner.preprocessor.source_side))
     except ImageLoadError as exc:
         st.error(f"**{md(name)}** cannot be captioned: {md(exc.reason)}. The other images are not affected.")
         return
     digest = hashlib.sha256(data).hexdigest()
-    result, seconds = caption_image(str(model.path), model.int8, model.naming, digest, image, decoding)
     key = f"{name}|{digest}|{result.text}"  # a new caption starts again at its first word
 
     picture, text = st.columns([3, 2])
@@ -494,16 +509,16 @@ def show_image(name: str, data: bytes, model: ModelChoice, decoding: DecodingOpt
         if word is None:
             st.image(shown, caption="the image (no word picked)" if result.words else "the image", width="stretch")
         else:
-            st.image(
-                overlay(shown, result.attention[word], style),
-                caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}",
-                width="stretch",
-            )
+            heatmap, note = lab_views.word_heatmap(shown, result, word, style)
+            st.image(heatmap, caption=f"attention for “{result.words[word]}”, word {word + 1} of {len(result.words)}", width="stretch")
+            if note:
+                st.caption(note)
             from captioner import looked_here  # the model is loaded: torch is in already
 
             if (source := looked_here(result, word)) is not None:
                 st.markdown(md(source))
 
+    lab_views.show_variants(shown, result, word, style, key)
     grid_png, gif = render_grid_and_gif(str(model.path), model.int8, digest, decoding, style, image, result, model.naming)
     all_words, animation = st.columns([3, 1])
     all_words.image(
@@ -539,6 +554,9 @@ def main() -> None:
         return
     with st.sidebar:
         model, config, decoding, style = sidebar(models)
+    if compare_view.wanted():
+        compare_view.show(models, model, decoding, style, captioned, SAMPLES_DIR, SAMPLE_SUFFIXES, DISPLAY_SIDE, md)
+        return
 
     show_what_the_model_knows(model, config)
     images = choose_images()

@@ -171,6 +171,9 @@ def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool
         record["peaks"] = attention_peaks(result.words, result.attention)
     if "objects" in data:
         record["objects"] = data["objects"]
+    # The attention lab's per-word extras (docs/attention-lab.md), for the models that have them:
+    # JSON lines only, a CSV's columns are the same for every model.
+    record.update({k: data[k] for k in ("grid", "centres", "sentinel_shares") if k in data})
     return record
 
 

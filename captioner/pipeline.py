@@ -39,7 +39,7 @@ from captioner.modeldir.directory import (  # noqa: F401 (re-exported)
     default_model_dir,
     shipped_models,
 )
-from captioner.results.from_hypotheses import caption_results
+from captioner.results.from_hypotheses import caption_results, drop_unaligned_extras
 from captioner.results.result import CaptionResult
 from captioner.runtime.inference import InferenceRuntime, check_device
 from captioner.vocab import Vocabulary
@@ -224,9 +224,13 @@ class Captioner:
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
         options = decoding_options(options, **decoding)
         hypotheses = generate(self.runtime.step(options.hard_context), features, options)
-        results = caption_results(hypotheses, self.vocab, self.config.grid_size)
+        decoder = self.model.decoder
+        grid_maps = decoder.grid_attention_maps(features) if decoder.grid_attention is not None else None
+        results = caption_results(hypotheses, self.vocab, self.config.grid_size, grid_maps)
         if self.namer is not None:
             self.namer.rename_all(results, features, images)
+            for result in results:
+                drop_unaligned_extras(result)
         return results
 
 

@@ -19,10 +19,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from test_app import save_tiny_model  # pytest puts tests/ on sys.path
 
 from app import streamlit_app as webapp
-from captioner import Captioner
+from captioner import Captioner, ModelConfig
 from captioner.decoding.options import DecodingOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,10 @@ def _free_port() -> int:
 def models_dir(tmp_path_factory, vocab) -> Path:
     folder = tmp_path_factory.mktemp("models")
     save_tiny_model(folder, vocab)
+    torch.manual_seed(0)
+    Captioner.from_config(ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6, local_sigma=1.5), vocab).save_pretrained(
+        folder / "local"
+    )
     return folder
 
 
@@ -174,4 +179,73 @@ def test_upload_a_photo_and_a_scene_and_see_captions_and_heatmaps(browser, serve
     page.wait_for_timeout(500)  # let the re-laid-out page settle before the picture
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+    page.close()
+
+
+COMPARED = ("tiny", "local")  # the paper's model and a local attention one, both tiny (the models fixture)
+COMPARE_SAMPLE = "scene-1.png"
+
+
+def test_compare_two_models_on_one_image_side_by_side(browser, server, models_dir):
+    """The compare view: switch it on, pick two models (a tiny paper's model and a tiny local
+    attention one: small enough to load quickly on a busy machine), pick one sample, and see both
+    captions, as the library writes them, and both models' heatmaps of one word."""
+    from playwright.sync_api import expect
+
+    sidebar_model = webapp.available_models(models_dir)[0]  # its maximum length is the sidebar's
+    default = DecodingOptions()
+    decoding = DecodingOptions(
+        beam_size=default.beam_size, n_best=default.beam_size, max_len=webapp.read_config(sidebar_model.path).max_len
+    )
+    expected = [Captioner.from_pretrained(models_dir / name).caption(webapp.SAMPLES_DIR / COMPARE_SAMPLE, decoding)[0] for name in COMPARED]
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server)
+    page.get_by_text("Compare models side by side").click(timeout=TIMEOUT_MS)
+    models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models to compare")
+    expect(models).to_be_visible(timeout=TIMEOUT_MS)
+    labels = [f"{name} (saved)" for name in COMPARED]
+    # Each change reruns the page: wait for what it shows before the next one.
+    for label in [t for t in models.locator("[data-tag] [title]").all_inner_texts() if t not in labels]:
+        page.get_by_role("button", name=f"Remove {label}").click()
+        expect(models.locator(f'[data-tag][aria-label="{label}"]')).to_have_count(0, timeout=TIMEOUT_MS)
+    for label in labels:
+        tag = models.locator(f'[data-tag][aria-label="{label}"]')
+        if not tag.count():
+            models.locator("input").click()
+            page.keyboard.type(label)
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            expect(tag).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(models.locator("[data-tag]")).to_have_count(2, timeout=TIMEOUT_MS)
+    sample = page.locator('[data-testid="stSelectbox"]').filter(has_text="pick a bundled sample")
+    sample.locator("input").click()
+    page.keyboard.type(COMPARE_SAMPLE)
+    page.keyboard.press("Enter")
+    expect(sample.locator("input")).to_have_value(COMPARE_SAMPLE, timeout=TIMEOUT_MS)
+
+    # Two models load, and on this machine's first visit each is exported to ONNX Runtime: slow on a busy machine.
+    captions = page.locator('[data-testid="stMain"] h4')
+    try:
+        expect(captions).to_have_count(2, timeout=4 * TIMEOUT_MS)
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "app_compare.png"))
+    assert captions.all_inner_texts() == [f"“{r.text}”" for r in expected]
+    heatmaps = page.locator('[data-testid="stMain"] [data-testid="stImageContainer"]').filter(has_text="attention for")
+    expect(heatmaps).to_have_count(2, timeout=TIMEOUT_MS)
+    word = page.locator('[data-testid="stSlider"]').filter(has_text="all models step together")
+    expect(word).to_be_visible(timeout=TIMEOUT_MS)
+    for k in range(2):
+        picture = heatmaps.nth(k).locator("img")
+        page.wait_for_function("e => e.complete", arg=picture.element_handle(), timeout=TIMEOUT_MS)
+        assert picture.evaluate("e => e.naturalWidth") > 0
+    # both show the same word, each at its own place in its caption
+    shown = [t.split("”")[0] for t in heatmaps.all_inner_texts()]
+    assert shown[0] == shown[1] and shown[0].startswith("attention for “")
+
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "app_compare.png"), full_page=True)
     page.close()

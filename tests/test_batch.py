@@ -516,3 +516,22 @@ def test_retry_failed_captions_what_failed_before_and_replaces_its_records(tmp_p
     records = RecordFile(out, BatchOptions().columns).read()
     assert [r["path"] for r in records] == [i.path for i in items]  # one record each, in input order
     assert all(r["error"] is None for r in records)
+
+
+def test_a_lab_model_s_records_carry_its_centres_and_sentinel_shares():
+    from captioner.batch import result_record
+    from captioner.results.result import CaptionResult
+
+    plain = CaptionResult("a circle", ["a", "circle"], np.full((2, 2, 3), 1 / 6, np.float32), -0.5, np.ones(2, np.float32))
+    assert set(result_record("a.png", plain)) == {"path", "caption", "score", "error"}
+    lab = CaptionResult(
+        "a circle",
+        ["a", "circle"],
+        plain.attention,
+        -0.5,
+        plain.betas,
+        centres=np.array([[0.5, 1.0], [1.5, 2.5]], np.float32),
+        sentinel_shares=np.array([0.75, 0.25], np.float32),
+    )
+    record = result_record("a.png", lab)
+    assert record["grid"] == [2, 3] and record["centres"] == [[0.5, 1.0], [1.5, 2.5]] and record["sentinel_shares"] == [0.75, 0.25]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from captioner import Captioner, ImageLoadError, NoDefaultModelError, pipeline
+from captioner import Captioner, ImageLoadError, ModelConfig, NoDefaultModelError, pipeline
 from captioner.modeldir import directory
 
 
@@ -232,3 +232,37 @@ def test_the_namers_view_of_each_image_is_made_in_the_reading_threads_and_reache
     assert [item.error is None for item in items] == [True, False, True]
     assert captioner.namer.images == [(("view", (40, 30)), (40, 30)), (("view", (50, 20)), (50, 20))]
     assert len(captioner.namer.threads) == 2 and all(name.startswith("captioner") for name in captioner.namer.threads)
+
+
+@pytest.fixture(scope="module")
+def lab_captioner(vocab):
+    """A random model with every attention-lab variant on (local attention, sentinel, 2-head grid self-attention)."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        embed_dim=16, hidden_dim=24, attention_dim=16, dropout=0.0, max_len=6, local_sigma=1.5, sentinel=True, grid_self_attention_heads=2
+    )
+    return Captioner.from_config(config, vocab)
+
+
+def test_the_lab_variants_reach_the_caption_results(lab_captioner, small_captioner, photos):
+    images = [photos["chelsea"], photos["coffee"]]
+    results = lab_captioner.caption(images, beam_size=2)
+    H, W = lab_captioner.config.grid_size
+    features = lab_captioner.encode(images)
+    expected_maps = lab_captioner.model.decoder.grid_attention_maps(features).detach().numpy()
+    for b, result in enumerate(results):
+        n = len(result.words)
+        assert result.centres.shape == (n, 2) and ((result.centres >= 0) & (result.centres <= [H, W])).all()
+        assert result.sentinel_shares.shape == (n,) and ((result.sentinel_shares > 0) & (result.sentinel_shares < 1)).all()
+        assert result.grid_attention.shape == (2, H * W, H * W)
+        np.testing.assert_allclose(result.grid_attention, expected_maps[b], atol=1e-5)
+        np.testing.assert_allclose(result.cell_attention(3, 4).sum(axis=(1, 2)), 1.0, atol=1e-5)
+    # the same extras on ONNX Runtime (the app's path on a CPU)
+    onnx = Captioner(copy.deepcopy(lab_captioner.model), lab_captioner.vocab, onnx=True)
+    for ours, theirs in zip(onnx.caption(images, beam_size=2), results):
+        assert ours.words == theirs.words
+        np.testing.assert_allclose(ours.centres, theirs.centres, atol=1e-4)
+        np.testing.assert_allclose(ours.sentinel_shares, theirs.sentinel_shares, atol=1e-4)
+        np.testing.assert_allclose(ours.grid_attention, theirs.grid_attention, atol=1e-4)
+    (plain,) = small_captioner.caption(photos["chelsea"])
+    assert plain.centres is None and plain.sentinel_shares is None and plain.grid_attention is None

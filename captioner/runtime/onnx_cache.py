@@ -33,7 +33,10 @@ import torch
 from captioner.files import atomic_write
 
 CACHE_ENV = "CAPTIONER_CACHE_DIR"
-_EXPORT_LOCK = threading.RLock()
+# The one lock of every ONNX export in this process (onnx_step and onnx_encoder hold it too): torch's
+# exporter keeps global state, and a second lock taken in the other order deadlocked two models
+# loading at once (one exporting its encoder, the other its decoding step).
+EXPORT_LOCK = threading.RLock()
 # How many graphs this process exported and read back (tests and the app's messages read them).
 counts = {"exported": 0, "loaded": 0}
 
@@ -79,7 +82,7 @@ def cached_graph(kind: str, settings: dict, tensors: Iterable[tuple[str, torch.T
     """The serialised graph for this key: read from the cache, or made by `export()` (once, under
     the locks) and stored there."""
     path = cache_dir() / "onnx" / f"{kind}-{graph_key(kind, settings, tensors)}.onnx"
-    with _EXPORT_LOCK, _file_lock(path):
+    with EXPORT_LOCK, _file_lock(path):
         if path.is_file():
             counts["loaded"] += 1
             return path.read_bytes()

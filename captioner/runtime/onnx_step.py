@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import threading
 import warnings
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from captioner.runtime.decoding_step import extra_names
-from captioner.runtime.onnx_cache import cached_graph, module_settings
+from captioner.runtime.onnx_cache import EXPORT_LOCK, cached_graph, module_settings
 
 INPUTS = ("tokens", "h", "c", "features", "keys")
 OUTPUTS = ("log_probs", "h_next", "c_next", "alpha", "beta")
@@ -35,9 +34,9 @@ OUTPUTS = ("log_probs", "h_next", "c_next", "alpha", "beta")
 # v^T tanh(.)) stays float: quantising its (rows, L, A) input changed 30 more of 200 test captions.
 INT8_OPS = ("MatMul", "Gemm")
 # Exports happen once per graph, the first time a shared Captioner is used (the web app shares one
-# between visitors): under this lock, because torch's exporter keeps global state and fails when two
-# threads export at once. Whoever fills a cache of exported graphs holds it while checking and filling.
-EXPORT_LOCK = threading.RLock()
+# between visitors): under EXPORT_LOCK (onnx_cache's, the one lock of all exports), because torch's
+# exporter keeps global state and fails when two threads export at once. Whoever fills a cache of
+# exported graphs holds it while checking and filling.
 
 
 class _Step(nn.Module):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from captioner.decoding.search import Hypotheses
-from captioner.results.from_hypotheses import caption_results
+from captioner.results.from_hypotheses import caption_results, drop_unaligned_extras
 from captioner.vocab import Vocabulary
 
 
@@ -49,3 +49,33 @@ def test_one_hypothesis_each_has_no_alternatives():
     results = caption_results(one, vocab, grid_size=(3, 2))
     assert [r.alternatives for r in results] == [[], []]
     assert results[0].attention.shape == (3, 3, 2)
+
+
+def test_the_lab_variants_extras_follow_the_best_hypothesis_word_by_word():
+    hyps, vocab = _hypotheses()
+    hyps.centres = torch.rand(2, 2, 4, 2) * 3
+    hyps.sentinel_shares = torch.rand(2, 2, 4)
+    grid_maps = torch.softmax(torch.randn(2, 3, 6, 6), dim=-1)  # 2 images, 3 heads, a 2 x 3 grid
+    first, second = caption_results(hyps, vocab, grid_size=(2, 3), grid_attention=grid_maps)
+    assert np.array_equal(first.centres, hyps.centres[0, 0, :3].numpy()) and first.centres.dtype == np.float32
+    assert np.array_equal(second.sentinel_shares, hyps.sentinel_shares[1, 0, :1].numpy())
+    assert np.array_equal(second.grid_attention, grid_maps[1].numpy()) and second.grid_attention.shape == (3, 6, 6)
+    # cell (1, 2) is the sixth of the 2 x 3 grid, row by row
+    assert np.array_equal(first.cell_attention(1, 2), grid_maps[0, :, 5].numpy().reshape(3, 2, 3))
+
+
+def test_a_model_without_the_variants_gives_none():
+    hyps, vocab = _hypotheses()
+    for result in caption_results(hyps, vocab, grid_size=(2, 3)):
+        assert result.centres is None and result.sentinel_shares is None and result.grid_attention is None
+
+
+def test_extras_of_a_caption_renamed_to_another_length_are_dropped():
+    hyps, vocab = _hypotheses()
+    hyps.centres, hyps.sentinel_shares = torch.rand(2, 2, 4, 2), torch.rand(2, 2, 4)
+    renamed, kept = caption_results(hyps, vocab, grid_size=(2, 3))
+    renamed.words = ["two", "red", "circles", "together"]  # as naming rewrites an object phrase
+    for result in (renamed, kept):
+        drop_unaligned_extras(result)
+    assert renamed.centres is None and renamed.sentinel_shares is None
+    assert kept.centres.shape == (1, 2) and kept.sentinel_shares.shape == (1,)

@@ -103,3 +103,35 @@ def test_a_cache_that_cannot_be_written_still_gives_the_graph(tmp_path, monkeypa
     step = _onnx_step(dec, example)
     tokens, state, rest = example[0], example[1:3], example[3:]
     torch.testing.assert_close(step(tokens, state, *rest)[0], _reference(dec, example), rtol=1e-4, atol=1e-5)
+
+
+def test_two_threads_exporting_an_encoder_and_a_step_at_once_do_not_deadlock(tmp_path, monkeypatch):
+    """The encoder's export takes the exporter's lock inside cached_graph, the step's takes it
+    before: with two locks, two models loading at once (the web app's compare view) deadlocked."""
+    import time
+
+    from captioner.runtime import onnx_step
+
+    monkeypatch.setenv(onnx_cache.CACHE_ENV, str(tmp_path))
+    exporting = threading.Event()
+
+    def encoder_like():  # as OnnxEncoder: cached_graph, whose export takes the exporter's lock
+        def export():
+            exporting.set()
+            time.sleep(0.3)
+            with onnx_step.EXPORT_LOCK:
+                return b"encoder"
+
+        onnx_cache.cached_graph("encoder", {}, [], export)
+
+    def step_like():  # as OnnxStep._session: the exporter's lock, then cached_graph
+        exporting.wait(10)
+        with onnx_step.EXPORT_LOCK:
+            onnx_cache.cached_graph("step", {}, [], lambda: b"step")
+
+    threads = [threading.Thread(target=run, daemon=True) for run in (encoder_like, step_like)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert not any(thread.is_alive() for thread in threads), "the two exports deadlocked"
