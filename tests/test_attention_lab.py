@@ -1,5 +1,6 @@
-"""The attention lab (captioner/lab.py, `captioner lab`) at a tiny budget: the command line's path end
-to end, rows a build cannot train, warm starts, and the budget's and variants' refusals."""
+"""The attention lab (captioner/lab.py, `captioner lab`) at a tiny budget: the command line's path
+end to end, rows a build cannot train, warm starts, and the budget's and variants' refusals.
+(Named after the docs page: tests/viz/test_lab.py holds captioner/viz/lab.py's tests.)"""
 
 import dataclasses
 import json
