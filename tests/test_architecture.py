@@ -171,6 +171,7 @@ PUBLIC_MODULES = {
     "captioner.data.objects": "the photographed-objects world and a model's known objects",
     "captioner.training.config": "training settings",
     "captioner.training.run": "a training run",
+    "captioner.lab": "the attention lab: every variant trained and measured alike",
     "captioner.evaluation.evaluate": "the evaluation report",
     "captioner.evaluation.photos": "the real-photo report",
     "captioner.evaluation.report": "the reports' Markdown tables",

@@ -205,6 +205,47 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_lab(sub) -> None:
+    from captioner.lab import VARIANT_NAMES
+
+    p = sub.add_parser(
+        "lab",
+        help="train every attention variant on the same shapes scenes and budget; one table and one figure",
+        description="The attention lab (docs/attention-lab.md): each variant (score functions, soft/hard, global/local, "
+        "sentinel, self-attention, SCST, supervised attention) trained as `captioner train` trains, with the same seed, "
+        "scenes and epochs, then measured on the same test scenes into OUT/lab.md, lab.json and lab.png.",
+    )
+    p.add_argument("--data", required=True, help="generated shapes scenes: the dataset_synth.json `captioner synth` writes")
+    p.add_argument("--out", required=True, help="folder for the table, figure, runs and feature cache")
+    p.add_argument("--variants", help=f"comma-separated rows (default: all): {', '.join(VARIANT_NAMES)}")
+    p.add_argument("--budget", default="1000x2", help="SCENESxEPOCHS: training scenes and epochs of every row (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of every row (default: %(default)s)")
+    p.add_argument("--val-scenes", type=int, default=100, help="validation scenes, picking each row's best epoch (default: %(default)s)")
+    p.add_argument("--test-scenes", type=int, default=200, help="test scenes the table is measured on (default: %(default)s)")
+    p.add_argument("--config", default=None, help="JSON file as train takes (default: the shapes model's settings)")
+    p.add_argument("--warm-start", help="start every row from this model's decoder (e.g. shapes) and fine-tune, instead of from scratch")
+    p.add_argument("--retrain", action="store_true", help="train rows OUT/lab.json already holds at this budget again (default: keep them)")
+    p.set_defaults(func=_run_lab)
+
+
+def _run_lab(args) -> int:
+    from captioner.lab import LabBudget, parse_budget, run_lab, select_variants
+
+    try:
+        scenes, epochs = parse_budget(args.budget)
+        budget = LabBudget(scenes=scenes, epochs=epochs, seed=args.seed, val_scenes=args.val_scenes, test_scenes=args.test_scenes)
+        variants = select_variants([v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None)
+        report = run_lab(
+            args.data, args.out, variants, budget, config_file=args.config, warm_start_from=args.warm_start, retrain=args.retrain
+        )
+    except ValueError as exc:
+        return _usage_error("lab", exc)
+    print(
+        f"lab: {len(report['rows'])} rows in {report['seconds']:.0f} s; table {Path(args.out) / 'lab.md'}, figure {Path(args.out) / 'lab.png'}"
+    )
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -605,7 +646,7 @@ def terminal_safe(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captioner", description="Image captioning with visual attention (Show, Attend and Tell).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_objects, _add_demo, _add_train, _add_evaluate, _add_export, _add_caption, _add_inspect):
+    for add in (_add_synth, _add_objects, _add_demo, _add_train, _add_lab, _add_evaluate, _add_export, _add_caption, _add_inspect):
         add(sub)
     return parser
 

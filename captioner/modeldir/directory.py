@@ -13,8 +13,10 @@ KNOWN_OBJECTS_FILE = "objects.json"  # a model of photographed objects: the obje
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "objects"
 # The default knows photographed objects; "shapes" and "hard" (soft and hard attention) know the
-# coloured-shapes scenes, where attention can be measured exactly.
-SHIPPED_MODELS = ("objects", "shapes", "hard")
+# coloured-shapes scenes, where attention can be measured exactly; "shapes-*" are the attention lab's
+# variants of "shapes" (docs/attention-lab.md), small, for comparing side by side.
+SHAPES_VARIANTS = ("shapes-local", "shapes-sentinel", "shapes-self-attention")
+SHIPPED_MODELS = ("objects", "shapes", "hard", *SHAPES_VARIANTS)
 MODEL_ALIASES = {"soft": "shapes"}  # the shapes model's name before the objects model shipped
 
 

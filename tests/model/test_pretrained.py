@@ -14,6 +14,7 @@ import pytest
 
 from captioner.data import synth
 from captioner.evaluation.evaluate import grounding_report
+from captioner.modeldir.directory import SHAPES_VARIANTS
 from captioner.pipeline import Captioner, shipped_models
 
 N_SCENES = 200
@@ -25,6 +26,11 @@ BARS = {
     # 0.875, 0.699, 0.836; reading the argmax location 0.765, 0.694, 0.928; the REINFORCE-trained
     # hard model before it, argmax: 0.445, 0.338, 0.786)
     "hard": {"objects_named_rate": 0.85, "mass_in_box": 0.50, "peak_in_box_rate": 0.80},
+    # the attention lab's shipped variants (issue 23; their cards: captioner/pretrained/shapes-*/README.md):
+    # each names at least 80 % of the objects and puts at least 40 % of a word's attention in its
+    # object's box (location-based attention, which reads no image, is not shipped: warm-started the
+    # same way it named 25.5 %; docs/attention-lab.md)
+    **{name: {"objects_named_rate": 0.80, "mass_in_box": 0.40} for name in SHAPES_VARIANTS},
 }
 
 
@@ -41,7 +47,7 @@ def quality(model: str, scenes) -> dict:
     return {"objects_named_rate": report["objects_named_rate"], **report["attention"]}
 
 
-@pytest.mark.parametrize("model", ["shapes", "hard"])
+@pytest.mark.parametrize("model", list(BARS))
 def test_shipped_model_meets_the_quality_bars(model, scenes):
     assert model in shipped_models()
     measured = quality(model, scenes)

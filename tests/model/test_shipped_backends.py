@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from captioner.data import synth
+from captioner.modeldir.directory import SHIPPED_MODELS
 from captioner.pipeline import Captioner, default_model_dir, shipped_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,13 +42,13 @@ def torch_captions() -> dict:
 
 
 def test_every_shipped_model_is_installed():
-    assert shipped_models() == ["objects", "shapes", "hard"]
+    assert shipped_models() == list(SHIPPED_MODELS)
 
 
 # ONNX (the web app's backend on a CPU, which crashed on two of the three models) in the fast tier;
 # the other backends, and torch's reference on all eight images, in the full one.
 @pytest.mark.parametrize("backend", [b if b == "onnx" else pytest.param(b, marks=pytest.mark.integration) for b in BACKENDS])
-@pytest.mark.parametrize("model", ["objects", "shapes", "hard"])
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
 def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend, torch_captions):
     captioner = Captioner.from_pretrained(model, device="cpu", **BACKENDS[backend])
     _compare(model, backend, captioner.caption(_images(model)), torch_captions[model])
@@ -57,7 +58,7 @@ def test_every_backend_captions_every_shipped_model_as_torch_does(model, backend
 
 @pytest.mark.integration
 @pytest.mark.parametrize("int8", [False, True])
-@pytest.mark.parametrize("model", ["objects", "shapes", "hard"])
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
 def test_the_web_apps_loader_captions_every_shipped_model(model, int8, torch_captions):
     from app import streamlit_app as webapp
 
