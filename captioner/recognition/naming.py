@@ -37,6 +37,7 @@ import torch
 from captioner.data.objects import PLURAL_NAMES
 from captioner.recognition.classifier import RegionClassifier
 from captioner.recognition.domain import DecoderDomain
+from captioner.recognition.evidence import NameEvidence, Weights
 from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, ImageNetNames, load_names
 from captioner.recognition.stamps import StampRecogniser
 
@@ -65,6 +66,12 @@ class Thresholds:
     # (teacher-forced on its caption). The design shipped before the decoder's domain was tested per
     # image (DecoderDomain); kept to be measured against it (scripts/measure_naming.py).
     decoder: float | None = None
+    # design "pooled" (evidence.py): the classifier's name probability is the mean of the attended
+    # region's and the whole picture's, the attended region's with this weight; and when neither it
+    # nor the stamps are sure, their half-and-half mixture names the word at this probability or
+    # more (None: not tried)
+    attended: float = 1.0
+    pooled: float | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,8 @@ class _Slot:
     decoder_p: float | None = None  # the decoder's probability of its word, when known
     stamp: str | None = None  # the stamp recogniser's surest name there, and its probability
     stamp_p: float = 0.0
+    evidence: dict | None = None  # each recogniser's distribution over NameEvidence.names (design "pooled")
+    whole_label: str = ""  # the classifier's top label on the whole picture
 
 
 class Lexicon:
@@ -185,8 +194,8 @@ class Namer:
         domain: DecoderDomain | None = None,
         stamps: StampRecogniser | None = None,
     ):
-        if design not in ("slots", "gate"):
-            raise ValueError(f"design must be 'slots' or 'gate', got {design!r}")
+        if design not in ("slots", "gate", "pooled"):
+            raise ValueError(f"design must be 'slots', 'gate' or 'pooled', got {design!r}")
         self.classifier, self.lexicon, self.detector = classifier, lexicon, detector
         self.names = names or load_names()
         self.thresholds, self.design = thresholds, design
@@ -209,6 +218,10 @@ class Namer:
             if child in self.category_list and parent in self.category_list:
                 roll[self.category_list.index(child), self.category_list.index(parent)] = 1.0
         self._cat_m = self._cat_m @ torch.from_numpy(roll)
+        stamp_names = self.stamps.names if self.stamps is not None else []
+        self.evidence = NameEvidence(self.name_list, stamp_names, lexicon.synonyms)
+        for name in self.evidence.names[len(self.name_list) :]:
+            self._category_of.setdefault(name, lexicon.category_of.get(name))
 
     @classmethod
     def for_model(cls, model, model_dir: str | Path, detector: Any = None, vocab=None, **kwargs) -> Namer | None:
@@ -261,6 +274,12 @@ class Namer:
             best_p, best = stamp_p.max(dim=-1)
             for slot in slots:
                 slot.stamp, slot.stamp_p = self.stamps.names[int(best)], float(best_p)
+        if self.design == "pooled":
+            whole_names = name_p[0].numpy()
+            stamps = stamp_p.numpy() if stamp_p is not None else None
+            for row, slot in enumerate(slots):
+                slot.evidence = self.evidence.distributions(name_p[row].numpy(), whole_names, stamps)
+                slot.whole_label = slots[0].label
         return slots[1:], slots[0]
 
     def _decide(self, slot: _Slot) -> tuple[str, str, str, float] | None:
@@ -272,6 +291,8 @@ class Namer:
             narrower = slot.word in lex.categories and sure_name and self._within(slot.name, slot.word)
             if not narrower:  # the decoder is sure of its word; only a sure name within its category refines it
                 return slot.word, "decoder", slot.word, slot.decoder_p
+        if self.design == "pooled" and slot.evidence is not None:
+            return self._pooled_name(slot) or self._vague(slot)
         if sure_name and slot.name == slot.word:
             return slot.word, "decoder", slot.label, slot.name_p  # the decoder's word, confirmed
         if sure_name and lex.agrees(slot.word, slot.name):
@@ -282,13 +303,41 @@ class Namer:
             return slot.name, "classifier", slot.label, slot.name_p
         if sure_stamp:
             return slot.stamp, "stamps", slot.stamp, slot.stamp_p
-        if slot.category_p >= t.category:
+        return self._vague(slot)
+
+    def _vague(self, slot: _Slot) -> tuple[str, str, str, float] | None:
+        """No sure name: the classifier's category when it is sure ("an animal"), the decoder's
+        own category word, or "something"."""
+        if slot.category_p >= self.thresholds.category:
             if slot.word == slot.category:
                 return None  # the decoder said this category: no surer word
             return slot.category, "classifier", slot.label, slot.category_p
-        if slot.word in lex.categories:
+        if slot.word in self.lexicon.categories:
             return None  # the decoder said only a category: keep it
         return "something", "classifier", slot.label, slot.name_p
+
+    def _pooled_name(self, slot: _Slot) -> tuple[str, str, str, float] | None:
+        """Design "pooled": the classifier's name on the attended region and the whole picture
+        together when it is sure; else the stamp recogniser's when it is sure; else the name the
+        two agree on when their mixture is sure of it."""
+        t = self.thresholds
+        classifier = Weights(t.attended, 1.0 - t.attended, 0.0)
+        rungs = [(classifier, t.name)]
+        if slot.stamp is not None:
+            rungs.append((Weights(0.0, 0.0, 1.0), t.stamp))
+            if t.pooled is not None:
+                rungs.append((Weights(t.attended / 2, (1.0 - t.attended) / 2, 0.5), t.pooled))
+        for weights, threshold in rungs:
+            best = self.evidence.pooled(slot.evidence, weights)
+            if best.probability >= threshold:
+                break
+        else:
+            return None
+        if best.source == "stamps":
+            return best.name, "stamps", best.name, best.probability
+        label = slot.label if best.parts["attended"] >= best.parts["whole"] else slot.whole_label
+        source = "decoder" if best.name == slot.word else "classifier"  # the decoder's word, confirmed
+        return best.name, source, label, best.probability
 
     # -- captions --------------------------------------------------------------------------------
 
