@@ -186,7 +186,10 @@ TUNING = [
     ),
     # Grown for issue 22's choice among recognisers: GCompris photos and an OpenCV sample that
     # data/photos does not use (other fish, tools and objects that no recogniser may know).
-    *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "") for n in (17, 18, 19, 20, 21, 22, 23, 24, 26, 27)],
+    *[
+        (f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "")
+        for n in (17, 18, 19, 20, 21, 22, 23, 24, 26, 27)
+    ],
     *[
         (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
         for name, main, accepted, note in [
@@ -207,10 +210,31 @@ TUNING = [
     ("cv_aloe.jpg", f"{OPENCV}/aloeL.jpg", "object", "aloe", "aloe|potted plant|pot plant|houseplant|flowerpot", "aloe in a pot"),
     ("cv_cow.jpg", f"{OPENCV_HTML}/Laplace_Operator_Tutorial_Original_Image.jpg", "object", "cow", "cow|cows|calf", "cow suckling a calf"),
     ("cv_kitten.jpg", f"{OPENCV_HTML}/cat_det.jpg", "object", "cat", "cat|kitten", "kitten (a thin detection box drawn)"),
-    ("cv_double_decker.jpg", f"{OPENCV_HTML}/pexels_double_decker_bus.jpg", "object", "bus", "bus|double-decker|double decker", "red double-decker bus"),
+    (
+        "cv_double_decker.jpg",
+        f"{OPENCV_HTML}/pexels_double_decker_bus.jpg",
+        "object",
+        "bus",
+        "bus|double-decker|double decker",
+        "red double-decker bus",
+    ),
     ("cv_bus.jpg", f"{OPENCV_HTML}/bus_det.jpg", "object", "bus", "bus", "red city bus (a thin detection box drawn)"),
-    ("cv_space_shuttle.jpg", f"{OPENCV_HTML}/space_shuttle.jpg", "object", "space shuttle", "space shuttle|shuttle|spacecraft", "space shuttle on display"),
-    ("cv_airplane.jpg", f"{OPENCV_HTML}/aero_det.jpg", "object", "airplane", "airplane|aeroplane|plane|aircraft", "airliner on a runway (thin boxes drawn)"),
+    (
+        "cv_space_shuttle.jpg",
+        f"{OPENCV_HTML}/space_shuttle.jpg",
+        "object",
+        "space shuttle",
+        "space shuttle|shuttle|spacecraft",
+        "space shuttle on display",
+    ),
+    (
+        "cv_airplane.jpg",
+        f"{OPENCV_HTML}/aero_det.jpg",
+        "object",
+        "airplane",
+        "airplane|aeroplane|plane|aircraft",
+        "airliner on a runway (thin boxes drawn)",
+    ),
 ]
 README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
 FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
