@@ -12,6 +12,10 @@ categories (names.py). A slot-filling rule with thresholds calibrated on a tunin
 - the decoder's word when the classifier agrees with it (same name, a synonym, or the decoder said
   a category and the classifier is not sure of more).
 
+A second design, "pooled" (evidence.py: the recognisers' answers on one list of names), climbs a
+ladder of the classifier on the whole picture, the stamps, the detector's object where the word
+looked; both designs keep the decoder's own name when the recognisers' mixture backs it.
+
 People (no ImageNet class is a person) come from a COCO detector when one is present
 ("a person", "two people", "a group of people"); places from the classifier on the whole image
 ("... on a beach", or "a photo of a beach" when no object is sure). The same object is never
@@ -341,7 +345,7 @@ class Namer:
             return None
         said = [slot.word, *sorted(self.lexicon.synonyms.get(slot.word, ()))]
         p = self.evidence.probability(slot.evidence, Weights(t.attended / 2, (1.0 - t.attended) / 2, 0.5), said)
-        return (slot.word, "decoder", slot.label, p) if p >= t.agree else None
+        return (slot.word, "decoder", slot.word, p) if p >= t.agree else None
 
     def _pooled_name(self, slot: _Slot) -> tuple | None:
         """Design "pooled", a ladder over the recognisers' evidence on one list of names: the
@@ -600,6 +604,8 @@ def looked_here(result, index: int) -> str | None:
         return None
     if obj.source == "decoder":
         agreed = f" (the ImageNet classifier agreed: {obj.label} {obj.probability:.2f})" if obj.probability is not None else ""
+        if obj.probability is not None and obj.label == obj.word:  # backed by the recognisers' mixture
+            agreed = f" (the recognisers backed it: {obj.probability:.2f})"
         return f"looked here: {obj.word}, the caption decoder's own word{agreed}"
     label = obj.label or obj.word
     shown = label if label == obj.word else f"{label} → {obj.word}"

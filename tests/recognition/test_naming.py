@@ -273,5 +273,9 @@ def test_the_pooled_design_climbs_a_ladder_of_recognisers(lexicon):
     assert named(("tiger", 0.6), ("pliers", 0.5), away).text == "a photo of something"  # the attended region: no sure category
     assert named(("tiger", 0.6), ("pliers", 0.5), [FakeDetection("chair", 0.6, (0, 0, 100, 100))]).text == "a photo of something"
     # the decoder's own name stays when the recognisers' mixture backs it
-    assert named(("tiger", 0.6), ("monkey", 0.5), [], agree=0.2).text == "a photo of a monkey"
-    assert named(("tiger", 0.6), ("monkey", 0.5), []).text == "a photo of something"
+    backed = named(("tiger", 0.6), ("monkey", 0.5), [], agree=0.2)
+    assert (
+        backed.text == "a photo of a monkey"
+        and looked_here(backed, 4) == "looked here: monkey, the caption decoder's own word (the recognisers backed it: 0.25)"
+    )
+    assert named(("tiger", 0.6), ("monkey", 0.5), [], agree=None).text == "a photo of something"
