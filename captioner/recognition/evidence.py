@@ -58,7 +58,6 @@ class NameEvidence:
         self.names = list(imagenet_names)
         self.n_imagenet = len(self.names)
         index = {n: j for j, n in enumerate(self.names)}
-        self.stamp_matrix = np.zeros((len(stamp_names), 0), dtype=np.float32)
         columns = []
         for s in stamp_names:
             if s == nothing:
@@ -70,6 +69,7 @@ class NameEvidence:
                 index[s] = j = len(self.names)
                 self.names.append(s)
             columns.append(j)
+        self.index = index  # name -> its position in `names`
         self.stamp_matrix = np.zeros((len(stamp_names), len(self.names)), dtype=np.float32)
         for i, j in enumerate(columns):
             if j is not None:
@@ -90,8 +90,7 @@ class NameEvidence:
     def probability(self, distributions: Mapping[str, np.ndarray], weights: Weights, names: Sequence[str]) -> float:
         """The weighted mean's probability of the first of `names` (a word and its synonyms) on
         the list, 0 when none is."""
-        index = {n: j for j, n in enumerate(self.names)}
-        j = next((index[n] for n in names if n in index), None)
+        j = next((self.index[n] for n in names if n in self.index), None)
         if j is None:
             return 0.0
         present = {s: getattr(weights, s) for s in SOURCES if s in distributions}
