@@ -23,6 +23,7 @@ CAT = "categorization/gcompris/src/activities/categorization/resource/images"
 WORLD = "explore_world_animals/gcompris/src/activities/explore_world_animals/resource/animals"
 MON = "explore_monuments/gcompris/src/activities/explore_monuments/resource"
 OPENCV = "ex/usr/share/doc/opencv-doc/examples/data"
+OPENCV_HTML = "ex/usr/share/doc/opencv-doc/opencv4/html"  # the tutorials' pictures
 DARKNET = "ex/usr/share/darknet/data"
 OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (Debian opencv-doc copyright; photographer unstated)"
 DARKNET_LICENCE = "GPL-3.0+ or MIT or WTFPL (Debian darknet copyright, Files: *; photographer unstated)"
@@ -183,6 +184,57 @@ TUNING = [
         "amphitheatre|amphitheater|arena|colosseum|ruins",
         "",
     ),
+    # Grown for issue 22's choice among recognisers: GCompris photos and an OpenCV sample that
+    # data/photos does not use (other fish, tools and objects that no recogniser may know).
+    *[
+        (f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "")
+        for n in (17, 18, 19, 20, 21, 22, 23, 24, 26, 27)
+    ],
+    *[
+        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
+        for name, main, accepted, note in [
+            ("tweezer", "tweezers", "tweezers|tweezer", "two tweezers on cloth"),
+            ("tweezer1", "tweezers", "tweezers|tweezer", "three tweezers"),
+            ("multimeter1", "multimeter", "multimeter|meter", "red multimeter"),
+            ("multimeter2", "multimeter", "multimeter|meter", "blue multimeter"),
+            ("multimeter3", "multimeter", "multimeter|meter", "green multimeter"),
+            ("spray", "spray bottle", "spray bottle|spray|sprayer|bottle", "red spray bottle"),
+            ("nailCutter", "nail clippers", "nail clippers|nail clipper|clippers|nail cutter", "nail clippers"),
+            ("sickle", "sickle", "sickle", "sickle"),
+            ("cuttingTool", "pliers", "pliers|wire cutters|side cutters|cutters", "side cutters, blue handles"),
+            ("screwDriver3", "screwdriver", "screwdriver|screwdrivers", "two green screwdrivers"),
+        ]
+    ],
+    ("gc_blackslate.jpg", f"gc/{CAT}/others/blackslate.webp", "object", "blackboard", "blackboard|chalkboard|slate", "framed slate"),
+    ("gc_igloo.jpg", f"gc/{CAT}/others/igloo.webp", "object", "igloo", "igloo", "igloo of snow blocks"),
+    ("cv_aloe.jpg", f"{OPENCV}/aloeL.jpg", "object", "aloe", "aloe|potted plant|pot plant|houseplant|flowerpot", "aloe in a pot"),
+    ("cv_cow.jpg", f"{OPENCV_HTML}/Laplace_Operator_Tutorial_Original_Image.jpg", "object", "cow", "cow|cows|calf", "cow suckling a calf"),
+    ("cv_kitten.jpg", f"{OPENCV_HTML}/cat_det.jpg", "object", "cat", "cat|kitten", "kitten (a thin detection box drawn)"),
+    (
+        "cv_double_decker.jpg",
+        f"{OPENCV_HTML}/pexels_double_decker_bus.jpg",
+        "object",
+        "bus",
+        "bus|double-decker|double decker",
+        "red double-decker bus",
+    ),
+    ("cv_bus.jpg", f"{OPENCV_HTML}/bus_det.jpg", "object", "bus", "bus", "red city bus (a thin detection box drawn)"),
+    (
+        "cv_space_shuttle.jpg",
+        f"{OPENCV_HTML}/space_shuttle.jpg",
+        "object",
+        "space shuttle",
+        "space shuttle|shuttle|spacecraft",
+        "space shuttle on display",
+    ),
+    (
+        "cv_airplane.jpg",
+        f"{OPENCV_HTML}/aero_det.jpg",
+        "object",
+        "airplane",
+        "airplane|aeroplane|plane|aircraft",
+        "airliner on a runway (thin boxes drawn)",
+    ),
 ]
 README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
 FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
@@ -224,8 +276,8 @@ def source_path(root: Path, source: str) -> tuple[Path, str, str]:
     if source.startswith("gc/"):
         rcc = source.split("/")[1]
         return path, f"gcompris-qt-data 3.1-2: {rcc}.rcc {'/'.join(source.split('/')[-3:])}", gcompris_licence(path)
-    if source.startswith(OPENCV):
-        return path, f"opencv-doc 4.6.0+dfsg-12: usr/share/doc/opencv-doc/examples/data/{path.name}", OPENCV_LICENCE
+    if source.startswith((OPENCV, OPENCV_HTML)):
+        return path, f"opencv-doc 4.6.0+dfsg-12: {source.removeprefix('ex/')}", OPENCV_LICENCE
     return path, f"darknet 0.0.0+git20180914.61c9d02e-2: usr/share/darknet/data/{path.name}", DARKNET_LICENCE
 
 

@@ -124,7 +124,7 @@ def test_the_same_object_is_named_once_unless_counted(lexicon):
     cat = renamed(lexicon, "a picture of a bird and an animal", [("tabby", 0.1), ("tabby", 0.9), ("tench", 0.001)], category=0.9)
     assert cat.text == "a picture of a cat"
     listed = renamed(
-        lexicon, "a picture of a fruit a bandage and a vegetable", [("tench", 0.001), ("ladle", 0.99), ("spatula", 0.9), ("ladle", 0.98)]
+        lexicon, "a picture of a fruit a bandage and a vegetable", [("tench", 0.001), ("ladle", 0.99), ("spatula", 0.95), ("ladle", 0.98)]
     )
     assert listed.text == "a picture of a ladle and a spatula"
 
@@ -244,3 +244,38 @@ def test_naming_can_be_turned_off(one_torch_thread):
     assert captioner.namer is None
     (result,) = captioner.caption([ROOT / "data" / "photos" / "sk_chelsea_cat.jpg"], beam_size=3)
     assert result.objects == [] and result.decoder_text is None and "objects" not in result.to_json()
+
+
+def test_the_pooled_design_climbs_a_ladder_of_recognisers(lexicon):
+    """Design "pooled": the classifier (here the whole picture's answer, row 0) when it is sure,
+    else the stamps, else the detector's object where the word looked, else a category."""
+
+    def named(whole, stamp, detections, **thresholds):
+        namer = Namer(
+            FakeClassifier([whole, ("tench", 0.001)]),
+            lexicon,
+            detector=FakeDetector(detections),
+            stamps=FakeStamps(*stamp),
+            thresholds=Thresholds(attended=0.0, name=0.9, stamp=0.7, detector=0.7, **thresholds),
+            design="pooled",
+        )
+        result = caption("a photo of a monkey", {4: 0})
+        namer.rename(result, torch.zeros(L, 8), FakeImage(), (224, 224))
+        return result
+
+    chair = [FakeDetection("chair", 0.8, (0, 0, 100, 100))]
+    assert named(("tiger", 0.95), ("pliers", 0.9), chair).text == "a photo of a tiger"  # the classifier, sure
+    pliers = named(("tiger", 0.6), ("pliers", 0.9), chair)
+    assert pliers.text == "a photo of some pliers" and pliers.objects[0].source == "stamps"
+    seat = named(("tiger", 0.6), ("pliers", 0.5), chair)
+    assert seat.text == "a photo of a chair" and seat.objects[0].source == "detector" and seat.objects[0].box is not None
+    away = [FakeDetection("chair", 0.8, (150, 150, 220, 220))]  # not where the word looked
+    assert named(("tiger", 0.6), ("pliers", 0.5), away).text == "a photo of something"  # the attended region: no sure category
+    assert named(("tiger", 0.6), ("pliers", 0.5), [FakeDetection("chair", 0.6, (0, 0, 100, 100))]).text == "a photo of something"
+    # the decoder's own name stays when the recognisers' mixture backs it
+    backed = named(("tiger", 0.6), ("monkey", 0.5), [], agree=0.2)
+    assert (
+        backed.text == "a photo of a monkey"
+        and looked_here(backed, 4) == "looked here: monkey, the caption decoder's own word (the recognisers backed it: 0.25)"
+    )
+    assert named(("tiger", 0.6), ("monkey", 0.5), [], agree=None).text == "a photo of something"

@@ -3,10 +3,11 @@ chosen on data/photos-tuning only): the default model, which names objects from 
 against its own decoder's words (the old default), photo by photo in docs/naming.md; and on the
 generated scenes, where the decoder's words must stay.
 
-Measured (scripts/measure_naming.py, beam 3, default thresholds): objects named by a name 55/90
-(61.1 %; decoder only 19/90), a person mentioned 5/6 (decoder only 0/6), the place named 7/14
-(decoder only 0/14). The issue asks for 70 % of object photos: not met (docs/naming.md says what
-limits it); OBJECT_BAR guards what is reached.
+Measured (scripts/measure_naming.py, beam 3, default thresholds, chosen on the 48 tuning photos):
+objects named by a name 56/90 (62.2 %; decoder only 19/90) with 18 wrong names (20.0 %; 23 before
+the thresholds were recalibrated, decoder only 36), a person mentioned 5/6 (decoder only 0/6), the
+place named 7/14 (decoder only 0/14). The issue asks for 70 % of object photos: not met
+(docs/naming.md says what limits it); OBJECT_BAR and WRONG_NAME_BAR guard what is reached.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pytest
 from captioner.evaluation.photos import photo_report
 
 ROOT = Path(__file__).resolve().parents[2]
-OBJECT_BAR, PEOPLE_BAR, PLACE_BAR = 0.6, 0.8, 0.5
+OBJECT_BAR, PEOPLE_BAR, PLACE_BAR = 0.62, 0.8, 0.5
+WRONG_NAME_BAR = 0.2  # object photos given a wrong name instead of their own
 DECODER_ONLY = {"object": 0.25, "people": 0.0, "place": 0.0}  # the old default is below these (measured 0.211, 0, 0)
 
 
@@ -42,8 +44,9 @@ def test_naming_meets_the_bars_on_real_photographs(reports):
     assert rates["object"] >= OBJECT_BAR and rates["people"] >= PEOPLE_BAR and rates["place"] >= PLACE_BAR, (rates, missed)
     for kind, rate in DECODER_ONLY.items():
         assert decoder_only["by_kind"][kind]["rate"] <= rate < rates[kind]
-    # fewer confident wrong names than the decoder alone
-    assert named["by_kind"]["object"]["wrong_name_rate"] < decoder_only["by_kind"]["object"]["wrong_name_rate"]
+    # fewer confident wrong names than the decoder alone, and no more than measured
+    wrong = named["by_kind"]["object"]["wrong_name_rate"]
+    assert wrong <= WRONG_NAME_BAR and wrong < decoder_only["by_kind"]["object"]["wrong_name_rate"], wrong
 
 
 @pytest.mark.quality
@@ -63,17 +66,12 @@ def test_no_caption_names_the_same_object_twice(reports):
 @pytest.mark.quality
 def test_in_generated_scenes_the_decoders_words_stay(one_torch_thread):
     """The decoder is right in its own world: naming must find nearly every validation scene there
-    (DecoderDomain) and leave its captions as they are (200 scenes: 199 inside, 86.5 % named against
-    the decoder's 87.0 %; scripts/measure_naming.py --scenes 200)."""
-    from captioner.data.objects import World, split_scene
+    (DecoderDomain) and leave its captions as they are (200 scenes: 199 inside, 87.0 % named, as
+    the decoder alone; scripts/measure_naming.py --scenes 200)."""
+    from captioner.data.objects import split_scene
     from captioner.pipeline import Captioner
 
-    tuxpaint = ROOT / ".cache" / "tuxpaint"
-    if not (tuxpaint / "usr/share/tuxpaint/stamps").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{tuxpaint} is missing: scripts/setup.sh --test fetches it (scripts/fetch_tuxpaint.sh)")
-        pytest.skip(f"no Tux Paint stamps in {tuxpaint} (bash scripts/fetch_tuxpaint.sh)")
-    world = World(tuxpaint)
+    world = stamps_world()
     images = [split_scene(world, "val", i, seed=0).image for i in range(60)]
     named = Captioner.from_pretrained(device="cpu")
     decoder_only = Captioner.from_pretrained(device="cpu", naming=False)
@@ -82,3 +80,31 @@ def test_in_generated_scenes_the_decoders_words_stay(one_torch_thread):
     pairs = zip(named.caption(images, beam_size=3), decoder_only.caption(images, beam_size=3))
     changed = [(a.text, b.text) for k, (a, b) in enumerate(pairs) if inside[k] and a.text != b.text]
     assert changed == []
+
+
+@pytest.mark.quality
+def test_a_scene_just_outside_the_decoders_domain_keeps_its_backed_name(one_torch_thread):
+    """Validation scene 132 (a sign) is the one of 200 that the domain test leaves out: the
+    classifier alone took it for a hockey puck (0.94), the stamp recogniser says sign (1.00), and
+    their mixture backs the decoder's word (Thresholds.agree), so its caption stays."""
+    from captioner.data.objects import split_scene
+    from captioner.pipeline import Captioner
+
+    image = split_scene(stamps_world(), "val", 132, seed=0).image
+    named = Captioner.from_pretrained(device="cpu")
+    assert not bool(named.namer.domain.contains(named.encode([image]))[0])
+    (result,) = named.caption([image], beam_size=3)
+    assert result.text == result.decoder_text and "sign" in result.words, (result.text, result.decoder_text)
+    assert any(o.word == "sign" and o.source == "decoder" and o.probability >= 0.3 for o in result.objects)
+
+
+def stamps_world():
+    """The generated scenes' world (the Tux Paint stamps); skipped where they are not fetched, a failure on CI."""
+    from captioner.data.objects import World
+
+    tuxpaint = ROOT / ".cache" / "tuxpaint"
+    if not (tuxpaint / "usr/share/tuxpaint/stamps").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{tuxpaint} is missing: scripts/setup.sh --test fetches it (scripts/fetch_tuxpaint.sh)")
+        pytest.skip(f"no Tux Paint stamps in {tuxpaint} (bash scripts/fetch_tuxpaint.sh)")
+    return World(tuxpaint)
