@@ -1,19 +1,20 @@
-"""Issue 23's training bars, on generated shapes scenes, through `captioner train`'s own code
-(run_training) and captioning's (Captioner, evaluate): supervised attention raises the attention
-mass in the named object's box over the same model trained without it (same seed, data and
-budget) without lowering CIDEr-D by more than 2 %; and SCST raises CIDEr-D over its
-cross-entropy starting point. Both on the test split, beam 3.
+"""Issue 23's supervised-attention bar, on generated shapes scenes, through `captioner train`'s own
+code (run_training) and captioning's (Captioner, evaluate): supervised attention raises the
+attention mass in the named object's box over the same model trained without it (same seed, data
+and budget) without lowering CIDEr-D by more than 2 %, on the test split, beam 3.
 
 Sized down from the measurement in docs/attention-lab.md (2000 training scenes, 3 epochs): 400
-scenes, 3 cross-entropy epochs, 1 SCST epoch; 19 minutes on two busy cores, hence the quality tier.
+scenes, 3 epochs, one torch thread; about 3 minutes on two quiet cores, hence the quality tier.
 Measured (test split): without supervision CIDEr-D 2.136, mass in box 0.385; with it 2.417, 0.581.
+At 250 scenes the bar is not met (CIDEr-D 1.761 -> 1.726, -2.0 %). SCST's bar is not asserted here:
+at this size its change is within noise (one SCST epoch: 2.136 -> 2.127 with one thread, above
+2.136 with two); docs/attention-lab.md has the 2000-scene run where it is met (+1.8 %).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,6 @@ def reports(tmp_path_factory, one_torch_thread):
         "xe": run_training(model, dataclasses.replace(base, out=str(root / "xe")), progress=False),
         "supervised": run_training(model, dataclasses.replace(base, out=str(root / "sup"), attention_supervision=1.0), progress=False),
     }
-    # SCST continues the cross-entropy run: its folder copied, train.scst_epochs set, resumed
-    # (the weights a run with scst_epochs from its start reaches: tests/training/test_scst.py)
-    shutil.copytree(root / "xe", root / "scst", ignore=shutil.ignore_patterns("best", "final"))
-    saved = json.loads((root / "scst" / "train_config.json").read_text())
-    saved["train"].update(out=str(root / "scst"), scst_epochs=1, scst_lr=2e-4, scst_samples=5)
-    (root / "scst" / "train_config.json").write_text(json.dumps(saved))
-    runs["scst"] = run_training(model, dataclasses.replace(base, out=str(root / "scst")), resume=True, progress=False)
     out = {}
     for name, run in runs.items():
         report = evaluate(Captioner.from_pretrained(run / "final", device="cpu"), test, beam_size=3, meteor=False)
@@ -59,12 +53,3 @@ def test_supervised_attention_raises_the_mass_in_box_at_no_more_than_2_percent_o
     xe, supervised = reports["xe"], reports["supervised"]
     assert supervised["mass_in_box"] > xe["mass_in_box"] + 0.02, reports
     assert supervised["CIDEr-D"] >= 0.98 * xe["CIDEr-D"], reports
-
-
-# Not met at this size (measured: 2.136 -> 2.127 with these settings; with 25-step epochs of 16
-# images, the "mean" baseline raised validation CIDEr-D 2.067 -> 2.322 and still lowered the test's,
-# 2.048; Rennie's rate 5e-5: 2.110). Met by the 2000-scene run (docs/attention-lab.md: +1.8 %).
-# Strict: the day it passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="SCST does not yet raise test CIDEr-D on 400 scenes with 7 SCST steps")
-def test_scst_raises_cider_over_its_cross_entropy_starting_point(reports):
-    assert reports["scst"]["CIDEr-D"] > reports["xe"]["CIDEr-D"], reports
