@@ -25,7 +25,7 @@ import torch
 
 from captioner.evaluation.photos import naming_rates, photo_item, read_photo_set
 from captioner.pipeline import Captioner, default_model_dir
-from captioner.recognition.naming import POOLED_THRESHOLDS, Namer, Thresholds, default_detector
+from captioner.recognition.naming import DETECTOR_SIDE, POOLED_THRESHOLDS, Namer, Thresholds, default_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODER_GRID = (0.3,)  # the previous default; earlier runs tried 0.05 to 1.01 (docs/naming.md)
@@ -286,6 +286,28 @@ def measure_scenes(captioner: Captioner, n: int) -> None:
     )
     report = named(make_namer(base, None, POOLED_THRESHOLDS, dict(design="pooled", decoder=None, domain=base.domain, stamps=base.stamps)))
     print(f"pooled design ({POOLED_THRESHOLDS}): named {report['objects_named_rate']:.3f}")
+    false_people(world, n)
+
+
+def false_people(world, n: int) -> None:
+    """The detector's people on n validation and n test scenes, where there are none (the scenes
+    leave the people stamps out): what Thresholds.domain_person must stay above."""
+    from captioner.data.objects import split_scene
+
+    detector = default_detector()
+    if detector is None:
+        return print("no detector installed: false people not measured")
+    scores = []
+    for split in ("val", "test"):
+        for i in range(n):
+            image = split_scene(world, split, i, seed=0).image.copy()
+            image.thumbnail((DETECTOR_SIDE, DETECTOR_SIDE))
+            scores.append(max((d.score for d in detector.detect(image, min_score=0.3) if d.label == "person"), default=0.0))
+    floor = Thresholds().domain_person
+    print(
+        f"people on {len(scores)} scenes (none there): surest {max(scores):.3f}; scenes with one >= 0.5: "
+        f"{sum(s >= 0.5 for s in scores)}, >= domain_person {floor}: {sum(s >= floor for s in scores) if floor else '-'}"
+    )
 
 
 COCO_FOR = {"mug": "cup", "teacup": "cup", "ball": "sports ball", "hen": "bird", "duck": "bird", "owl": "bird", "eagle": "bird"}

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from captioner.pipeline import default_model_dir
 from captioner.recognition.names import load_names
@@ -182,6 +183,16 @@ def test_in_the_decoders_own_world_its_words_stay(lexicon):
         namer.rename_all(results, torch.zeros(1, L, 8))
         assert result.text == text
         assert result.objects[0].source == ("decoder" if inside else "classifier")
+
+
+@pytest.mark.parametrize("score, text", [(0.9, "a photo of a person and a tiger"), (0.7, "a photo of a monkey")])
+def test_a_sure_person_takes_an_image_out_of_the_decoders_world(lexicon, score, text):
+    # the decoder's scenes have no people: a person at Thresholds.domain_person (0.8) or more means a photo
+    person = FakeDetector([FakeDetection("person", score, (0, 0, 30, 40))])
+    namer = Namer(FakeClassifier([("tiger", 0.2), ("tiger", 0.97)]), lexicon, detector=person, domain=FakeDomain(True))
+    (result,) = results = [caption("a photo of a monkey")]
+    namer.rename_all(results, torch.zeros(1, L, 8), [(namer.detector_view(Image.new("RGB", (64, 64))), (64, 64))])
+    assert result.text == text
 
 
 def test_the_stamp_recogniser_names_what_imagenet_has_no_class_for(lexicon):
