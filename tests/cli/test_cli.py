@@ -266,3 +266,33 @@ def test_caption_names_objects_by_default_and_decoder_words_turns_it_off(folder,
     assert main(["caption", str(folder), "--out", str(table), "--model", "objects", "--no-progress"]) == 0
     header = table.read_text().splitlines()[0].split(",")
     assert header[-1] == "objects"
+
+
+def test_caption_csv_carries_the_lab_models_centres_and_sentinel_shares(folder, model_dir, tmp_path, vocab, capsys):
+    import csv
+
+    torch.manual_seed(0)
+    lab = tmp_path / "lab-model"
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6, local_sigma=1.5, sentinel=True)
+    Captioner.from_config(config, vocab).save_pretrained(lab)
+    lines, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    for out in (lines, table):
+        assert main(["caption", str(folder), "--out", str(out), "--model", str(lab), "--no-progress"]) == 0
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["path", "caption", "score", "error", "grid", "centres", "sentinel_shares"]
+    records = _records(lines)
+    assert [row["path"] for row in rows] == [r["path"] for r in records]
+    for row, record in zip(rows, records):
+        n = len(record["caption"].split())
+        # JSON text in their cells, as the JSON lines have them: one [row, column] and one share a word
+        assert json.loads(row["grid"]) == record["grid"] == [14, 14]
+        assert json.loads(row["centres"]) == record["centres"] and len(record["centres"]) == n
+        assert json.loads(row["sentinel_shares"]) == record["sentinel_shares"] and len(record["sentinel_shares"]) == n
+    # --resume continues the file with the same model; another model's columns differ: a usage error
+    assert main(["caption", str(folder), "--out", str(table), "--model", str(lab), "--no-progress", "--resume"]) == 0
+    assert main(["caption", str(folder), "--out", str(table), "--model", model_dir, "--no-progress", "--resume"]) == 2
+    assert "use the same model and --n-best" in capsys.readouterr().err
+    plain = tmp_path / "plain.csv"  # a model without the lab's variants writes none of their columns
+    assert main(["caption", str(folder), "--out", str(plain), "--model", model_dir, "--no-progress"]) == 0
+    assert plain.read_text().splitlines()[0] == "path,caption,score,error"
