@@ -19,7 +19,7 @@ import streamlit as st
 
 from captioner import CaptionResult, CheckpointError, DecodingOptions, ImageLoadError
 from captioner.viz.first_word import first_naming_word
-from captioner.viz.lab import greyed
+from captioner.viz.greying import greyed
 from captioner.viz.render import HeatmapStyle
 
 if __package__:  # imported as app.compare_view (the tests); `streamlit run` puts app/ itself on sys.path

@@ -3,7 +3,7 @@ image: a word's heatmap (greyed out when the visual sentinel says the word did n
 image; with local attention's centre marked), the gaze path of local attention across the
 caption, the sentinel's share per word, and where a grid cell looks in the grid self-attention.
 
-Drawing is the library's (captioner.viz.lab, captioner.viz.render); this module lays out widgets.
+Drawing is the library's (captioner.viz.lab, captioner.viz.greying, captioner.viz.render); this module lays out widgets.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import streamlit as st
 from PIL import Image
 
 from captioner import CaptionResult
-from captioner.viz.lab import SENTINEL_THRESHOLD, draw_gaze_path, greyed, looked_away, mark_centre, outline_cell
+from captioner.viz.greying import SENTINEL_THRESHOLD, greyed, looked_away
+from captioner.viz.lab import draw_gaze_path, mark_centre, outline_cell
 from captioner.viz.render import HeatmapStyle, overlay
 
 HEADS_PER_ROW = 4

@@ -40,6 +40,7 @@ from captioner.files import atomic_write
 from captioner.pipeline import Captioned
 from captioner.results import maps
 from captioner.results.result import CaptionResult
+from captioner.runtime.decoding_step import extra_names
 from captioner.viz.export import export_heatmaps
 from captioner.viz.render import HeatmapStyle
 
@@ -148,16 +149,31 @@ def _read_list(list_file: str) -> list[str]:
 # Records
 
 
-def record_columns(n_best: int = 1, peaks: bool = False, heatmaps: bool = False, objects: bool = False) -> list[str]:
+# The attention lab's per-word fields of a caption's JSON (CaptionResult.to_json), in record order.
+LAB_WORD_FIELDS = ("centres", "sentinel_shares")
+
+
+def lab_word_fields(captioner: Any) -> tuple[str, ...]:
+    """The attention lab's per-word fields (LAB_WORD_FIELDS) that `captioner`'s model (a Captioner's) gives."""
+    return tuple(name for name in LAB_WORD_FIELDS if name in extra_names(captioner.model.decoder))
+
+
+def record_columns(
+    n_best: int = 1, peaks: bool = False, heatmaps: bool = False, objects: bool = False, word_extras: Sequence[str] = ()
+) -> list[str]:
     """The fields of every record, in order (the CSV header). `heatmaps`: where the image's
     heatmap files are (their common prefix: add _grid.png, .gif, _attention.npy, .json).
-    `objects`: where each object word's name came from (a captioner that names objects)."""
+    `objects`: where each object word's name came from (a captioner that names objects).
+    `word_extras`: the attention lab's per-word fields the model gives ("centres": local attention's,
+    which come with the "grid" they are measured on; "sentinel_shares": the visual sentinel's)."""
     return (
         ["path", "caption", "score", "error"]
         + ["alternatives"] * (n_best > 1)
         + ["peaks"] * peaks
         + ["heatmaps"] * heatmaps
         + ["objects"] * objects
+        + ["grid"] * ("centres" in word_extras)
+        + [name for name in LAB_WORD_FIELDS if name in word_extras]
     )
 
 
@@ -171,9 +187,9 @@ def result_record(path: str, result: CaptionResult, n_best: int = 1, peaks: bool
         record["peaks"] = attention_peaks(result.words, result.attention)
     if "objects" in data:
         record["objects"] = data["objects"]
-    # The attention lab's per-word extras (docs/attention-lab.md), for the models that have them:
-    # JSON lines only, a CSV's columns are the same for every model.
-    record.update({k: data[k] for k in ("grid", "centres", "sentinel_shares") if k in data})
+    # The attention lab's per-word extras (docs/attention-lab.md), for the models that have them
+    # (a CSV has their columns when BatchOptions.word_extras names them).
+    record.update({k: data[k] for k in ("grid", *LAB_WORD_FIELDS) if k in data})
     return record
 
 
@@ -205,10 +221,12 @@ class BatchOptions:
     style: HeatmapStyle | None = None  # how the heatmaps look
     workers: int = 2  # threads that read images (and draw heatmaps) beside the model
     objects: bool = False  # adds the `objects` field (set when the captioner names objects)
+    # The attention lab's per-word fields the model gives (LAB_WORD_FIELDS): CSV columns, as `objects`.
+    word_extras: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
-        return record_columns(self.decoding.n_best, self.peaks, self.heatmaps is not None, self.objects)
+        return record_columns(self.decoding.n_best, self.peaks, self.heatmaps is not None, self.objects, self.word_extras)
 
 
 def caption_items(captioner: Any, items: Sequence[BatchItem], options: BatchOptions = BatchOptions()) -> Iterator[dict]:
@@ -299,7 +317,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Csv:
-    """One record a row; list fields (alternatives, peaks) are JSON text in their cell; null is empty.
+    """One record a row; list fields (alternatives, peaks, objects, the lab's grid, centres and
+    sentinel shares) are JSON text in their cell; null is empty.
     Text is UTF-8, except a path's bytes that are not valid UTF-8: they are written as the file
     system has them (Python's surrogateescape), so the cell names the very file."""
 
@@ -335,7 +354,7 @@ class _Csv:
         if rows and rows[0] != self.columns:
             raise BatchError(
                 f"{source} has the columns {rows[0]}, this run writes {self.columns}: "
-                f"use the same --n-best, --peaks and --heatmaps options, or --overwrite"
+                f"use the same model and --n-best, --peaks and --heatmaps options, or --overwrite"
             )
         records = []
         for number, row in enumerate(rows[1:], 2):

@@ -224,9 +224,9 @@ class Captioner:
         `images`: (PIL image for the people detector or None, original (width, height)) per image."""
         options = decoding_options(options, **decoding)
         hypotheses = generate(self.runtime.step(options.hard_context), features, options)
-        decoder = self.model.decoder
-        grid_maps = decoder.grid_attention_maps(features) if decoder.grid_attention is not None else None
-        results = caption_results(hypotheses, self.vocab, self.config.grid_size, grid_maps)
+        # A grid self-attention model's maps come with the hypotheses: the runtime's step kept them
+        # from the refinement its start did, so the layer runs once per image.
+        results = caption_results(hypotheses, self.vocab, self.config.grid_size, hypotheses.grid_attention)
         if self.namer is not None:
             self.namer.rename_all(results, features, images)
             for result in results:

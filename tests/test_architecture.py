@@ -177,7 +177,8 @@ PUBLIC_MODULES = {
     "captioner.evaluation.report": "the reports' Markdown tables",
     "captioner.viz.render": "heatmap pictures",
     "captioner.viz.first_word": "which word's map the app shows first",
-    "captioner.viz.lab": "pictures of the attention lab's variants (gaze path, greyed words, a grid cell)",
+    "captioner.viz.lab": "pictures of the attention lab's variants (gaze path, a grid cell)",
+    "captioner.viz.greying": "the picture of a word that did not look at the image (the sentinel's threshold)",
     "captioner.modeldir.directory": "what a model directory holds, the shipped models (no torch)",
     "captioner.modeldir.folder_files": "reading a model folder's files safely",
 }

@@ -266,3 +266,32 @@ def test_the_lab_variants_reach_the_caption_results(lab_captioner, small_caption
         np.testing.assert_allclose(ours.grid_attention, theirs.grid_attention, atol=1e-4)
     (plain,) = small_captioner.caption(photos["chelsea"])
     assert plain.centres is None and plain.sentinel_shares is None and plain.grid_attention is None
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_the_grid_maps_come_from_the_one_refinement_the_search_does(lab_captioner, photos, monkeypatch, beam_size):
+    from captioner.decoding.options import decoding_options
+    from captioner.decoding.search import generate
+    from captioner.model.grid_self_attention import GridSelfAttention
+    from captioner.results.from_hypotheses import caption_results
+    from captioner.runtime.decoding_step import ReferenceStep
+
+    images = [photos["chelsea"], photos["coffee"], photos["astronaut"]]
+    decoder, vocab, grid = lab_captioner.model.decoder, lab_captioner.vocab, lab_captioner.config.grid_size
+    refined = []  # the annotations each run of the layer got
+    forward = GridSelfAttention.forward
+    monkeypatch.setattr(GridSelfAttention, "forward", lambda self, *a, **kw: refined.append(a[0]) or forward(self, *a, **kw))
+    results = lab_captioner.caption(images, beam_size=beam_size)
+    (features,) = refined  # one run of the layer for the batch: no second one for the maps
+    monkeypatch.undo()
+    with torch.inference_mode():
+        layer_maps = lab_captioner.runtime.step().decoder.grid_attention_maps(features)  # the layer the search ran (a snapshot)
+        maps = decoder.grid_attention_maps(features)
+        # the model's own start (its refinement without maps) and steps
+        expected = caption_results(generate(ReferenceStep(decoder), features, decoding_options(beam_size=beam_size)), vocab, grid)
+    for b, (result, reference) in enumerate(zip(results, expected, strict=True)):
+        assert np.array_equal(result.grid_attention, layer_maps[b].numpy())
+        # the model's maps to float rounding (its weights require gradients: torch multiplies in another order)
+        np.testing.assert_allclose(result.grid_attention, maps[b].numpy(), rtol=0, atol=1e-5)
+        assert result.words == reference.words and result.score == pytest.approx(reference.score, abs=1e-5)
+        np.testing.assert_allclose(result.attention, reference.attention, atol=1e-5)

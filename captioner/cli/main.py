@@ -546,7 +546,7 @@ def _add_caption(sub) -> None:
 
 
 def _run_caption(args) -> int:
-    from captioner.batch import BatchError, BatchOptions, check_output, discover_inputs, run_batch
+    from captioner.batch import BatchError, BatchOptions, check_output, discover_inputs, lab_word_fields, run_batch
     from captioner.distributed import Distributed
 
     shard = Distributed.from_env()
@@ -565,6 +565,7 @@ def _run_caption(args) -> int:
         style=style,
         workers=args.workers,
         objects=captioner.namer is not None,
+        word_extras=lab_word_fields(captioner),
     )
     try:
         summary = run_batch(

@@ -33,8 +33,10 @@ class Stepper(Protocol):
 
     max_len: int  # the decoding limit when DecodingOptions.max_len is None
 
-    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """The images' attention keys and initial state (h_0, c_0)."""
+    def start(self, features: torch.Tensor) -> tuple:
+        """The images' attention keys and initial state (h_0, c_0), and for a grid that self-attends
+        a third value: a dict of per-image extras named as the Hypotheses fields they fill
+        ("grid_attention" (n, heads, L, L), the maps of the refinement the steps read)."""
 
     def __call__(self, tokens, state, features, keys) -> tuple:
         """Previous tokens (N,) and state -> log-probabilities (N, V), new state, alpha (N, L), beta (N,),
@@ -54,6 +56,12 @@ class Hypotheses:
     finished: torch.Tensor  # (B, n) True if the hypothesis emitted <end> within max_len
     centres: torch.Tensor | None = None  # (B, n, T, 2) local attention's centre p_t per token (row, column in cells)
     sentinel_shares: torch.Tensor | None = None  # (B, n, T) the visual sentinel's share beta-hat_t per token
+    grid_attention: torch.Tensor | None = None  # (B, heads, L, L) per image: where each cell looked in the grid self-attention
+
+
+def _start_outputs(outputs: tuple) -> tuple:
+    """A Stepper's start as (keys, state, per-image extras), extras {} when it gave none."""
+    return (*outputs[:2], outputs[2] if len(outputs) > 2 else {})
 
 
 def _step_outputs(outputs: tuple) -> tuple:
@@ -175,7 +183,7 @@ def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOption
     _check_step(step, options)
     max_len = options.max_len or step.max_len
     B, device = features.shape[0], features.device
-    keys, state = step.start(features)
+    keys, state, per_image = _start_outputs(step.start(features))
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     sum_lp = torch.zeros(B, device=device)
@@ -206,6 +214,7 @@ def greedy_decode(step: Stepper, features: torch.Tensor, options: DecodingOption
         betas=torch.stack(out_betas, 1)[:, None],
         finished=finished[:, None],
         **{name: torch.stack([e[name] for e in out_extras], 1)[:, None] for name in out_extras[0]},
+        **per_image,
     )
 
 
@@ -220,7 +229,7 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
     # The step gets each image's features and keys once, shared by its beams' rows. The K beams
     # of an image start identical, so the first step runs one row per image (`beams` = 1); the
     # selection then copies each row to the K beams it chose.
-    keys, state = step.start(features)
+    keys, state, per_image = _start_outputs(step.start(features))
     feats, beams = features, 1
     tokens = torch.full((B,), Vocabulary.start_id, dtype=torch.long, device=device)
     sum_lp = torch.zeros(B, K, device=device)
@@ -313,6 +322,7 @@ def beam_search(step: Stepper, features: torch.Tensor, options: DecodingOptions 
         scores=_scored(scores.gather(1, order)),
         finished=ended,
         **per_row,
+        **per_image,
     )
 
 

@@ -22,7 +22,9 @@ The ONNX Runtime step (onnx_step) is the float MergedStep exported.
 All three serve the attention lab's variants (local attention, the visual sentinel, self-attention
 over the grid) through the decoder's own `attention_inputs`, `attend` and `start`; for them a step
 returns a fifth value, a dict of per-row extras named as the search's Hypotheses fields
-("centres": p_t (N, 2), "sentinel_shares": beta-hat_t (N,)), see `extras`.
+("centres": p_t (N, 2), "sentinel_shares": beta-hat_t (N,)), see `extras`. For a grid that
+self-attends, the fast steps' `start` also gives the grid's attention maps (per image,
+"grid_attention"), from the refinement it does anyway; the reference's start is the model's own.
 """
 
 from __future__ import annotations
@@ -104,12 +106,20 @@ class MergedStep(nn.Module):
         self.hard_context, self.max_len = hard_context if decoder.hard else None, decoder.max_len
 
     def start(self, features: torch.Tensor):
-        keys, state = self.decoder.start(features)
-        if not self.additive:
-            return keys, state
-        if isinstance(keys, RefinedGrid):
-            return dataclasses.replace(keys, keys=2.0 * keys.keys), state
-        return 2.0 * keys, state
+        """Decoder.start; for a grid that self-attends, the layer's attention maps too, taken from
+        the one refinement the steps read (a third value, {"grid_attention": (n, heads, L, L)}):
+        the results' maps cost no second run of the layer. They are exactly what the snapshot's
+        Decoder.grid_attention_maps gives; with its maps the layer computes its softmax itself
+        instead of in one fused call, so the refined grid equals Decoder.start's to float rounding."""
+        d, more = self.decoder, ()
+        if d.grid_attention is None:
+            keys, state = d.start(features)
+        else:
+            refined, maps = d.grid_attention(features, maps=True)
+            keys, state, more = RefinedGrid(refined, d.attention.keys(refined)), d.init_state(refined), ({"grid_attention": maps},)
+        if self.additive:
+            keys = dataclasses.replace(keys, keys=2.0 * keys.keys) if isinstance(keys, RefinedGrid) else 2.0 * keys
+        return (keys, state, *more)
 
     def _additive_scores(self, doubled_keys, h):
         """v^T tanh(k_i + U h) = 2 v^T sigmoid(2 k_i + 2 U h) - sum(v), on keys doubled by `start`."""

@@ -1,26 +1,18 @@
 """Pictures of what the attention lab's variants add (docs/attention-lab.md): local attention's
-gaze path across a caption, a word's picture greyed out when the visual sentinel says it did not
-look at the image, and one grid cell outlined (where a grid self-attention map comes from)."""
+gaze path across a caption and its centre on a word's map, and one grid cell outlined (where a grid
+self-attention map comes from). A word's picture greyed out when the visual sentinel says it did not
+look at the image is viz/greying.py's, shared with the exported grid and GIF."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from captioner.viz.render import _Fonts
 
-# A word whose sentinel share is above this took most of its attention from the language model's
-# sentinel rather than the grid: its map over the image is the small rest, and shows noise.
-SENTINEL_THRESHOLD = 0.5
-
 _PATH, _DOT, _NOW, _RING = (255, 255, 255), (20, 20, 20), (230, 40, 40), (255, 255, 255)
-
-
-def looked_away(sentinel_shares: np.ndarray | None, word: int, threshold: float = SENTINEL_THRESHOLD) -> bool:
-    """True if word `word` gave more than `threshold` of its attention to the sentinel."""
-    return sentinel_shares is not None and float(sentinel_shares[word]) > threshold
 
 
 def centre_pixels(centres: np.ndarray, grid_size: Sequence[int], size: tuple[int, int]) -> np.ndarray:
@@ -61,12 +53,6 @@ def mark_centre(picture: Image.Image, centre: np.ndarray, grid_size: Sequence[in
         draw.line((x - 2 * r, y, x + 2 * r, y), fill=colour, width=width - 1)
         draw.line((x, y - 2 * r, x, y + 2 * r), fill=colour, width=width - 1)
     return picture
-
-
-def greyed(image: Image.Image) -> Image.Image:
-    """The image in pale grey: shown instead of a heatmap for a word that did not look at it."""
-    grey = ImageOps.grayscale(image).convert("RGB")
-    return Image.blend(grey, Image.new("RGB", grey.size, (255, 255, 255)), 0.55)
 
 
 def outline_cell(picture: Image.Image, row: int, column: int, grid_size: Sequence[int]) -> Image.Image:

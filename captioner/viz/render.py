@@ -4,8 +4,8 @@ This is the one place where attention is drawn. `captioner inspect`, `captioner 
 and the web app all call these functions; nothing here parses arguments or prints.
 
 Inputs are the image (any PIL mode, original size) and what captioning it gave: a CaptionResult
-(or any object with `.words`, `.attention` (len(words), H, W), and optionally `.betas`, `.text`
-and `.score`).
+(or any object with `.words`, `.attention` (len(words), H, W), and optionally `.betas`, `.text`,
+`.score` and `.sentinel_shares`).
 
 Choices a reader of the pictures should know:
 - Maps are stretched over the image by captioner.results.maps.upsample, the same function that attention
@@ -16,6 +16,9 @@ Choices a reader of the pictures should know:
 - Grid and GIF panels are squares of `panel_size` pixels. An image of another shape is letterboxed:
   scaled to fit and centred on a light grey square, aspect ratio kept, so very tall or wide images
   are not distorted. The heatmap covers only the image, not the grey bars.
+- A word whose visual sentinel took most of its attention (viz/greying.py: share above
+  SENTINEL_THRESHOLD) gets the image greyed instead of its map, as in the web app: its map is only
+  the small rest of its attention.
 - Labels sit on solid white strips under the panels, in DejaVu Sans, the font shipped inside
   matplotlib: present wherever this package runs, and unlike PIL's default font it has a β glyph.
 """
@@ -37,6 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from captioner.results import maps
 from captioner.results.maps import DEFAULT_SMOOTH
+from captioner.viz.greying import greyed, looked_away
 
 __all__ = ["HeatmapStyle", "upsample", "overlay", "render_grid", "render_gif", "render_heatmaps"]
 
@@ -182,14 +186,19 @@ class _Drawing:
     def __init__(self, image: Image.Image, result: Any, style: HeatmapStyle | None, options: dict[str, Any]) -> None:
         self.words, self.attention, self.betas = _check_inputs(result.words, result.attention, getattr(result, "betas", None))
         self.text, self.score = getattr(result, "text", None), getattr(result, "score", None)
+        self.shares = _check_shares(getattr(result, "sentinel_shares", None), len(self.words))
         self.style = _resolve_style(style, options)
         self.panel = _Panel(_to_rgb(image), self.style.panel_size)
 
     def grid(self) -> Image.Image:
-        return _draw_grid(self.panel, self.words, self.attention, self.betas, self.text, self.score, self.style)
+        return _draw_grid(self.panel, self.words, self.word_picture, self.betas, self.text, self.score, self.style)
 
     def gif(self) -> bytes:
-        return _draw_gif(self.panel, self.words, self.attention, self.betas, self.style)
+        return _draw_gif(self.panel, self.words, self.word_picture, self.betas, self.style)
+
+    def word_picture(self, word: int) -> Image.Image:
+        """Word `word`'s panel: its heatmap, or the image greyed if it did not look at it."""
+        return self.panel.grey() if looked_away(self.shares, word) else self.panel.heat(self.attention[word], self.style)
 
 
 class _Panel:
@@ -214,6 +223,7 @@ class _Panel:
         self.image_size = image.size
         self.pixels = np.asarray(canvas)
         self.box = (slice(top, top + fitted_size[1]), slice(left, left + fitted_size[0]))
+        self._grey: Image.Image | None = None
 
     def plain(self) -> Image.Image:
         return Image.fromarray(self.pixels)
@@ -223,8 +233,16 @@ class _Panel:
         out[self.box] = _blend(self.pixels[self.box], attention_map, style)
         return Image.fromarray(out)
 
+    def grey(self) -> Image.Image:
+        """The panel with its image greyed (viz/greying.py), made once for all the words that did not look."""
+        if self._grey is None:
+            out = self.pixels.copy()
+            out[self.box] = np.asarray(greyed(Image.fromarray(self.pixels[self.box])))
+            self._grey = Image.fromarray(out)
+        return self._grey
 
-def _draw_grid(panel, words, attention, betas, text, score, style) -> Image.Image:
+
+def _draw_grid(panel, words, word_picture, betas, text, score, style) -> Image.Image:
     fonts = _Fonts(style.panel_size)
     side, pad, line = panel.side, fonts.pad, fonts.line
     n_panels = len(words) + 1
@@ -253,14 +271,14 @@ def _draw_grid(panel, words, attention, betas, text, score, style) -> Image.Imag
             picture, label = panel.plain(), "image"
             note = f"{panel.image_size[0]}{fonts.times}{panel.image_size[1]}"
         else:
-            picture, label = panel.heat(attention[k - 1], style), words[k - 1]
+            picture, label = word_picture(k - 1), words[k - 1]
             note = f"{fonts.beta}={betas[k - 1]:.2f}" if betas is not None else ""
         grid.paste(picture, (x, y))
         _label(draw, fonts, x, y + side, side, label, note)
     return grid
 
 
-def _draw_gif(panel, words, attention, betas, style) -> bytes:
+def _draw_gif(panel, words, word_picture, betas, style) -> bytes:
     fonts = _Fonts(style.panel_size)
     side, pad, line = panel.side, fonts.pad, fonts.line
     room = side - 2 * pad
@@ -279,7 +297,7 @@ def _draw_gif(panel, words, attention, betas, style) -> bytes:
     frames = []
     for t in range(max(1, len(words))):
         if words:
-            frame_panel = panel.heat(attention[t], style)
+            frame_panel = word_picture(t)
             status = f"word {t + 1} of {len(words)}"
             if betas is not None:
                 status += f"   {fonts.beta}={betas[t]:.2f}"
@@ -396,6 +414,16 @@ def _check_inputs(words, attention, betas) -> tuple[list[str], np.ndarray, np.nd
         if not np.isfinite(betas).all():
             raise ValueError("betas contains NaN or infinite values")
     return words, attention, betas
+
+
+def _check_shares(shares, n_words: int) -> np.ndarray | None:
+    """The visual sentinel's shares as float32 (n,), or None for a model without a sentinel."""
+    if shares is None:
+        return None
+    shares = np.asarray(shares, dtype=np.float32)
+    if shares.shape != (n_words,):
+        raise ValueError(f"sentinel_shares has shape {shares.shape}; expected ({n_words},): one share per word")
+    return shares
 
 
 def _check_smooth(smooth: str, sigma: float) -> None:

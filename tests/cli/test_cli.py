@@ -141,6 +141,36 @@ def test_inspect_writes_grid_gif_and_arrays(folder, model_dir, tmp_path, capsys)
     assert f"heatmaps of 1 image in {maps}" in capsys.readouterr().out  # not "1 images"
 
 
+# The sentinel's bias sets how much it takes: near log(196), where its score meets the 196 cells' together, some words.
+@pytest.mark.parametrize("sentinel_bias, taken", [(30.0, "all"), (5.22, "some"), (-30.0, "none")])
+def test_inspect_greys_the_frames_of_words_the_sentinel_took(folder, tmp_path, vocab, sentinel_bias, taken):
+    import numpy as np
+
+    from captioner.viz.greying import SENTINEL_THRESHOLD
+
+    # location-based scores give the sentinel its own score of h
+    torch.manual_seed(0)
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6, attention="location", sentinel=True)
+    model = Captioner.from_config(config, vocab)
+    with torch.no_grad():
+        model.model.decoder.sentinel.location_score.bias.fill_(sentinel_bias)
+    model.save_pretrained(tmp_path / "model")
+    maps = tmp_path / "maps"
+    argv = ["inspect", str(folder / "a.jpg"), "--out", str(maps), "--model", str(tmp_path / "model"), "--colormap", "viridis"]
+    assert main(argv) == 0
+    shares = json.loads((maps / "a.jpg.json").read_text())["sentinel_shares"]
+    away = [share > SENTINEL_THRESHOLD for share in shares]
+    assert {"all": all(away), "some": any(away) and not all(away), "none": not any(away)}[taken], shares
+    panel = HeatmapStyle().panel_size
+    with Image.open(maps / "a.jpg.gif") as gif:
+        assert gif.n_frames == len(shares) > 0
+        for t, greyed in enumerate(away):
+            gif.seek(t)
+            frame = np.asarray(gif.convert("RGB"))[:panel, :panel].astype(int)
+            spread = int(np.abs(frame - frame.mean(axis=2, keepdims=True)).max())  # 0 for grey
+            assert (spread <= 4) == greyed, (t, shares[t], spread)
+
+
 def test_torchrun_two_processes_merge_in_input_order(folder, model_dir, tmp_path):
     (folder / "bad.jpg").write_bytes(b"")
     (folder / "sub" / "d.png").write_bytes((folder / "b.png").read_bytes())
@@ -266,3 +296,33 @@ def test_caption_names_objects_by_default_and_decoder_words_turns_it_off(folder,
     assert main(["caption", str(folder), "--out", str(table), "--model", "objects", "--no-progress"]) == 0
     header = table.read_text().splitlines()[0].split(",")
     assert header[-1] == "objects"
+
+
+def test_caption_csv_carries_the_lab_models_centres_and_sentinel_shares(folder, model_dir, tmp_path, vocab, capsys):
+    import csv
+
+    torch.manual_seed(0)
+    lab = tmp_path / "lab-model"
+    config = ModelConfig(embed_dim=16, hidden_dim=16, attention_dim=16, max_len=6, local_sigma=1.5, sentinel=True)
+    Captioner.from_config(config, vocab).save_pretrained(lab)
+    lines, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    for out in (lines, table):
+        assert main(["caption", str(folder), "--out", str(out), "--model", str(lab), "--no-progress"]) == 0
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["path", "caption", "score", "error", "grid", "centres", "sentinel_shares"]
+    records = _records(lines)
+    assert [row["path"] for row in rows] == [r["path"] for r in records]
+    for row, record in zip(rows, records):
+        n = len(record["caption"].split())
+        # JSON text in their cells, as the JSON lines have them: one [row, column] and one share a word
+        assert json.loads(row["grid"]) == record["grid"] == [14, 14]
+        assert json.loads(row["centres"]) == record["centres"] and len(record["centres"]) == n
+        assert json.loads(row["sentinel_shares"]) == record["sentinel_shares"] and len(record["sentinel_shares"]) == n
+    # --resume continues the file with the same model; another model's columns differ: a usage error
+    assert main(["caption", str(folder), "--out", str(table), "--model", str(lab), "--no-progress", "--resume"]) == 0
+    assert main(["caption", str(folder), "--out", str(table), "--model", model_dir, "--no-progress", "--resume"]) == 2
+    assert "use the same model and --n-best" in capsys.readouterr().err
+    plain = tmp_path / "plain.csv"  # a model without the lab's variants writes none of their columns
+    assert main(["caption", str(folder), "--out", str(plain), "--model", model_dir, "--no-progress"]) == 0
+    assert plain.read_text().splitlines()[0] == "path,caption,score,error"

@@ -171,6 +171,24 @@ def test_images_leave_the_batch_when_all_their_beams_ended():
     assert dec.rows == [4, 8, 6, 4, 2, 2]
 
 
+class _CountdownWithMaps(_CountdownDecoder):
+    """The countdown whose start also gives per-image extras, as a self-attending grid's step does."""
+
+    def start(self, features):
+        self.maps = torch.rand(features.shape[0], 2, features.shape[1], features.shape[1])
+        return (*super().start(features), {"grid_attention": self.maps})
+
+
+@pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=2, n_best=2)])
+def test_the_per_image_extras_of_the_steps_start_reach_the_hypotheses_in_image_order(search):
+    dec = _CountdownWithMaps()
+    feats = torch.zeros(4, 5, 3)
+    feats[:, 0, 0] = torch.tensor([3.0, 1.0, 5.0, 2.0])  # the images end at different steps
+    hyps = search(dec, feats, max_len=10)
+    assert hyps.lengths[:, 0].tolist() == [3, 1, 5, 2] and torch.equal(hyps.grid_attention, dec.maps)
+    assert search(_CountdownDecoder(), feats, max_len=10).grid_attention is None
+
+
 class _Babbler(_StandIn):
     """A stand-in decoder that prefers to repeat: after word w it likes w again best, then the
     word two before (so "4 5 4 5 ..." cycles), and <end> least. V = 8; words 4..7."""

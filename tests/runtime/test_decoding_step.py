@@ -21,7 +21,7 @@ def _decoder(seed=0, **kw):
 
 def _run(step, feats, tokens_per_step):
     """Every output of `step` over a few steps of given tokens, two rows per image (as beams)."""
-    keys, (h, c) = step.start(feats)
+    keys, (h, c), *_ = step.start(feats)  # a self-attending grid's maps: see the test of them
     state = (h.repeat_interleave(2, 0), c.repeat_interleave(2, 0))
     outputs = []
     for tokens in tokens_per_step:
@@ -140,9 +140,35 @@ def test_the_merged_step_is_the_models_step_for_the_attention_labs_variants(vari
     torch.testing.assert_close(approx["log_probs"], reference["log_probs"], atol=0.05, rtol=0)
 
 
+@pytest.mark.parametrize("kind", ["additive", "general"])
+def test_the_merged_steps_start_keeps_the_maps_of_its_one_refinement_of_the_grid(kind, monkeypatch):
+    from captioner.model.grid_self_attention import GridSelfAttention
+
+    dec = _decoder(attention=kind, grid_self_attention_heads=2)
+    feats = torch.randn(3, 12, 16)
+    step = MergedStep(dec)
+    runs = []
+    forward = GridSelfAttention.forward
+    monkeypatch.setattr(GridSelfAttention, "forward", lambda self, *a, **kw: runs.append(a[0].shape) or forward(self, *a, **kw))
+    with torch.no_grad():
+        keys, (h, c), more = step.start(feats)
+        assert runs == [feats.shape]  # the layer ran once, for the refinement and its maps
+        ref_keys, (ref_h, ref_c) = dec.start(feats)
+        maps = more["grid_attention"]
+        assert more.keys() == {"grid_attention"} and torch.equal(maps, step.decoder.grid_attention_maps(feats))  # its snapshot's layer
+        model_maps = dec.grid_attention_maps(feats)
+    # the maps, the refined grid and the state it starts from: the model's own, to float rounding
+    # (not bit for bit: torch multiplies by weights that require gradients in another order)
+    torch.testing.assert_close(maps, model_maps, rtol=0, atol=1e-6)
+    torch.testing.assert_close(keys.annotations, ref_keys.annotations, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close((h, c), (ref_h, ref_c), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        assert len(MergedStep(_decoder(attention=kind)).start(feats)) == 2  # no self-attention, no maps
+
+
 def _run_with_extras(step, feats, tokens_per_step) -> dict:
     """`_run`'s outputs of every step by name, the variants' extras included."""
-    keys, (h, c) = step.start(feats)
+    keys, (h, c), *_ = step.start(feats)  # a self-attending grid's maps: see the test of them
     state = (h.repeat_interleave(2, 0), c.repeat_interleave(2, 0))
     outputs = []
     for tokens in tokens_per_step:

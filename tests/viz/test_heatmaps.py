@@ -15,6 +15,7 @@ from PIL import Image
 from captioner.results.result import CaptionResult
 from captioner.viz import export as hx
 from captioner.viz import render as hm
+from captioner.viz.greying import SENTINEL_THRESHOLD
 from captioner.viz.render import HeatmapStyle
 
 P = 96  # small panels keep the tests fast
@@ -353,6 +354,36 @@ def test_render_heatmaps_is_the_grid_and_the_gif(chelsea):
     grid, gif = hm.render_heatmaps(chelsea, result, panel_size=P)
     assert np.array_equal(np.asarray(grid), np.asarray(hm.render_grid(chelsea, result, panel_size=P)))
     assert gif == hm.render_gif(chelsea, result, panel_size=P)
+
+
+def _greyness(picture: np.ndarray) -> int:
+    """How far a picture is from grey: the largest difference between two channels of a pixel."""
+    picture = picture.astype(int)
+    return int(np.abs(picture - picture.mean(axis=2, keepdims=True)).max())
+
+
+def test_a_word_the_sentinel_took_is_greyed_in_the_grid_and_the_gif_as_in_the_app(chelsea):
+    # the sentinel took 90 % of "on"'s attention (above SENTINEL_THRESHOLD, the app's): its map would
+    # be noise, so its panel and its frame show the image greyed (viz/greying.py's), as the app does
+    words, shares = ["a", "on", "cat"], np.array([0.1, 0.9, SENTINEL_THRESHOLD], np.float32)
+    result = SimpleNamespace(**vars(result_of(words, peaked(3), text="a on cat")), sentinel_shares=shares)
+    grid, gif = hm.render_heatmaps(chelsea, result, panel_size=P)
+    grid, fonts = np.asarray(grid), hm._Fonts(P)
+    header = grid.shape[0] - (P + fonts.line + 2 * fonts.pad)  # one row of panels, each over its label strip
+    image, *word_panels = (grid[header : header + P, k * P : (k + 1) * P] for k in range(4))
+    assert _greyness(word_panels[1]) == 0 and word_panels[1].min() > 120  # "on": pale grey
+    assert _greyness(image) > 60 and _greyness(word_panels[0]) > 60 and _greyness(word_panels[2]) > 60  # the others: colour
+    frames = frames_of(gif)
+    greyness = []
+    for t in range(3):
+        frames.seek(t)
+        greyness.append(_greyness(np.asarray(frames.convert("RGB"))[:P, :P]))
+    assert greyness[1] <= 4 and greyness[0] > 60 and greyness[2] > 60  # a GIF's palette rounds the grey a little
+    # a model without a sentinel (no shares), and shares that do not fit the words
+    plain = np.asarray(hm.render_grid(chelsea, result_of(words, peaked(3), text="a on cat"), panel_size=P))
+    assert _greyness(plain[header : header + P, 2 * P : 3 * P]) > 60
+    with pytest.raises(ValueError, match="sentinel_shares"):
+        hm.render_gif(chelsea, SimpleNamespace(**vars(result_of(words, peaked(3))), sentinel_shares=np.ones(2)), panel_size=P)
 
 
 @pytest.mark.parametrize(

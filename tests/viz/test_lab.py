@@ -1,9 +1,9 @@
-"""Pictures of the attention lab's variants: the gaze path, a greyed word, an outlined cell."""
+"""Pictures of the attention lab's variants: the gaze path, a centre, an outlined cell (a greyed word: test_greying.py)."""
 
 import numpy as np
 from PIL import Image
 
-from captioner.viz.lab import SENTINEL_THRESHOLD, centre_pixels, draw_gaze_path, greyed, looked_away, mark_centre, outline_cell
+from captioner.viz.lab import centre_pixels, draw_gaze_path, mark_centre, outline_cell
 
 
 def test_centres_in_cells_become_pixels_of_any_image_size():
@@ -30,10 +30,3 @@ def test_mark_centre_and_outline_cell_draw_where_they_say():
     assert marked[25, 50].any() and not marked[2, 2].any()
     outlined = np.asarray(outline_cell(image, 1, 3, (2, 4)))  # the bottom-right cell: x 75..99, y 25..49
     assert outlined[25, 80].any() and outlined[49, 99].any() and not outlined[10, 10].any() and not outlined[37, 87].any()
-
-
-def test_a_word_that_did_not_look_is_greyed():
-    assert looked_away(np.array([0.2, SENTINEL_THRESHOLD + 0.01]), 1) and not looked_away(np.array([0.2, 0.5]), 1)
-    assert not looked_away(None, 0)
-    grey = np.asarray(greyed(Image.new("RGB", (8, 8), (200, 30, 30))))
-    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all() and grey.min() > 120  # pale grey
