@@ -53,6 +53,12 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("local", "local attention (local-p, sigma 2 cells)", "global vs local", {"local_sigma": 2.0}),
     Variant("local_sigma3", "local attention (local-p, sigma 3 cells)", "global vs local", {"local_sigma": 3.0}),
     Variant("sentinel", "visual sentinel", "with/without sentinel", {"sentinel": True}),
+    Variant(
+        "sentinel_output",
+        "visual sentinel, mixed context to the output only (Lu's wiring)",
+        "with/without sentinel",
+        {"sentinel": True, "sentinel_context": "output"},
+    ),
     Variant("self_attention", "grid self-attention (4 heads)", "with/without self-attention", {"grid_self_attention_heads": 4}),
     Variant("scst", "XE then SCST (greedy baseline)", "XE vs SCST", {}, {"scst_epochs": 1, "scst_baseline": "greedy"}),
     Variant("supervised", "supervised attention (weight 1)", "with/without supervised attention", {}, {"attention_supervision": 1.0}),
