@@ -220,7 +220,7 @@ def describe_model(config) -> str:
     if config.local_sigma is not None:
         parts.append(f"local (σ {config.local_sigma:g} cells; + marks the window's centre)")
     if config.sentinel:
-        parts.append("visual sentinel")
+        parts.append("visual sentinel" + (" (mixed into the word's output only)" if config.sentinel_context == "output" else ""))
     if config.grid_self_attention_heads:
         parts.append(f"grid self-attention ({config.grid_self_attention_heads} heads)")
     line = " · ".join(parts)

@@ -26,7 +26,6 @@ from captioner.files import finite_json
 
 # numpy and torch are imported where used: `captioner --help` lists this module's variants without them.
 
-FUNCTION_WORDS = frozenset({"a", "of", "and", "the"})
 TABLE_FILE, JSON_FILE, FIGURE_FILE = "lab.md", "lab.json", "lab.png"
 LAB_DECODING_BEAM = 3  # the product's default beam
 
@@ -54,6 +53,12 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("local", "local attention (local-p, sigma 2 cells)", "global vs local", {"local_sigma": 2.0}),
     Variant("local_sigma3", "local attention (local-p, sigma 3 cells)", "global vs local", {"local_sigma": 3.0}),
     Variant("sentinel", "visual sentinel", "with/without sentinel", {"sentinel": True}),
+    Variant(
+        "sentinel_output",
+        "visual sentinel, mixed context to the output only (Lu's wiring)",
+        "with/without sentinel",
+        {"sentinel": True, "sentinel_context": "output"},
+    ),
     Variant("self_attention", "grid self-attention (4 heads)", "with/without self-attention", {"grid_self_attention_heads": 4}),
     Variant("scst", "XE then SCST (greedy baseline)", "XE vs SCST", {}, {"scst_epochs": 1, "scst_baseline": "greedy"}),
     Variant("supervised", "supervised attention (weight 1)", "with/without supervised attention", {}, {"attention_supervision": 1.0}),
@@ -325,11 +330,11 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
     import torch
 
     from captioner.data.datasets import references
-    from captioner.data.grounding import grounding_for
     from captioner.decoding.options import DecodingOptions
     from captioner.decoding.search import generate
     from captioner.evaluation.caption_metrics import caption_metrics
     from captioner.evaluation.evaluate import grounding_report
+    from captioner.evaluation.sentinel_shares import mean_shares
     from captioner.images.loading import load_image
     from captioner.modeldir.checkpoint import load_model
     from captioner.results.from_hypotheses import caption_results
@@ -343,30 +348,19 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
     features = extract_features(model, paths, cache / feature_cache_name(model.config, paths))
     options = DecodingOptions(beam_size=LAB_DECODING_BEAM)
     step = decoding_step(model.decoder, options.hard_context)
-    results, shares, seconds = [], {"function": [], "object": []}, 0.0
+    results, seconds = [], 0.0
     for start in range(0, len(paths), batch_size):
         feats = torch.from_numpy(np.array(features[start : start + batch_size], dtype=np.float32))
         began = time.perf_counter()
         with torch.inference_mode():
             hyps = generate(step, feats, options)
         seconds += time.perf_counter() - began
-        batch_results = caption_results(hyps, vocab, model.config.grid_size)
-        results.extend(batch_results)
-        if hyps.sentinel_shares is not None:
-            for b, (record, result) in enumerate(zip(test_records[start : start + batch_size], batch_results)):
-                object_words = {
-                    j for p in grounding_for(record.dataset).ground_caption(result.words, record.objects) for j in p.word_indices
-                }
-                for j, word in enumerate(result.words):
-                    share = float(hyps.sentinel_shares[b, 0, j])
-                    if word in FUNCTION_WORDS:
-                        shares["function"].append(share)
-                    elif j in object_words:
-                        shares["object"].append(share)
+        results.extend(caption_results(hyps, vocab, model.config.grid_size))
     predictions = {r.image_id: res.text for r, res in zip(test_records, results)}
     scores = caption_metrics(predictions, references(test_records), meteor=False)
     grounding = grounding_report(test_records, results, [load_image(p).size for p in paths])
     attention = grounding["attention"]
+    shares = mean_shares(test_records, results) if model.decoder.sentinel is not None else {}
     return {
         "CIDEr-D": scores["CIDEr-D"],
         "BLEU-4": scores["BLEU-4"],
@@ -375,8 +369,8 @@ def measure_model(model_dir: str | Path, test_records: Sequence, cache: Path, ba
         "uniform_mass": attention.get("baseline"),
         "peak_in_box": attention.get("peak_in_box_rate"),
         "attention_words": attention.get("count", 0),  # the object words whose maps the two figures above average
-        "sentinel_function_words": float(np.mean(shares["function"])) if shares["function"] else None,
-        "sentinel_object_words": float(np.mean(shares["object"])) if shares["object"] else None,
+        "sentinel_function_words": shares.get("function"),
+        "sentinel_object_words": shares.get("object"),
         "decoder_parameters": sum(p.numel() for p in model.decoder.parameters()),
         "decoding_ms_per_image": round(1000 * seconds / len(paths), 2),
         "test_scenes": len(paths),

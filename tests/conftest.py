@@ -39,6 +39,7 @@ def photos() -> dict[str, Image.Image]:
 LAB_VARIANTS = {
     "local": dict(local_sigma=1.0),
     "sentinel": dict(sentinel=True),
+    "sentinel_output": dict(sentinel=True, sentinel_context="output"),  # Lu's wiring: the mixed context to the output only
     "grid_self_attention": dict(grid_self_attention_heads=2),
     "all": dict(local_sigma=1.5, sentinel=True, grid_self_attention_heads=4),
 }

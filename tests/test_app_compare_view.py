@@ -146,4 +146,6 @@ def test_describe_model_names_each_variant():
 
     assert compare_view.describe_model(ModelConfig(grid_size=(14, 14))) == "soft additive attention, 14×14 grid"
     line = compare_view.describe_model(ModelConfig(attention="location", sentinel=True, local_sigma=2.0, grid_size=(7, 7)))
-    assert "local (σ 2 cells" in line and "visual sentinel" in line and "never the image" in line
+    assert "local (σ 2 cells" in line and "visual sentinel" in line and "never the image" in line and "output only" not in line
+    line = compare_view.describe_model(ModelConfig(sentinel=True, sentinel_context="output", grid_size=(7, 7)))
+    assert "visual sentinel (mixed into the word's output only)" in line

@@ -16,6 +16,8 @@ RETIRED_KEYS = frozenset({"extra"})
 # Keys of config.json that are about the file, not the model: its format, its version, and the
 # fingerprints of the files saved with it (captioner.modeldir.checkpoint).
 ENVELOPE_KEYS = frozenset({"format", "version", "sha256"})
+# ModelConfig.sentinel_context's values, the default first.
+SENTINEL_CONTEXTS = ("lstm_and_output", "output")
 
 
 @dataclass
@@ -47,6 +49,10 @@ class ModelConfig:
     # The attention lab's variants (docs/attention-lab.md); the defaults are the paper's model.
     local_sigma: float | None = None  # local attention (Luong's local-p on the grid): the window's width in cells; None = global
     sentinel: bool = False  # adaptive attention with a visual sentinel (Lu et al. 2017)
+    # Where the sentinel-mixed context c-hat_t goes (model/sentinel.py): "lstm_and_output" (Xu's step:
+    # c-hat_t is the LSTM's input and feeds word t's output) or "output" (Lu et al.'s: the LSTM reads the
+    # image's context z_t, and c-hat_t feeds word t's output only). Only with sentinel on.
+    sentinel_context: str = "lstm_and_output"
     grid_self_attention_heads: int = 0  # > 0: one self-attention layer over the grid, this many heads, before decoding
     # Filled in when the encoder is built (they depend on the backbone and image size).
     feature_dim: int = 0
@@ -109,6 +115,15 @@ _WHOLE_NUMBERS = {
 _TEXTS = ("encoder", "trained_on")
 
 
+def check_sentinel_context(sentinel, context) -> None:
+    """Raise ValueError naming sentinel_context unless `context` is one of SENTINEL_CONTEXTS, and the
+    default when the model has no sentinel (no mixed context to send anywhere)."""
+    if context not in SENTINEL_CONTEXTS:
+        raise ValueError(f"sentinel_context must be one of {', '.join(SENTINEL_CONTEXTS)}, got {context!r}"[:300])
+    if context != SENTINEL_CONTEXTS[0] and sentinel is not True:
+        raise ValueError(f"sentinel_context {context!r} needs sentinel true: a model without a sentinel has no mixed context")
+
+
 def _whole(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
@@ -135,6 +150,8 @@ def _check_values(data: dict) -> None:
         bad("hard_attention", "true or false")
     if "sentinel" in data and not isinstance(data["sentinel"], bool):
         bad("sentinel", "true or false")
+    if "sentinel_context" in data:
+        check_sentinel_context(data.get("sentinel", False), data["sentinel_context"])
     sigma = data.get("local_sigma")
     if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0.05 <= sigma <= 4096):
         bad("local_sigma", "a width in grid cells from 0.05 to 4096, or null (global attention)")

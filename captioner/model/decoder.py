@@ -12,7 +12,9 @@ with h_0, c_0 = tanh(MLP(mean_i a_i)).
 The attention lab's variants (ModelConfig; docs/attention-lab.md) change the attention and leave
 the rest of the step as it is: local attention (model/local_attention: alpha_t windowed around a
 predicted centre p_t), a visual sentinel (model/sentinel: the context mixed with a vector from the
-LSTM's memory by its share beta-hat_t), and self-attention over the grid (model/grid_self_attention:
+LSTM's memory by its share beta-hat_t; the mixed context is the LSTM's input and feeds the deep
+output, or with `sentinel_context` "output", Lu et al.'s wiring, feeds the deep output only while
+the LSTM reads the image's context z_t), and self-attention over the grid (model/grid_self_attention:
 the annotations refined once per image, in `start`). Off, the step is the paper's, weights and all.
 
 `step` is that one step; teacher forcing (`forward`) and every search run it. This module is the
@@ -32,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from captioner.model.attention import Attention
-from captioner.model.config import ModelConfig
+from captioner.model.config import ModelConfig, check_sentinel_context
 from captioner.model.grid_self_attention import GridSelfAttention
 from captioner.model.local_attention import LocalWindow
 from captioner.model.sentinel import VisualSentinel, sentinel_share
@@ -92,12 +94,17 @@ class DecoderStep:
 class Attended(NamedTuple):
     """What `attend` gives for N rows."""
 
-    context: torch.Tensor  # (N, D) z_t, gated
+    context: torch.Tensor  # (N, D) z_t, gated: the LSTM's input
     alpha: torch.Tensor  # (N, L) over the grid's cells, each row sums to 1
     beta: torch.Tensor  # (N,) Xu's gate
     sample_log_prob: torch.Tensor | None  # hard attention while training
     centre: torch.Tensor | None = None  # (N, 2) local attention's p_t
     sentinel_share: torch.Tensor | None = None  # (N,) beta-hat_t
+    output_context: torch.Tensor | None = None  # (N, D) what the deep output reads when it is not `context` (sentinel_context "output")
+
+    def for_output(self) -> torch.Tensor:
+        """The context word t's deep output reads."""
+        return self.context if self.output_context is None else self.output_context
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,9 @@ class Decoder(nn.Module):
         # The lab's variants: absent (and absent from the weights) unless their config field asks.
         self.local = LocalWindow(H, config.attention_dim, config.grid_size, config.local_sigma) if config.local_sigma is not None else None
         self.sentinel = VisualSentinel(E, H, D, config.attention == "location") if config.sentinel else None
+        check_sentinel_context(config.sentinel, config.sentinel_context)
+        # Lu et al.'s wiring: the sentinel-mixed context feeds the word's output only, not the LSTM.
+        self.sentinel_to_output_only = config.sentinel_context == "output"
         heads = config.grid_self_attention_heads
         self.grid_attention = GridSelfAttention(D, heads, config.grid_size) if heads else None
 
@@ -198,7 +208,9 @@ class Decoder(nn.Module):
         """alpha_t, beta_t and the context z_t for N rows over the features (n, L, D) of n images (N
         a multiple of n: an image's beams follow each other, sharing its features and keys).
         Local attention windows the scores around `centre` (N, 2); a visual `sentinel` (N, D)
-        competes with the cells and is mixed into the context by its share (attention_inputs).
+        competes with the cells and is mixed into the context by its share (attention_inputs): the
+        mixed context is z_t, or with sentinel_context "output" the deep output's context only
+        (Attended.output_context; z_t stays the image's).
         A hard-attention model training (`sampling`) samples a location; decoding, it reads the
         most likely location's annotation (hard_context "argmax") or the expected one,
         sum_i alpha_i a_i ("expected"). `gate` (f_beta(h)) and `scores` (the attention's scores
@@ -218,11 +230,13 @@ class Decoder(nn.Module):
             context = features[torch.arange(N, device=features.device) // (N // n), loc]
         else:
             context, log_prob = self.sample_context(features, alpha, sampling)
-        share = None
-        if sentinel is not None:
-            share = sentinel_share(e, self.sentinel.score(self.attention, sentinel, h))
-            context = torch.lerp(context, sentinel, share.unsqueeze(1))  # beta-hat s + (1 - beta-hat) c
-        return Attended(beta * context, alpha, beta.squeeze(1), log_prob, centre, share)
+        if sentinel is None:
+            return Attended(beta * context, alpha, beta.squeeze(1), log_prob, centre)
+        share = sentinel_share(e, self.sentinel.score(self.attention, sentinel, h))
+        mixed = torch.lerp(context, sentinel, share.unsqueeze(1))  # beta-hat s + (1 - beta-hat) c
+        if self.sentinel_to_output_only:  # Xu's gate on both: the image's context to the LSTM, the mixed one to the output
+            return Attended(beta * context, alpha, beta.squeeze(1), log_prob, centre, share, beta * mixed)
+        return Attended(beta * mixed, alpha, beta.squeeze(1), log_prob, centre, share)
 
     @staticmethod
     def sample_context(features, alpha, sampling: HardSampling):
@@ -271,9 +285,9 @@ class Decoder(nn.Module):
         features, keys = self.image_side(features, keys)
         emb = self.embedding(words)
         attended = self.attend(features, keys, h, sampling, hard_context, **self.attention_inputs(emb, h, c))
-        z = attended.context
-        h, c = self.lstm_cell(self.lstm_word(emb) + self.lstm_context(z) + self.lstm_hidden(h), c)
-        return DecoderStep(self.deep_output(emb, h, z), (h, c), *attended[1:])
+        h, c = self.lstm_cell(self.lstm_word(emb) + self.lstm_context(attended.context) + self.lstm_hidden(h), c)
+        a = attended
+        return DecoderStep(self.deep_output(emb, h, a.for_output()), (h, c), a.alpha, a.beta, a.sample_log_prob, a.centre, a.sentinel_share)
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor, sampling: HardSampling | None = None) -> DecoderOutput:
         """Teacher forcing. features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...

@@ -16,6 +16,12 @@ the sentinel here is built from the state the step starts from, (h_{t-1}, c_{t-1
 the share of the softmax the sentinel takes, sigmoid(e_ts - logsumexp_i e_ti): near 1, word t came
 from the language model rather than the image. The maps a model shows stay alpha_t over the cells
 (each sums to 1); beta-hat_t comes beside them.
+
+Where c-hat_t goes is the config's `sentinel_context` (the decoder wires it): "lstm_and_output", as
+Xu's z_t (the LSTM's input and word t's deep output, through Xu's gate beta_t), or "output", Lu et
+al.'s wiring: the LSTM reads the image's context beta_t sum_i alpha_ti a_i and only word t's deep
+output reads beta_t c-hat_t, so what the model reads while writing a word still reaches the next
+words whatever the sentinel took.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@
   are: they are the file format. Its transformations, each equal to the reference to float
   rounding (tests/runtime/test_decoding_step.py):
   - projections that read the same input are one matrix product:
-    h -> [f_beta(h) | lstm_hidden(h)], z -> [lstm_context(z) | out_context(z)];
+    h -> [f_beta(h) | lstm_hidden(h)], z -> [lstm_context(z) | out_context(z)] (with
+    sentinel_context "output" the LSTM's z and the output's differ: the product runs on both, and
+    each keeps its half);
   - the words' LSTM input is a row lookup: lstm_word(E y) for every word y, computed once;
   - additive attention's tanh through the logistic function, tanh(u) = 2 sigmoid(2u) - 1, with
     the keys doubled once per image: v^T tanh(u) = 2 v^T sigmoid(2u) - sum(v). On the CPU torch's
@@ -139,7 +141,10 @@ class MergedStep(nn.Module):
         attended = d.attend(
             features, keys, h, hard_context=self.hard_context, gate=from_h[:, :1], scores=scores, **d.attention_inputs(emb, h, c)
         )
-        from_z = self.context(attended.context)  # [lstm_context(z) | out_context(z)]
-        h, c = d.lstm_cell(self.word_gates[tokens] + from_z[:, : 4 * H] + from_h[:, 1:], c)
-        logits = d.out(torch.tanh(emb + d.out_hidden(h) + from_z[:, 4 * H :]))
+        if attended.output_context is None:
+            to_lstm = to_output = self.context(attended.context)  # [lstm_context(z) | out_context(z)]
+        else:  # one product for both contexts, rows stacked; the LSTM's half of the first, the output's of the second
+            to_lstm, to_output = self.context(torch.cat([attended.context, attended.output_context])).chunk(2)
+        h, c = d.lstm_cell(self.word_gates[tokens] + to_lstm[:, : 4 * H] + from_h[:, 1:], c)
+        logits = d.out(torch.tanh(emb + d.out_hidden(h) + to_output[:, 4 * H :]))
         return _outputs(torch.log_softmax(logits, dim=-1), (h, c), attended)

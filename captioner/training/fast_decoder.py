@@ -75,9 +75,10 @@ def teacher_forcing(
         h, c = decoder.lstm_cell(word_gates[t][:n] + context(attended.context) + hidden(h), c)
         hs.append(h)
         steps.append(attended)
-    zs, alphas, betas, log_probs, centres, shares = zip(*steps)
+    _, alphas, betas, log_probs, centres, shares, _ = zip(*steps)
     alphas_t = _steps(alphas, B, T)
-    out = DecoderOutput(logits=decoder.deep_output(emb, _steps(hs, B, T), _steps(zs, B, T)), alphas=alphas_t, betas=_steps(betas, B, T))
+    zs = _steps([a.for_output() for a in steps], B, T)
+    out = DecoderOutput(logits=decoder.deep_output(emb, _steps(hs, B, T), zs), alphas=alphas_t, betas=_steps(betas, B, T))
     if sampling is not None and sampling.estimator == "reinforce":
         out.sample_log_probs = _steps(log_probs, B, T)
         out.entropies = attention_entropy(alphas_t)

@@ -336,11 +336,12 @@ def test_a_hard_model_reads_the_argmax_location_or_the_expected_context(search):
         DecodingOptions(hard_context="mean")
 
 
+@pytest.mark.parametrize("sentinel_context", ["lstm_and_output", "output"])
 @pytest.mark.parametrize("search", [greedy_decode, functools.partial(beam_search, beam_size=3, n_best=2)])
-def test_the_attention_labs_extras_follow_each_hypothesis(search):
+def test_the_attention_labs_extras_follow_each_hypothesis(search, sentinel_context):
     # Each hypothesis's centres, sentinel shares and maps are those its own words get by teacher
     # forcing: the search kept the values of the beam each word came from.
-    dec = _decoder(local_sigma=1.5, sentinel=True, grid_self_attention_heads=2)
+    dec = _decoder(local_sigma=1.5, sentinel=True, sentinel_context=sentinel_context, grid_self_attention_heads=2)
     feats = _feats(4)
     hyps = search(ReferenceStep(dec), feats, max_len=6)
     B, n, T = hyps.tokens.shape

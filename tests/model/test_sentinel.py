@@ -1,5 +1,6 @@
 """Adaptive attention with a visual sentinel: the sentinel by hand, its share of the softmax by
-hand, the mixed context, and step decoding == teacher forcing."""
+hand, the mixed context, where it goes (the LSTM and the output, or the output only: Lu's wiring),
+and step decoding == teacher forcing."""
 
 import pytest
 import torch
@@ -10,6 +11,8 @@ from captioner.model.decoder import Decoder
 from captioner.model.sentinel import sentinel_share
 from captioner.training.config import load_configs
 from tests.conftest import caption_batch, parameters_without_gradient, small_decoder_config, step_by_step
+
+CONTEXTS = ["lstm_and_output", "output"]
 
 V = 17
 
@@ -51,6 +54,33 @@ def test_the_sentinel_competes_with_the_cells_in_one_softmax(kind):
     torch.testing.assert_close(attended.alpha, both[:, :-1] / (1 - share).unsqueeze(1))  # the map over the cells sums to 1
     mixed = torch.bmm(both[:, :-1].unsqueeze(1), feats).squeeze(1) + share.unsqueeze(1) * sentinel
     torch.testing.assert_close(attended.context, attended.beta.unsqueeze(1) * mixed)  # Xu's gate on the mixed context
+    assert attended.output_context is None and attended.for_output() is attended.context  # the LSTM and the output read it
+
+
+def test_lus_wiring_sends_the_mixed_context_to_the_output_only():
+    dec = _decoder(sentinel_context="output")
+    feats = torch.randn(2, 12, 16)
+    keys, (h, c) = dec.start(feats)
+    emb = torch.randn(2, 16)
+    attended = dec.attend(feats, keys, h, **dec.attention_inputs(emb, h, c))
+    beta, share = attended.beta.unsqueeze(1), attended.sentinel_share.unsqueeze(1)
+    image = torch.bmm(attended.alpha.unsqueeze(1), feats).squeeze(1)  # sum_i alpha_i a_i, alpha renormalised over the cells
+    torch.testing.assert_close(attended.context, beta * image)  # the LSTM's input: Xu's z_t
+    sentinel = dec.sentinel.vector(emb, h, c)
+    torch.testing.assert_close(attended.for_output(), beta * (share * sentinel + (1 - share) * image))
+
+
+def test_with_lus_wiring_the_lstm_runs_as_the_papers_model_would():
+    # The sentinel changes the words' scores only: the states are those of the paper's decoder with
+    # the same weights, so what the model reads while writing a word reaches the next words whatever
+    # the sentinel's share.
+    lu, paper = _decoder(sentinel_context="output"), Decoder(small_decoder_config(V))
+    paper.load_state_dict({k: v for k, v in lu.state_dict().items() if not k.startswith("sentinel.")})
+    feats, caps = caption_batch(V)
+    for a, b in zip(step_by_step(lu, feats, caps), step_by_step(paper.eval(), feats, caps)):
+        torch.testing.assert_close(a.state, b.state)
+        torch.testing.assert_close(a.alpha, b.alpha)
+        assert not torch.allclose(a.logits, b.logits)
 
 
 def test_it_is_scored_as_a_cell_would_be():
@@ -62,9 +92,10 @@ def test_it_is_scored_as_a_cell_would_be():
     torch.testing.assert_close(dec.sentinel.score(a, s, h), expected)
 
 
+@pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("kind, hard", [(kind, False) for kind in SCORE_FUNCTIONS] + [("additive", True)])
-def test_step_matches_teacher_forcing(kind, hard):
-    dec = _decoder(kind, hard_attention=hard)
+def test_step_matches_teacher_forcing(kind, hard, context):
+    dec = _decoder(kind, hard_attention=hard, sentinel_context=context)
     feats, caps = caption_batch(V, lengths={1: 2})
     full = dec(feats, caps)
     for t, step in enumerate(step_by_step(dec, feats, caps)):
@@ -76,8 +107,9 @@ def test_step_matches_teacher_forcing(kind, hard):
     assert full.centres is None
 
 
-def test_gradients_reach_the_sentinel():
-    dec = _decoder()
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_gradients_reach_the_sentinel(context):
+    dec = _decoder(sentinel_context=context)
     assert not parameters_without_gradient(dec, dec.sentinel, V)
 
 
@@ -92,6 +124,24 @@ def test_a_bad_value_is_refused_naming_the_field(value):
         ModelConfig.from_json({"format": "captioner-model", "sentinel": value})
 
 
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"sentinel": True, "sentinel_context": "input"}, "sentinel_context must be one of lstm_and_output, output"),
+        ({"sentinel": True, "sentinel_context": None}, "sentinel_context must be one of"),
+        ({"sentinel_context": "output"}, "sentinel_context 'output' needs sentinel true"),
+        ({"sentinel": False, "sentinel_context": "output"}, "sentinel_context 'output' needs sentinel true"),
+    ],
+)
+def test_a_bad_sentinel_context_is_refused_naming_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_json({"format": "captioner-model", **fields})
+    with pytest.raises(ValueError, match=message):  # a config built in code, checked when the decoder is built
+        Decoder(small_decoder_config(V, **fields))
+
+
 def test_training_sets_it_from_the_command_line():
     model, _ = load_configs(overrides=["model.sentinel=true"])
-    assert model.sentinel is True and ModelConfig.from_json(model.to_json()) == model
+    assert model.sentinel is True and model.sentinel_context == "lstm_and_output" and ModelConfig.from_json(model.to_json()) == model
+    model, _ = load_configs(overrides=["model.sentinel=true", "model.sentinel_context=output"])
+    assert model.sentinel_context == "output" and ModelConfig.from_json(model.to_json()) == model

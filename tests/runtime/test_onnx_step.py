@@ -86,7 +86,8 @@ def test_onnx_decoding_of_the_attention_labs_variants_finds_what_torch_finds(var
         assert (getattr(a, name) is None) == (getattr(b, name) is None)
         if getattr(b, name) is not None:
             torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-5)
-    if variant == "all":  # int8 on ONNX Runtime: close, with the extras
+    if variant in ("all", "sentinel_output"):  # int8 on ONNX Runtime: close, with the extras
         c = _search(decoding_step(dec, onnx=True, int8=True), feats)
-        assert c.centres.shape == b.centres.shape and c.sentinel_shares.shape == b.sentinel_shares.shape
+        assert c.sentinel_shares.shape == b.sentinel_shares.shape and (c.centres is None) == (b.centres is None)
+        assert b.centres is None or c.centres.shape == b.centres.shape
         torch.testing.assert_close(c.scores, b.scores, atol=0.1, rtol=0)
