@@ -236,6 +236,64 @@ TUNING = [
         "airliner on a runway (thin boxes drawn)",
     ),
 ]
+# Grown again for issue 22: the tuning set was nearly all fish and tools, which users rarely photograph
+# and ImageNet mostly lacks, so thresholds chosen on it were those of tools. GCompris' erase
+# activity holds 33 wildlife photographs (Wikimedia Commons, a licence each), explore_world_music
+# photographs of people playing music (its instrument photos are data/photos' gc_drums, gc_drumkit
+# and gc_lute); none is in data/photos. Labelled by looking; the festival at night (japan.webp) is
+# left out as neither one object, people nor a place.
+ERASE = "erase/gcompris/src/activities/erase/resource"
+MUSIC = "explore_world_music/gcompris/src/activities/explore_world_music/resource/music"
+TUNING += [
+    *[
+        (f"gc_erase_{name}.jpg", f"gc/{ERASE}/{name}.webp", "object", main, accepted, note)
+        for name, main, accepted, note in [
+            ("alpaca", "alpaca", "alpaca|llama", "white alpaca's head"),
+            ("bee", "bee", "bee|honeybee", "bee at red flowers"),
+            ("butterfly", "butterfly", "butterfly", "butterfly on a purple flower"),
+            ("calf", "cow", "calf|cow|cattle|ox|bull", "calf's head, facing"),
+            ("camels", "camel", "camel|camels", "two Bactrian camels in a desert"),
+            ("caterpillar", "caterpillar", "caterpillar", "striped caterpillar on a stem"),
+            ("chamaeleon", "chameleon", "chameleon|lizard", "green chameleon on a branch"),
+            ("cheetah", "cheetah", "cheetah", "cheetah lying in grass"),
+            ("crab", "crab", "crab", "red crab on rock"),
+            ("dolphin", "dolphin", "dolphin", "dolphin under water"),
+            ("flying_fox", "bat", "bat|flying fox|fruit bat", "fruit bat hanging from a branch"),
+            ("gibbon", "gibbon", "gibbon|ape", "gibbon in a tree"),
+            ("giraffe", "giraffe", "giraffe|giraffes", "giraffe's head and neck"),
+            ("goat", "goat", "goat", "long-haired goat on a mountain"),
+            ("gorilla", "gorilla", "gorilla|ape", "gorilla in foliage"),
+            ("gosling", "goose", "gosling|goose", "gosling walking"),
+            ("heron", "heron", "heron", "heron in flight"),
+            ("horse", "horse", "horse|pony", "brown pony before mountains"),
+            ("kingfisher", "kingfisher", "kingfisher", "kingfisher on a twig"),
+            ("kitten", "cat", "kitten|cat", "ginger kitten on a wooden box"),
+            ("long_nosed_monkey", "monkey", "monkey|proboscis monkey", "proboscis monkey with young"),
+            ("macaque", "monkey", "monkey|macaque", "macaque's head"),
+            ("meerkats", "meerkat", "meerkat|meerkats", "three meerkats standing"),
+            ("northern_harrier", "hawk", "harrier|hawk|kite", "harrier in flight"),
+            ("nubian_ibex", "ibex", "ibex|goat", "female Nubian ibex in a desert"),
+            ("penguin", "penguin", "penguin", "penguin on grass"),
+            ("pika", "pika", "pika", "pika on a rock"),
+            ("red_panda", "red panda", "red panda|lesser panda", "red panda on a branch"),
+            ("rhinoceros", "rhinoceros", "rhinoceros|rhino", "Indian rhinoceros on a river bank"),
+            ("spoonbills", "spoonbill", "spoonbill|spoonbills|egret", "spoonbill and egret in water"),
+            ("squirrel", "squirrel", "squirrel", "red squirrel on a tree trunk"),
+            ("swans", "swan", "swan|swans", "swans and cygnets on dark water"),
+            ("toucan", "toucan", "toucan", "toucan on a branch"),
+        ]
+    ],
+    *[
+        (f"gc_music_{name}.jpg", f"gc/{MUSIC}/{name}.webp", "people", "person", "person|people|man|men|woman|women", note)
+        for name, note in [
+            ("australia", "a man playing a didgeridoo"),
+            ("ireland", "four musicians on a stage"),
+            ("italy", "a group in costumes"),
+            ("mexico", "a mariachi band"),
+            ("orchestra", "an orchestra on a stage"),
+        ]
+    ],
+]
 README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
 FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
 
@@ -246,7 +304,8 @@ def gcompris_licence(path: Path) -> str:
     blocks = readme.read_text(errors="replace").split("\n\n")
     for block in blocks:
         fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line and not line.startswith(" "))
-        files = [line.strip().split("/")[-1] for line in block.splitlines()]
+        # a file per line after "Files:", or on that line itself ("Files: alpaca.webp")
+        files = [line.removeprefix("Files:").strip().split("/")[-1] for line in block.splitlines()]
         if README_NAMES.get(path.name, path.name) in files:
             return f"{fields.get('License', '?').strip()} ({fields.get('Copyright', '?').strip()}; original {fields.get('Source', '?').strip()})"
     raise SystemExit(f"no licence for {path} in its README")
