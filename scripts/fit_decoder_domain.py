@@ -3,9 +3,10 @@
     python scripts/fit_decoder_domain.py [--train 3000] [--held-out 500] [--out captioner/pretrained/objects]
 
 References: pooled level-3 features of the first N training scenes (split "train", seed 0: the
-scenes the model was trained on). Threshold: the 99th percentile of the distance of held-out
+scenes the model was trained on). Threshold: the 95th percentile of the distance of held-out
 validation scenes (indices 1000 and on, apart from the 200 that scripts/measure_naming.py --scenes
-measures). No real photograph is used. Prints how many scenes and photos pass, for the record.
+measures). No photograph is fitted; the percentile was chosen by the tuning photos (data/photos-tuning,
+see --percentile), never data/photos. Prints how many scenes and photos pass, for the record.
 Needs the Tux Paint stamps in .cache/tuxpaint (scripts/fetch_tuxpaint.sh).
 """
 
@@ -44,7 +45,10 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=3000, help="training scenes kept as references")
     parser.add_argument("--held-out", type=int, default=500, help="validation scenes that set the threshold")
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--percentile", type=float, default=99.0)
+    # The 95th, not the 99th: at the 99th (0.1996) 7 of the tuning set's 33 wildlife photos passed
+    # (distances 0.179-0.199), their captions then the decoder's alone; at the 95th (0.149) none of
+    # the 86 tuning photos does, and 94-96 % of generated scenes still do.
+    parser.add_argument("--percentile", type=float, default=95.0)
     parser.add_argument("--out", type=Path, default=default_model_dir())
     args = parser.parse_args()
     torch.set_num_threads(2)
