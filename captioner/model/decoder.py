@@ -163,14 +163,18 @@ class Decoder(nn.Module):
         mean = features.mean(dim=1)
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
 
-    def start(self, features: torch.Tensor) -> tuple[torch.Tensor | RefinedGrid, tuple[torch.Tensor, torch.Tensor]]:
+    def start(self, features: torch.Tensor, maps: bool = False) -> tuple:
         """What decoding an image starts from: its attention keys (once per image) and (h_0, c_0).
         When the grid self-attends, the annotations are refined first, and the keys come as a
-        RefinedGrid that carries them to the steps."""
+        RefinedGrid that carries them to the steps; with `maps`, the refinement's attention maps
+        come too, as a third value {"grid_attention": (n, heads, L, L)} (the searches' per-image
+        extras). With its maps the layer computes its softmax itself instead of in one fused call,
+        so the refined grid equals the one without to float rounding."""
         if self.grid_attention is None:
             return self.attention.keys(features), self.init_state(features)
-        refined = self.grid_attention(features)
-        return RefinedGrid(refined, self.attention.keys(refined)), self.init_state(refined)
+        refined, grid_maps = self.grid_attention(features, maps=True) if maps else (self.grid_attention(features), None)
+        started = (RefinedGrid(refined, self.attention.keys(refined)), self.init_state(refined))
+        return started if grid_maps is None else (*started, {"grid_attention": grid_maps})
 
     @staticmethod
     def image_side(features: torch.Tensor, keys: torch.Tensor | RefinedGrid) -> tuple[torch.Tensor, torch.Tensor]:
@@ -286,8 +290,10 @@ class Decoder(nn.Module):
         emb = self.embedding(words)
         attended = self.attend(features, keys, h, sampling, hard_context, **self.attention_inputs(emb, h, c))
         h, c = self.lstm_cell(self.lstm_word(emb) + self.lstm_context(attended.context) + self.lstm_hidden(h), c)
-        a = attended
-        return DecoderStep(self.deep_output(emb, h, a.for_output()), (h, c), a.alpha, a.beta, a.sample_log_prob, a.centre, a.sentinel_share)
+        logits = self.deep_output(emb, h, attended.for_output())
+        return DecoderStep(
+            logits, (h, c), attended.alpha, attended.beta, attended.sample_log_prob, attended.centre, attended.sentinel_share
+        )
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor, sampling: HardSampling | None = None) -> DecoderOutput:
         """Teacher forcing. features (B, L, D); captions (B, T+1) = <start> w_1 .. w_n <end> <pad>...

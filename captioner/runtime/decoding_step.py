@@ -108,20 +108,13 @@ class MergedStep(nn.Module):
         self.hard_context, self.max_len = hard_context if decoder.hard else None, decoder.max_len
 
     def start(self, features: torch.Tensor):
-        """Decoder.start; for a grid that self-attends, the layer's attention maps too, taken from
-        the one refinement the steps read (a third value, {"grid_attention": (n, heads, L, L)}):
-        the results' maps cost no second run of the layer. They are exactly what the snapshot's
-        Decoder.grid_attention_maps gives; with its maps the layer computes its softmax itself
-        instead of in one fused call, so the refined grid equals Decoder.start's to float rounding."""
-        d, more = self.decoder, ()
-        if d.grid_attention is None:
-            keys, state = d.start(features)
-        else:
-            refined, maps = d.grid_attention(features, maps=True)
-            keys, state, more = RefinedGrid(refined, d.attention.keys(refined)), d.init_state(refined), ({"grid_attention": maps},)
+        """Decoder.start with the grid self-attention's maps (for a grid that self-attends, a third
+        value {"grid_attention": (n, heads, L, L)}): taken from the one refinement the steps read,
+        the results' maps cost no second run of the layer."""
+        keys, state, *maps = self.decoder.start(features, maps=True)
         if self.additive:
             keys = dataclasses.replace(keys, keys=2.0 * keys.keys) if isinstance(keys, RefinedGrid) else 2.0 * keys
-        return (keys, state, *more)
+        return (keys, state, *maps)
 
     def _additive_scores(self, doubled_keys, h):
         """v^T tanh(k_i + U h) = 2 v^T sigmoid(2 k_i + 2 U h) - sum(v), on keys doubled by `start`."""
