@@ -28,6 +28,16 @@ DARKNET = "ex/usr/share/darknet/data"
 OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (Debian opencv-doc copyright; photographer unstated)"
 DARKNET_LICENCE = "GPL-3.0+ or MIT or WTFPL (Debian darknet copyright, Files: *; photographer unstated)"
 
+
+def gcompris_objects(folder: str, rows: list[tuple], prefix: str = "gc_") -> list[tuple]:
+    """Entries for GCompris object photos in `folder` (under ROOT/gc): rows of (file name without
+    .webp, main object, accepted names[, note])."""
+    return [
+        (f"{prefix}{name.lower()}.jpg", f"gc/{folder}/{name}.webp", "object", main, accepted, *(note or [""]))
+        for name, main, accepted, *note in rows
+    ]
+
+
 # (file, source under ROOT or a wheel, kind, main object, accepted names (|), note). kind: object, people or place.
 EVALUATION = [
     ("gc_crocodile.jpg", f"gc/{WORLD}/crocodile.webp", "object", "crocodile", "crocodile|alligator", "crocodile on a river bank"),
@@ -49,9 +59,9 @@ EVALUATION = [
             (11, "shoal of fish"),
         ]
     ],
-    *[
-        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
-        for name, main, accepted, note in [
+    *gcompris_objects(
+        f"{CAT}/tools",
+        [
             ("hammer1", "hammer", "hammer", "hammer on blue"),
             ("hammer2", "hammer", "hammer", "small hammer on white"),
             ("hammer3", "hammer", "hammer|sledgehammer", "sledgehammer"),
@@ -65,11 +75,11 @@ EVALUATION = [
             ("screwDriver", "screwdriver", "screwdriver", "red screwdriver"),
             ("screwDriver2", "screwdriver", "screwdriver", "black screwdriver"),
             ("wrench1", "wrench", "wrench|spanner|adjustable spanner", "adjustable wrench on wood"),
-        ]
-    ],
-    *[
-        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/others/{name}.webp", "object", main, accepted, note)
-        for name, main, accepted, note in [
+        ],
+    ),
+    *gcompris_objects(
+        f"{CAT}/others",
+        [
             ("bucket", "bucket", "bucket|pail", "wooden bucket"),
             ("chair", "chair", "chair", "white chair"),
             ("erasers", "eraser", "eraser|rubber", "red and blue eraser"),
@@ -80,8 +90,8 @@ EVALUATION = [
             ("plate", "plate", "plate|dish", "white plate"),
             ("spoons", "spoon", "spoon|spoons", "five spoons"),
             ("weighingMachine", "scales", "scales|scale|weighing machine", "electronic scales"),
-        ]
-    ],
+        ],
+    ),
     ("dn_dog.jpg", f"{DARKNET}/dog.jpg", "object", "dog", "dog", "dog beside a bicycle, a car behind"),
     ("dn_eagle.jpg", f"{DARKNET}/eagle.jpg", "object", "eagle", "eagle", "eagle by water"),
     ("dn_giraffe.jpg", f"{DARKNET}/giraffe.jpg", "object", "giraffe", "giraffe|zebra", "giraffe and a zebra"),
@@ -158,9 +168,9 @@ EVALUATION = [
 ]
 TUNING = [
     *[(f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "") for n in (12, 13, 14, 15, 16)],
-    *[
-        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, "")
-        for name, main, accepted in [
+    *gcompris_objects(
+        f"{CAT}/tools",
+        [
             ("hammer4", "hammer", "hammer"),
             ("hammer6", "hammer", "hammer|mallet"),
             ("hammer7", "hammer", "hammer"),
@@ -169,8 +179,8 @@ TUNING = [
             ("scissors3", "scissors", "scissors"),
             ("screwDriver1", "screwdriver", "screwdriver"),
             ("sideCutter1", "pliers", "pliers|wire cutters|side cutters"),
-        ]
-    ],
+        ],
+    ),
     ("gc_solar1.jpg", f"gc/{CAT}/renewable/solar1.webp", "object", "solar cooker", "solar collector|solar cooker|solar dish", ""),
     ("gc_dam2.jpg", f"gc/{CAT}/renewable/dam2.webp", "place", "dam", "dam|weir", ""),
     ("gc_dam4.jpg", f"gc/{CAT}/renewable/dam4.webp", "place", "weir", "dam|weir", ""),
@@ -190,9 +200,9 @@ TUNING = [
         (f"gc_fish{n}.jpg", f"gc/{CAT}/fishes/fish{n}.webp", "object", "fish", "fish|fishes", "")
         for n in (17, 18, 19, 20, 21, 22, 23, 24, 26, 27)
     ],
-    *[
-        (f"gc_{name.lower()}.jpg", f"gc/{CAT}/tools/{name}.webp", "object", main, accepted, note)
-        for name, main, accepted, note in [
+    *gcompris_objects(
+        f"{CAT}/tools",
+        [
             ("tweezer", "tweezers", "tweezers|tweezer", "two tweezers on cloth"),
             ("tweezer1", "tweezers", "tweezers|tweezer", "three tweezers"),
             ("multimeter1", "multimeter", "multimeter|meter", "red multimeter"),
@@ -203,8 +213,8 @@ TUNING = [
             ("sickle", "sickle", "sickle", "sickle"),
             ("cuttingTool", "pliers", "pliers|wire cutters|side cutters|cutters", "side cutters, blue handles"),
             ("screwDriver3", "screwdriver", "screwdriver|screwdrivers", "two green screwdrivers"),
-        ]
-    ],
+        ],
+    ),
     ("gc_blackslate.jpg", f"gc/{CAT}/others/blackslate.webp", "object", "blackboard", "blackboard|chalkboard|slate", "framed slate"),
     ("gc_igloo.jpg", f"gc/{CAT}/others/igloo.webp", "object", "igloo", "igloo", "igloo of snow blocks"),
     ("cv_aloe.jpg", f"{OPENCV}/aloeL.jpg", "object", "aloe", "aloe|potted plant|pot plant|houseplant|flowerpot", "aloe in a pot"),
@@ -245,9 +255,10 @@ TUNING = [
 ERASE = "erase/gcompris/src/activities/erase/resource"
 MUSIC = "explore_world_music/gcompris/src/activities/explore_world_music/resource/music"
 TUNING += [
-    *[
-        (f"gc_erase_{name}.jpg", f"gc/{ERASE}/{name}.webp", "object", main, accepted, note)
-        for name, main, accepted, note in [
+    *gcompris_objects(
+        ERASE,
+        prefix="gc_erase_",
+        rows=[
             ("alpaca", "alpaca", "alpaca|llama", "white alpaca's head"),
             ("bee", "bee", "bee|honeybee", "bee at red flowers"),
             ("butterfly", "butterfly", "butterfly", "butterfly on a purple flower"),
@@ -281,8 +292,8 @@ TUNING += [
             ("squirrel", "squirrel", "squirrel", "red squirrel on a tree trunk"),
             ("swans", "swan", "swan|swans", "swans and cygnets on dark water"),
             ("toucan", "toucan", "toucan", "toucan on a branch"),
-        ]
-    ],
+        ],
+    ),
     *[
         (f"gc_music_{name}.jpg", f"gc/{MUSIC}/{name}.webp", "people", "person", "person|people|man|men|woman|women", note)
         for name, note in [
