@@ -279,7 +279,7 @@ class Namer:
         name_p, cat_p, place_p = probs @ self._name_m, probs @ self._cat_m, probs @ self._place_m
         slots = []
         for row, k in enumerate([-1] + indices):
-            n, c, pl = int(name_p[row].argmax()), int(cat_p[row].argmax()), int(place_p[row].argmax())
+            n, c, pl = int(name_p[row].argmax()), self._narrowest_category(cat_p[row]), int(place_p[row].argmax())
             top = int(probs[row].argmax())
             slots.append(
                 _Slot(
@@ -304,6 +304,19 @@ class Namer:
             slot.evidence = self.evidence.distributions(name_p[row].numpy(), name_p[0].numpy(), stamps)
             slot.whole_label = slots[0].label
         return slots[1:], slots[0]
+
+    def _narrowest_category(self, p: torch.Tensor) -> int:
+        """The surest category, or a narrower one inside it that is sure too: "a bird", not "an
+        animal", when the classifier is sure of a bird but not of which. A category's probability
+        holds its narrower ones' (the roll-up in __init__), so the wider one always leads."""
+        best = int(p.argmax())
+        children = [self.category_list.index(child) for child, parent in PARENT_CATEGORY.items()
+                    if parent == self.category_list[best] and child in self.category_list]
+        if children:
+            child = max(children, key=lambda j: float(p[j]))
+            if float(p[child]) >= self.thresholds.category:
+                return child
+        return best
 
     def _decide(self, slot: _Slot) -> tuple[str, str, str, float] | None:
         """(word, source, label, probability) for a slot, or None to keep the decoder's word."""

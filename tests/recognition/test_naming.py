@@ -113,6 +113,14 @@ def test_an_unsure_name_falls_back_to_the_category_then_to_something(lexicon):
     assert gate.text == "a photo of a rat" and gate.objects[0].source == "decoder"
 
 
+def test_the_narrowest_sure_category_is_said(lexicon):
+    # an owl the classifier is unsure of by name: "a bird" when the bird category is sure, else "an animal"
+    bird = renamed(lexicon, "a photo of a rat", [("tench", 0.01), ("great grey owl", 0.75)], category=0.7)
+    assert bird.text == "a photo of a bird" and bird.objects[0].source == "classifier"
+    animal = renamed(lexicon, "a photo of a rat", [("tench", 0.01), ("great grey owl", 0.55)], category=0.6)
+    assert animal.text == "a photo of an animal"
+
+
 def test_the_same_object_is_named_once_unless_counted(lexicon):
     once = renamed(lexicon, "a picture of a koala and a koala", [("koala", 0.1), ("koala", 0.99), ("koala", 0.98)])
     assert once.text == "a picture of a koala"
