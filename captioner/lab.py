@@ -43,7 +43,10 @@ class Variant:
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("additive", "additive (the paper's model: soft, global, XE)", "score function"),
-    Variant("dot", "dot product", "score function", {"attention": "dot"}),
+    # With annotations and LSTM state of different sizes (472 and 256 here) "dot" maps the annotations
+    # into the state's size by a learned W, which makes it "general" (h^T W a): the same parameters,
+    # initialised alike from the seed, so the two rows train to the same weights.
+    Variant("dot", "dot product (general's h^T W a when the sizes differ)", "score function", {"attention": "dot"}),
     Variant("scaled_dot", "scaled dot product", "score function", {"attention": "scaled_dot"}),
     Variant("general", "general (Luong)", "score function", {"attention": "general"}),
     Variant("cosine", "content-based cosine", "score function", {"attention": "cosine"}),

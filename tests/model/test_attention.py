@@ -44,6 +44,22 @@ def test_dot_uses_raw_annotations_when_sizes_match():
     assert att.scores(att.keys(A), H)[0].tolist() == pytest.approx([0.5, 2.0])
 
 
+def test_dot_is_general_when_the_sizes_differ():
+    """Luong's dot product h^T a_i needs h and a_i of one size. When they differ (the shapes models:
+    annotations 472, LSTM 256) "dot" maps a_i into h's space by a learned W, which is "general",
+    h^T W a_i: the same parameters, drawn alike from one seed, and the same scores. This is why the
+    attention lab's "dot" and "general" rows are identical to the last digit (docs/attention-lab.md)."""
+    modules = {}
+    for kind in ("dot", "general"):
+        torch.manual_seed(0)
+        modules[kind] = Attention(kind, 5, 3, 4, 6)
+    dot, general = modules["dot"].state_dict(), modules["general"].state_dict()
+    assert list(dot) == list(general) == ["key.weight"] and torch.equal(dot["key.weight"], general["key.weight"])
+    feats, h = torch.randn(2, 6, 5), torch.randn(2, 3)
+    scores = [att.scores(att.keys(feats), h) for att in modules.values()]
+    assert torch.equal(scores[0], scores[1])
+
+
 def test_scaled_dot_divides_by_sqrt_d():
     att = Attention("scaled_dot", 2, 2, 8, 2)
     assert att.scores(att.keys(A), H)[0].tolist() == pytest.approx([0.5 / math.sqrt(2), 2.0 / math.sqrt(2)])

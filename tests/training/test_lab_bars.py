@@ -8,7 +8,7 @@ scenes, 3 epochs, one torch thread; about 3 minutes on two quiet cores, hence th
 Measured (test split): without supervision CIDEr-D 2.136, mass in box 0.385; with it 2.417, 0.581.
 At 250 scenes the bar is not met (CIDEr-D 1.761 -> 1.726, -2.0 %). SCST's bar is not asserted here:
 at this size its change is within noise (one SCST epoch: 2.136 -> 2.127 with one thread, above
-2.136 with two); docs/attention-lab.md has the 2000-scene run where it is met (+1.8 %).
+2.136 with two); test_scst_bar.py asserts it from the shipped shapes model instead.
 """
 
 from __future__ import annotations
