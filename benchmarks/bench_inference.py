@@ -12,7 +12,9 @@ captioning then includes decoding them. Goals (issues 2 and 14): full captioning
 encoder, at batch 1 <= 1.5x. The encoder and full captioning run in turn, so the ratio holds on a
 busy machine. With --naming (a model that names objects, e.g. --model objects) full captioning
 runs in turn with and without naming (the ImageNet classifier where each word looked, the people
-detector), and with the classifier alone: what naming costs (issue 22: at most 1.25x). Its photos
+detector), with the classifier alone, and with the classifier also on each word's crop (a design
+measured, not the default: captioner/recognition/crops.py): what naming costs (issue 22: at most
+1.25x). Its photos
 are then real photographs as users upload them (benchmarks.common.user_photos: spread over
 data/photos, objects, people and places; the scikit-image samples otherwise); --detector-size and
 --detector-threads measure other settings of the people detector than the shipped ones.
@@ -105,7 +107,9 @@ def main() -> None:
 
 def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
     """Full captioning without naming, then with it (detector and classifier), then with the
-    classifier alone; each pair in turn."""
+    classifier alone, then with the classifier also on each word's crop; each pair in turn."""
+    from captioner.recognition.crops import CropClassifier
+
     namer = cap.namer
     if namer is None:
         raise SystemExit("--naming: this model does not name objects (use --model objects)")
@@ -123,7 +127,13 @@ def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
         cap.namer, namer.detector = namer, None
         full()
 
-    for label, fn in (("naming (classifier + detector)", named), ("naming (classifier only)", classifier_only)):
+    def with_crops():
+        cap.namer, namer.detector, namer.crops = namer, None, CropClassifier.for_model(cap.model, namer.classifier)
+        full()
+        namer.crops = None
+
+    rows = (("naming (classifier + detector)", named), ("naming (classifier only)", classifier_only))
+    for label, fn in rows + (("naming (classifier + crops, not the default)", with_crops),):
         t_plain, t_named, ratio = paired(plain, fn, repeats=repeats)
         print(f"{batch:>5} decoder words {t_plain / n * 1000:.1f} ms/img, {label} {t_named / n * 1000:.1f} ms/img, ratio {ratio:.2f}")
     cap.namer, namer.detector = namer, detector

@@ -178,7 +178,7 @@ class Captioner:
         model's input: Preprocessor.source_side), the kept image too."""
         check_count("batch_size", batch_size)
         # The people detector's copy of each image is made in the reading threads too.
-        view = self.namer.detector_view if self.namer is not None else None
+        view = self.namer.image_view if self.namer is not None else None
         with ImageStream(self.preprocessor, workers, view=view) as stream:
             batches = stream.batches(inputs, batch_size, keep_images)
             jobs = (partial(finish or _same, item) for item in self._captioned(batches, options))

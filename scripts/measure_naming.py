@@ -25,6 +25,7 @@ import torch
 
 from captioner.evaluation.photos import naming_rates, photo_item, read_photo_set
 from captioner.pipeline import Captioner, default_model_dir
+from captioner.recognition.crops import CropClassifier
 from captioner.recognition.naming import DETECTOR_SIDE, POOLED_THRESHOLDS, Namer, Thresholds, default_detector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ DECODER_GRID = (0.3,)  # the previous default; earlier runs tried 0.05 to 1.01 (
 GRID = {"name": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), "category": (0.3, 0.5, 0.7), "place": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)}
 STAMP_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_DESIGN = "domain + classifier + stamps (default)"
+CROPS_DESIGN = "domain + classifier on pooled features and crops + stamps"
 POOLED_DESIGN = "domain + evidence ladder (pooled)"
 # The pooled design's own thresholds (category and place: as the default's grid chose them): the
 # classifier's attended-region share, its name, the stamps, the detector, the decoder's name backed.
@@ -44,15 +46,16 @@ POOLED_GRID = {
 }
 
 
-def designs(base: Namer, decoder: float) -> dict[str, dict]:
+def designs(base: Namer, decoder: float, crops: CropClassifier) -> dict[str, dict]:
     """The designs compared: the previous default (the decoder's sure words kept everywhere), the
     classifier first everywhere, and the decoder's domain tested per image, with and without the
-    stamp recogniser."""
+    stamp recogniser; the default with the classifier also on each word's crop (`crops`)."""
     return {
         f"decoder's sure words (p >= {decoder:g}) + classifier (previous default)": dict(design="slots", decoder=decoder),
         "classifier first everywhere": dict(design="slots", decoder=None),
         "domain + classifier": dict(design="slots", decoder=None, domain=base.domain),
         DEFAULT_DESIGN: dict(design="slots", decoder=None, domain=base.domain, stamps=base.stamps),
+        CROPS_DESIGN: dict(design="slots", decoder=None, domain=base.domain, stamps=base.stamps, crops=crops),
         POOLED_DESIGN: dict(design="pooled", decoder=None, domain=base.domain, stamps=base.stamps),
     }
 
@@ -63,10 +66,10 @@ class GridNamer(Namer):
 
     cache: dict = {}
 
-    def _slots(self, words, attention, features):
-        key = (id(features), tuple(words), self.stamps is not None, self.design)
+    def _slots(self, words, attention, features, image=None):
+        key = (id(features), tuple(words), self.stamps is not None, self.crops is not None and image is not None, self.design)
         if key not in self.cache:
-            self.cache[key] = (features, super()._slots(words, attention, features))
+            self.cache[key] = (features, super()._slots(words, attention, features, image))
         return copy.deepcopy(self.cache[key][1])
 
 
@@ -93,6 +96,7 @@ def make_namer(base: Namer, detector, thresholds: Thresholds, options: dict) -> 
         word_probabilities=base.word_probabilities if options["decoder"] is not None else None,
         domain=options.get("domain"),
         stamps=options.get("stamps"),
+        crops=options.get("crops"),
     )
 
 
@@ -143,7 +147,7 @@ def renamed(namer: Namer | None, photos) -> list[dict]:
     for row, result, features, (image, size) in photos:
         result = copy.deepcopy(result)
         if namer is not None:
-            namer.rename(result, features, image if namer.detector is not None else None, size)
+            namer.rename(result, features, image, size)
         items.append(photo_item(row, result))
     return items
 
@@ -191,7 +195,7 @@ def main() -> None:
     report["designs"]["decoder only (old default)"] = {"evaluation": naming_rates(old), "tuning": naming_rates(renamed(None, tuning))}
     per_photo = {"decoder only (old default)": old}
     chosen = {}
-    for design, options in designs(base, args.decoder).items():
+    for design, options in designs(base, args.decoder, CropClassifier.for_model(captioner.model, base.classifier)).items():
         best = None
         for thresholds in threshold_grid(options, chosen.get(DEFAULT_DESIGN)):
             s = score(naming_rates(renamed(make_namer(base, detector, thresholds, options), tuning)))
@@ -270,7 +274,7 @@ def measure_scenes(captioner: Captioner, n: int) -> None:
 
     def named(namer: Namer) -> dict:
         renamed_results = copy.deepcopy(results)
-        namer.rename_all(renamed_results, features)
+        namer.rename_all(renamed_results, features, [(s.image, s.image.size) for s in scenes])
         return grounding_report(records, renamed_results, sizes)
 
     for decoder in DECODER_GRID:

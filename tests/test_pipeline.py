@@ -217,7 +217,7 @@ def test_the_namers_view_of_each_image_is_made_in_the_reading_threads_and_reache
         def __init__(self):
             self.threads, self.images = [], []
 
-        def detector_view(self, image):
+        def image_view(self, image):
             self.threads.append(threading.current_thread().name)
             return ("view", image.size)
 

@@ -199,7 +199,7 @@ def test_a_sure_person_takes_an_image_out_of_the_decoders_world(lexicon, score, 
     person = FakeDetector([FakeDetection("person", score, (0, 0, 30, 40))])
     namer = Namer(FakeClassifier([("tiger", 0.2), ("tiger", 0.97)]), lexicon, detector=person, domain=FakeDomain(True))
     (result,) = results = [caption("a photo of a monkey")]
-    namer.rename_all(results, torch.zeros(1, L, 8), [(namer.detector_view(Image.new("RGB", (64, 64))), (64, 64))])
+    namer.rename_all(results, torch.zeros(1, L, 8), [(namer.image_view(Image.new("RGB", (64, 64))), (64, 64))])
     assert result.text == text
 
 
