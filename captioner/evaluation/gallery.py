@@ -51,6 +51,7 @@ def gallery_rows(captioner, rows: Sequence[dict], images_dir: Path, beam_size: i
                 "word": result.words[k],
                 "decoder_caption": getattr(result, "decoder_text", None) or result.text,
                 "looked_here": looked_here(result, k) or "",
+                "licence": row.get("licence", ""),
             }
         )
     return out
@@ -70,17 +71,18 @@ def write_gallery(captioner, photos: str | Path, page: Path, images_dir: Path, b
         "each photo with the heatmap of the word that names its main object (the word in bold), the decoder's own "
         "caption, the caption with naming, and where the name came from. *named*: the main object by a name "
         "(object photos), a person (people photos), the place (place photos); the figures and how they were "
-        f"chosen are in [naming.md](naming.md). Named here: {summary}.",
+        f"chosen are in [naming.md](naming.md). Named here: {summary}. Each picture is a copy of a photo of the set under "
+        "that photo's own licence (last column; sources in its photos.csv).",
         "",
-        "| picture | what it shows | decoder only | with naming | named | where the name came from |",
-        "|---|---|---|---|---|---|",
+        "| picture | what it shows | decoder only | with naming | named | where the name came from | licence |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i in items:
         link = Path(os.path.relpath(Path(i["picture"]).resolve(), page.resolve().parent)).as_posix()
         caption = " ".join(f"**{w}**" if w == i["word"] else w for w in i["caption"].split())
         lines.append(
             f"| ![{i['file']}]({link}) | {i['kind']}: {i['main_object']} | {i['decoder_caption']} | {caption} "
-            f"| {'yes' if i['by_name'] else '-'} | {i['looked_here']} |"
+            f"| {'yes' if i['by_name'] else '-'} | {i['looked_here']} | {i['licence'].replace('|', '/')} |"
         )
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines) + "\n")
