@@ -4,9 +4,9 @@ model looked for them.
 The decoder knows the names of the 201 objects it was trained on (Tux Paint stamps). For each
 object word it writes, the ImageNet classifier of its own encoder reads the head features pooled
 with that word's attention map (RegionClassifier); the 1000 classes add up to everyday names and
-categories (names.py). (A third design measured, not the default: the classifier also on a crop of
-the photo around where the word looked, averaged in; crops.py.) A slot-filling rule with thresholds calibrated on a tuning set of photos
-(data/photos-tuning) decides what the word becomes:
+categories (names.py). A slot-filling rule with thresholds calibrated on a tuning set of photos
+(data/photos-tuning) decides what the word becomes (a design measured and not the default adds the
+classifier on a crop of the photo where the word looked: crops.py):
 
 - the classifier's name when it is sure (>= name threshold), e.g. "monkey" -> "tiger";
 - else its category when that is sure ("an animal"), else "something": never a confident wrong name;
