@@ -238,6 +238,8 @@ class Namer:
         self.name_list = self.names.name_list
         self.category_list = self.names.category_list
         self.place_list = sorted(self.names.place_phrases)
+        # names that are plural only ("some scales", as "some pliers"): the scenes' and the table's
+        self._plural_only = PLURAL_NAMES | {n for n, plural in self.names.plurals.items() if n == plural and n.endswith("s")}
         self._category_of = {}
         for n, c in zip(self.names.names, self.names.categories):
             self._category_of.setdefault(n, c)
@@ -491,7 +493,7 @@ class Namer:
         self._add_people(tokens, detections, size, (H, W))
         self._add_place(tokens, whole, (H, W))
         _join_last_mention(tokens, (H, W))
-        _fix_articles(tokens)
+        _fix_articles(tokens, self._plural_only)
         result.decoder_text = result.text
         result.words = [t.word for t in tokens]
         result.text = " ".join(result.words)
@@ -724,8 +726,15 @@ def _drop_mention(tokens: list[_Token], token: _Token) -> None:
 
 def _join_last_mention(tokens: list[_Token], grid) -> None:
     """ "a ladle a spatula" -> "a ladle and a spatula": the last of a list of mentions is joined
-    by "and" when a dropped mention took its "and" with it."""
+    by "and" when a dropped mention took its "and" with it. A place joined by a preposition ("by a
+    castle") ends the sentence but not the list."""
     objects = [k for k, t in enumerate(tokens) if t.object is not None]
+    while (
+        objects
+        and _mention_start(tokens, tokens[objects[-1]]) > 0
+        and tokens[_mention_start(tokens, tokens[objects[-1]]) - 1].word in PREPOSITIONS
+    ):
+        objects.pop()
     if len(objects) >= 2 and _mention_start(tokens, tokens[objects[-1]]) == objects[-2] + 1:
         tokens.insert(objects[-2] + 1, _Token("and", _uniform(grid)))
 
@@ -743,9 +752,9 @@ def _set_article(tokens: list[_Token], token: _Token, article: str) -> None:
         tokens.insert(k, _Token(article, token.map))
 
 
-def _fix_articles(tokens: list[_Token]) -> None:
+def _fix_articles(tokens: list[_Token], plural_only=PLURAL_NAMES) -> None:
     """ "a"/"an" before each word as English spells it; a category's own article ("some food");
-    none before "something"."""
+    "some" before a name that is plural only ("some pliers"); none before "something"."""
     for k in range(len(tokens) - 2, -1, -1):
         if tokens[k].word in ARTICLES and tokens[k + 1].word == "something":
             del tokens[k]
@@ -755,7 +764,7 @@ def _fix_articles(tokens: list[_Token]) -> None:
         nxt = tokens[k + 1].word
         if nxt in CATEGORY_PHRASES:
             tokens[k].word = CATEGORY_PHRASES[nxt][0]
-        elif nxt in PLURAL_NAMES:
+        elif nxt in plural_only:
             tokens[k].word = "some"  # "some pliers", as the scenes' captions say it
         elif tokens[k].word != "some" or tokens[k + 1].object is not None:
             tokens[k].word = "an" if _vowel_sound(nxt) else "a"

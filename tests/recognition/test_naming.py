@@ -121,6 +121,14 @@ def test_the_narrowest_sure_category_is_said(lexicon):
     assert animal.text == "a photo of an animal"
 
 
+def test_a_place_after_a_list_keeps_the_lists_and_and_plural_only_names_take_some(lexicon):
+    # "and a tree" dropped as a second mention took its "and"; the place "by a castle" comes after the list
+    place = [("castle", 0.96), ("koala", 0.99), ("tench", 0.001), ("tench", 0.001)]
+    assert renamed(lexicon, "a photo of a koala a tree and a tree", place).text == "a photo of a koala and a tree by a castle"
+    # ImageNet's "scale" is everyday "scales", a plural-only name like "pliers"
+    assert renamed(lexicon, "a picture of a sign", [("tench", 0.01), ("scale", 0.97)]).text == "a picture of some scales"
+
+
 def test_the_same_object_is_named_once_unless_counted(lexicon):
     once = renamed(lexicon, "a picture of a koala and a koala", [("koala", 0.1), ("koala", 0.99), ("koala", 0.98)])
     assert once.text == "a picture of a koala"
