@@ -114,6 +114,7 @@ def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
     if namer is None:
         raise SystemExit("--naming: this model does not name objects (use --model objects)")
     detector = namer.detector
+    crops = CropClassifier.for_model(cap.model, namer.classifier)
 
     def plain():
         cap.namer = None
@@ -128,7 +129,7 @@ def _naming_costs(cap, full, batch: int, n: int, repeats: int) -> None:
         full()
 
     def with_crops():
-        cap.namer, namer.detector, namer.crops = namer, None, CropClassifier.for_model(cap.model, namer.classifier)
+        cap.namer, namer.detector, namer.crops = namer, None, crops
         full()
         namer.crops = None
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from PIL import Image
 
 from captioner.evaluation.photos import photo_item, read_photo_set
-from captioner.images.loading import load_image
 from captioner.viz.first_word import first_naming_word
 from captioner.viz.render import overlay
 
@@ -32,14 +31,17 @@ def shown_word(result) -> int:
 def gallery_rows(captioner, rows: Sequence[dict], images_dir: Path, beam_size: int = 3, side: int = THUMBNAIL_SIDE) -> list[dict]:
     """Caption each photo (a row of read_photo_set), save its picture with the shown word's
     heatmap as images_dir/<stem>.jpg, and return one dict per photo for the page."""
+    from captioner.decoding.options import DecodingOptions
     from captioner.recognition.naming import looked_here
 
     images_dir.mkdir(parents=True, exist_ok=True)
-    results = captioner.caption([r["path"] for r in rows], beam_size=beam_size)
     out = []
-    for row, result in zip(rows, results):
+    # the stream keeps each image it read for the caption: the picture needs no second read
+    for row, captioned in zip(rows, captioner.stream([r["path"] for r in rows], DecodingOptions(beam_size=beam_size), keep_images=True)):
+        if captioned.error is not None:
+            raise captioned.error
+        result, picture = captioned.result, captioned.image.copy()
         k = shown_word(result)
-        picture = load_image(row["path"], min_side=side)
         picture.thumbnail((side, side), Image.Resampling.BICUBIC)
         path = images_dir / f"{Path(row['file']).stem}.jpg"
         overlay(picture, result.attention[k]).save(path, "JPEG", quality=82)

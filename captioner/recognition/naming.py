@@ -729,11 +729,7 @@ def _join_last_mention(tokens: list[_Token], grid) -> None:
     by "and" when a dropped mention took its "and" with it. A place joined by a preposition ("by a
     castle") ends the sentence but not the list."""
     objects = [k for k, t in enumerate(tokens) if t.object is not None]
-    while (
-        objects
-        and _mention_start(tokens, tokens[objects[-1]]) > 0
-        and tokens[_mention_start(tokens, tokens[objects[-1]]) - 1].word in PREPOSITIONS
-    ):
+    while objects and tokens[max(0, _mention_start(tokens, tokens[objects[-1]]) - 1)].word in PREPOSITIONS:
         objects.pop()
     if len(objects) >= 2 and _mention_start(tokens, tokens[objects[-1]]) == objects[-2] + 1:
         tokens.insert(objects[-2] + 1, _Token("and", _uniform(grid)))
