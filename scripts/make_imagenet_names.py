@@ -208,7 +208,9 @@ NAMES = {
     "baboon.n.01": "baboon",
     "koala.n.01": "koala",
     "wombat.n.01": "wombat",
-    "wallaby.n.01": "wallaby",
+    # ImageNet-1k has no kangaroo class: kangaroos land on "wallaby", which WordNet files under
+    # kangaroo, so "kangaroo" is true of both (gc_kangaroo: wallaby 1.00, and a wrong "wallaby")
+    "wallaby.n.01": "kangaroo",
     "echidna.n.02": "echidna",
     "platypus.n.01": "platypus",
     "grey_whale.n.01": "whale",
@@ -250,7 +252,8 @@ NAMES = {
     "amphibian.n.01": "amphibious vehicle",
     "recreational_vehicle.n.01": "camper van",
     "motor_scooter.n.01": "scooter",
-    "moped.n.01": "moped",
+    # no motorcycle class in ImageNet-1k: motorcycles land on "moped", a kind of motorcycle in WordNet
+    "moped.n.01": "motorcycle",
     "mountain_bike.n.01": "bicycle",
     "bicycle-built-for-two.n.01": "tandem bicycle",
     "tricycle.n.01": "tricycle",
