@@ -24,6 +24,7 @@ WORLD = "explore_world_animals/gcompris/src/activities/explore_world_animals/res
 MON = "explore_monuments/gcompris/src/activities/explore_monuments/resource"
 OPENCV = "ex/usr/share/doc/opencv-doc/examples/data"
 OPENCV_HTML = "ex/usr/share/doc/opencv-doc/opencv4/html"  # the tutorials' pictures
+OPENCV_EXAMPLES = "ex/usr/share/doc/opencv-doc/examples"  # the samples' data, data/ among them
 DARKNET = "ex/usr/share/darknet/data"
 OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (Debian opencv-doc copyright; photographer unstated)"
 DARKNET_LICENCE = "GPL-3.0+ or MIT or WTFPL (Debian darknet copyright, Files: *; photographer unstated)"
@@ -305,6 +306,71 @@ TUNING += [
         ]
     ],
 ]
+# Fourth round (2026-12-04): the set had no car, potted plant, songbird or monkey's face, few people
+# and few places, and once the detector's confirmation joined the rules (naming.py, Thresholds.confirmed)
+# nothing in it told the stamp thresholds 0.6 and 0.7 apart. Nine more of opencv-doc's pictures that
+# no photo of either set repeats (16x16 thumbnail correlation at most 0.71), labelled by looking;
+# two carry boxes or circles a tutorial drew.
+TUNING += [
+    ("cv_mandrill.jpg", f"{OPENCV}/baboon.jpg", "object", "monkey", "monkey|mandrill|baboon", "mandrill's face, close"),
+    (
+        "cv_potted_plant.jpg",
+        f"{OPENCV_HTML}/plant.jpg",
+        "object",
+        "plant",
+        "plant|potted plant|pot plant|houseplant|flowerpot",
+        "potted plant on a desk",
+    ),
+    ("cv_robin.jpg", f"{OPENCV_EXAMPLES}/hfs/data/000.jpg", "object", "robin", "robin", "European robin perched on a rail"),
+    (
+        "cv_car.jpg",
+        f"{OPENCV}/licenseplate_motion.jpg",
+        "object",
+        "car",
+        "car|cars|sedan|automobile",
+        "back of a silver car, motion-blurred",
+    ),
+    (
+        "cv_basketball_players.jpg",
+        f"{OPENCV_HTML}/person_multi_det.jpg",
+        "people",
+        "person",
+        "person|people|man|men|player|players",
+        "people playing basketball outdoors, bicycles (boxes and axes drawn)",
+    ),
+    (
+        "cv_campus.jpg",
+        f"{OPENCV_HTML}/Background_Subtraction_Tutorial_frame.jpg",
+        "people",
+        "person",
+        "person|people|man|men",
+        "people walking across a campus, small",
+    ),
+    (
+        "cv_face.jpg",
+        f"{OPENCV_HTML}/Cascade_Classifier_Tutorial_Result_Haar.jpg",
+        "people",
+        "person",
+        "person|woman|girl|people",
+        "a woman's face (circles drawn round it)",
+    ),
+    (
+        "cv_building.jpg",
+        f"{OPENCV}/building.jpg",
+        "place",
+        "building",
+        "building|hotel|office building",
+        "modern hotel building behind a lawn",
+    ),
+    (
+        "cv_street.jpg",
+        f"{OPENCV}/leuvenA.jpg",
+        "place",
+        "street",
+        "street|alley|houses|town|village",
+        "cobbled street between old brick houses",
+    ),
+]
 README_NAMES = {"screwDriver.webp": "screDriver.webp"}  # as the GCompris README spells it
 FIELDS = ["file", "main_object", "known", "accepted", "category", "source", "licence", "note", "kind"]
 
@@ -346,7 +412,7 @@ def source_path(root: Path, source: str) -> tuple[Path, str, str]:
     if source.startswith("gc/"):
         rcc = source.split("/")[1]
         return path, f"gcompris-qt-data 3.1-2: {rcc}.rcc {'/'.join(source.split('/')[-3:])}", gcompris_licence(path)
-    if source.startswith((OPENCV, OPENCV_HTML)):
+    if source.startswith((OPENCV_EXAMPLES, OPENCV_HTML)):
         return path, f"opencv-doc 4.6.0+dfsg-12: {source.removeprefix('ex/')}", OPENCV_LICENCE
     return path, f"darknet 0.0.0+git20180914.61c9d02e-2: usr/share/darknet/data/{path.name}", DARKNET_LICENCE
 
@@ -355,6 +421,7 @@ def add(root: Path, folder: Path, entries: list) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "photos.csv"
     rows = list(csv.DictReader(table.open(newline="", encoding="utf-8"))) if table.is_file() else []
+    ending = "\r\n" if table.is_file() and b"\r\n" in table.read_bytes()[:4096] else "\n"  # as the table has it
     for row in rows:
         row.setdefault("kind", "object")
         row["kind"] = row.get("kind") or "object"
@@ -380,7 +447,7 @@ def add(root: Path, folder: Path, entries: list) -> None:
             }
         )
     with table.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=FIELDS, lineterminator=ending)
         writer.writeheader()
         writer.writerows(rows)
     print(f"{table}: {len(rows)} photos")
