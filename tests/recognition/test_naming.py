@@ -121,6 +121,41 @@ def test_the_narrowest_sure_category_is_said(lexicon):
     assert animal.text == "a photo of an animal"
 
 
+def test_a_detection_where_the_word_looked_confirms_an_unsure_name(lexicon):
+    tabby = [("tench", 0.01), ("tabby", 0.62)]  # "cat" at 0.62: not sure alone (name 0.9)
+    here, away = (0, 0, 100, 100), (150, 150, 220, 220)  # the word's attention peaks at the image's top left
+    cat = renamed(lexicon, "a picture of a bird", tabby, [FakeDetection("cat", 0.40, here)])
+    assert cat.text == "a picture of a cat"
+    assert (cat.objects[0].source, cat.objects[0].label, cat.objects[0].box) == ("classifier", "tabby", [0.0, 0.0, 200.0, 200.0])
+    assert looked_here(cat, 4) == "looked here: tabby → cat 0.62, ImageNet classifier, and the detector saw cat 0.40 there"
+    assert cat.to_json()["objects"][0]["confirmed_by"] == "cat 0.40"
+    # a detected bird confirms an owl: the name's category
+    owl = renamed(lexicon, "a picture of a rat", [("tench", 0.01), ("great grey owl", 0.64)], [FakeDetection("bird", 0.38, here)])
+    assert owl.text == "a picture of an owl"
+    # no confirmation: elsewhere, too weak, another kind, a name the classifier is less sure of, or off
+    for detection, answers, thresholds in [
+        (FakeDetection("cat", 0.40, away), tabby, {}),
+        (FakeDetection("cat", 0.30, here), tabby, {}),
+        (FakeDetection("dog", 0.45, here), tabby, {}),
+        (FakeDetection("cat", 0.40, here), [("tench", 0.01), ("tabby", 0.45)], {}),
+        (FakeDetection("cat", 0.40, here), tabby, {"confirmed": None}),
+    ]:
+        assert renamed(lexicon, "a picture of a bird", answers, [detection], **thresholds).text in (
+            "a picture of an animal",
+            "a picture of a bird",
+        )
+
+
+def test_the_detector_names_the_decoders_category_word_when_the_classifier_is_sure_of_it(lexicon):
+    corkscrew = [("tench", 0.01), ("corkscrew", 0.79)]  # a tool to the classifier, sure (0.7); the name is not
+    scissors = [FakeDetection("scissors", 0.81, (0, 0, 100, 100))]
+    named = renamed(lexicon, "a picture of a tool", corkscrew, scissors)
+    assert named.text == "a picture of some scissors" and named.objects[0].source == "detector"
+    assert renamed(lexicon, "a picture of a tool", corkscrew, []).text == "a picture of a tool"
+    unsure = renamed(lexicon, "a picture of a tool", [("tench", 0.01), ("corkscrew", 0.5)], scissors)
+    assert unsure.text == "a picture of a tool" and unsure.objects[0].source == "decoder"
+
+
 def test_a_place_after_a_list_keeps_the_lists_and_and_plural_only_names_take_some(lexicon):
     # "and a tree" dropped as a second mention took its "and"; the place "by a castle" comes after the list
     place = [("castle", 0.96), ("koala", 0.99), ("tench", 0.001), ("tench", 0.001)]
