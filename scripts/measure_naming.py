@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DECODER_GRID = (0.3,)  # the previous default; earlier runs tried 0.05 to 1.01 (docs/naming.md)
 GRID = {"name": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), "category": (0.3, 0.5, 0.7), "place": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)}
 STAMP_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# the stamps' name within the decoder's own category word: chosen after the grid, the others fixed
+STAMP_CATEGORY_GRID = (None, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_DESIGN = "domain + classifier + stamps (default)"
 CROPS_DESIGN = "domain + classifier on pooled features and crops + stamps"
 POOLED_DESIGN = "domain + evidence ladder (pooled)"
@@ -83,7 +85,25 @@ def threshold_grid(options: dict, default: Thresholds | None):
     for name, category, place, stamp in itertools.product(*GRID.values(), stamp_grid):
         if options["design"] == "gate" and category != GRID["category"][0]:
             continue  # the gate has no category fallback
-        yield Thresholds(name=name, category=category, place=place, stamp=stamp, decoder=options["decoder"])
+        yield Thresholds(name=name, category=category, place=place, stamp=stamp, decoder=options["decoder"], stamp_category=None)
+
+
+def refinements(options: dict, chosen: Thresholds):
+    """After the grid: the stamps' rung within the decoder's category word, the rest as chosen."""
+    if options["design"] == "slots" and options.get("stamps") is not None:
+        for value in STAMP_CATEGORY_GRID:
+            yield dataclasses.replace(chosen, stamp_category=value)
+
+
+def choose(base: Namer, detector, options: dict, tuning, candidates, best: tuple | None = None) -> tuple:
+    """(key, thresholds) of the candidates scoring best on the tuning photos, or `best` if none
+    beats it; ties go to the higher thresholds (a rung left out counts as the highest)."""
+    for thresholds in candidates:
+        s = score(naming_rates(renamed(make_namer(base, detector, thresholds, options), tuning)))
+        key = (s, *(1.01 if v is None else v for v in dataclasses.astuple(thresholds)))
+        if best is None or key > best[0]:
+            best = (key, thresholds)
+    return best
 
 
 def make_namer(base: Namer, detector, thresholds: Thresholds, options: dict) -> Namer:
@@ -196,13 +216,8 @@ def main() -> None:
     per_photo = {"decoder only (old default)": old}
     chosen = {}
     for design, options in designs(base, args.decoder, CropClassifier.for_model(captioner.model, base.classifier)).items():
-        best = None
-        for thresholds in threshold_grid(options, chosen.get(DEFAULT_DESIGN)):
-            s = score(naming_rates(renamed(make_namer(base, detector, thresholds, options), tuning)))
-            # ties go to the higher thresholds (a rung left out counts as the highest)
-            key = (s, *(1.01 if v is None else v for v in dataclasses.astuple(thresholds)))
-            if best is None or key > best[0]:
-                best = (key, thresholds)
+        best = choose(base, detector, options, tuning, threshold_grid(options, chosen.get(DEFAULT_DESIGN)))
+        best = choose(base, detector, options, tuning, refinements(options, best[1]), best)
         thresholds = chosen[design] = best[1]
         namer = make_namer(base, detector, thresholds, options)
         start = time.perf_counter()

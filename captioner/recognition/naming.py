@@ -9,6 +9,9 @@ categories (names.py). A slot-filling rule with thresholds calibrated on a tunin
 classifier on a crop of the photo where the word looked: crops.py):
 
 - the classifier's name when it is sure (>= name threshold), e.g. "monkey" -> "tiger";
+- an unsure name when a second recogniser agrees: a detection where the word looked ("a cat" from
+  tabby 0.62 and a detected cat 0.40), or the stamps within the category the decoder wrote ("a tool"
+  -> "some pliers");
 - else its category when that is sure ("an animal"), else "something": never a confident wrong name;
 - the decoder's word when the classifier agrees with it (same name, a synonym, or the decoder said
   a category and the classifier is not sure of more).
@@ -80,6 +83,10 @@ class Thresholds:
     # score NanoDet's own demos draw boxes at. None: off.
     confirmed: float | None = 0.5
     confirm_score: float = 0.35
+    # else the stamp recogniser's name at this probability when the decoder wrote its category ("a
+    # tool", and the stamps say pliers): the decoder's coarse word and the stamps' name agree. Chosen
+    # on the tuning set (scripts/measure_naming.py: 0.5-0.7 tie, above None; ties go to the higher).
+    stamp_category: float | None = 0.7
     # Off by default (None): the decoder's own word stays when it gave it at least this probability
     # (teacher-forced on its caption). The design shipped before the decoder's domain was tested per
     # image (DecoderDomain); kept to be measured against it (scripts/measure_naming.py).
@@ -372,7 +379,17 @@ class Namer:
             return slot.name, "classifier", slot.label, slot.name_p
         if sure_stamp:
             return slot.stamp, "stamps", slot.stamp, slot.stamp_p
-        return self._confirmed(slot) or self._vague(slot)
+        return self._confirmed(slot) or self._stamp_in_category(slot) or self._vague(slot)
+
+    def _stamp_in_category(self, slot: _Slot) -> tuple | None:
+        """The stamp recogniser's name, not sure alone, within the category word the decoder wrote:
+        "a tool" -> "some pliers" (stamps 0.75)."""
+        t, lex = self.thresholds, self.lexicon
+        if t.stamp_category is None or slot.stamp is None or slot.stamp_p < t.stamp_category:
+            return None
+        if slot.word in lex.categories and slot.stamp in lex.category_of and self._within(slot.stamp, slot.word):
+            return slot.stamp, "stamps", slot.stamp, slot.stamp_p
+        return None
 
     def _confirmed(self, slot: _Slot) -> tuple | None:
         """The classifier's name, not sure alone, when the detector sees the same thing where the

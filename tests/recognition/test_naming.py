@@ -262,6 +262,21 @@ def test_the_stamp_recogniser_names_what_imagenet_has_no_class_for(lexicon):
     assert named("nothing", 0.9, [("tench", 0.001), ("corkscrew", 0.3)]).text == "a photo of a tool"
 
 
+def test_the_stamps_name_within_the_category_word_the_decoder_wrote(lexicon):
+    def named(text, p, **thresholds):
+        answers = [("tench", 0.001), ("corkscrew", 0.3)]  # the classifier unsure of anything
+        namer = Namer(FakeClassifier(answers), lexicon, stamps=FakeStamps("pliers", p), thresholds=Thresholds(stamp=0.9, **thresholds))
+        result = caption(text)
+        namer.rename(result, torch.zeros(L, 8))
+        return result
+
+    pliers = named("a photo of a tool", 0.75)  # the stamps alone are not sure (0.9); within "tool" they are
+    assert pliers.text == "a photo of some pliers" and pliers.objects[0].source == "stamps"
+    assert named("a photo of a tool", 0.6).text == "a photo of a tool"  # below stamp_category (0.7)
+    assert named("a photo of a fruit", 0.75).text == "a photo of a fruit"  # pliers are no fruit
+    assert named("a photo of a tool", 0.75, stamp_category=None).text == "a photo of a tool"
+
+
 def test_shapes_models_are_not_renamed():
     assert Lexicon.for_model_dir(default_model_dir("shapes")) is None
 
