@@ -397,9 +397,9 @@ class Namer:
         t = self.thresholds
         if t.confirmed is None or slot.name_p < t.confirmed:
             return None
-        kinds = {slot.name, self._category(slot.name)}
+        kinds = {slot.name, self._category(slot.name)} - {None}
         for d in slot.at_peak:
-            if d.score >= t.confirm_score and (d.label in kinds or DETECTOR_NAMES.get(d.label) in kinds):
+            if d.score >= t.confirm_score and (d.label in kinds or DETECTOR_NAMES.get(d.label, d.label) in kinds):
                 return slot.name, "classifier", slot.label, slot.name_p, tuple(d.box), f"{d.label} {d.score:.2f}"
         return None
 
@@ -518,21 +518,22 @@ class Namer:
             if size is not None:
                 slot.at_peak = _at_peak(token.map, detections, size)
                 if slot.evidence is not None:
-                    slot.detected = self._detected_object(token.map, detections, size)
+                    slot.detected = self._detected_object(slot.at_peak)
             decision = self._decide(slot)
             said = self._category_said(slot, decision)
             if said is not None and size is not None:
-                decision = self._detected_name(token.map, detections, size, said) or decision
+                decision = self._detected_name(slot.at_peak, said) or decision
             elif decision is not None and decision[1] == "stamps" and slot.category_p >= self.thresholds.category and size is not None:
                 # a sure category that the detector names where the word looked outranks the stamps' guess
-                decision = self._detected_name(token.map, detections, size, slot.category) or decision
+                decision = self._detected_name(slot.at_peak, slot.category) or decision
             if decision is None:
                 token.object = ObjectWord(slot.index, slot.word, "decoder", slot.word, None, None, slot.word)
             else:
-                word, source, label, p, *box = decision
+                word, source, label, p, *extra = decision  # extra: (box,) from a detection, (box, "cat 0.40") from a confirmation
+                box = list(extra[0]) if extra else None
+                confirmed_by = extra[1] if len(extra) > 1 else None
                 token.word = word
-                token.object = ObjectWord(slot.index, word, source, label, p, list(box[0]) if box else None, slot.word)
-                token.object.confirmed_by = box[1] if len(box) > 1 else None
+                token.object = ObjectWord(slot.index, word, source, label, p, box, slot.word, confirmed_by=confirmed_by)
         object_tokens = [tokens[s.index] for s in slots]
         self._count_and_merge(tokens, object_tokens, detections)
         self._add_people(tokens, detections, size, (H, W))
@@ -564,22 +565,18 @@ class Namer:
             return slot.word if sure else None
         return decision[0] if decision[1] == "classifier" and decision[0] in VAGUE else None
 
-    def _detected_object(self, attention: np.ndarray, detections: list, size) -> tuple | None:
-        """(name, score, box) of the detector's surest object (not a person) whose box holds the
-        attention's peak, named as the objects model's captions name it ("sofa"), or None."""
-        found = self._detected_name(attention, detections, size, None)
+    def _detected_object(self, at_peak: list) -> tuple | None:
+        """(name, score, box) of the detector's surest object among those at a word's attention peak
+        (_at_peak: not people), named as the objects model's captions name it ("sofa"), or None."""
+        found = self._detected_name(at_peak, None)
         if found is None:
             return None
         return DETECTOR_NAMES.get(found[0], found[0]), found[3], found[4]
 
-    def _detected_name(self, attention: np.ndarray, detections: list, size, category: str | None) -> tuple | None:
+    def _detected_name(self, at_peak: list, category: str | None) -> tuple | None:
         """A word the classifier is sure of only as a `category` ("animal"), named by the detector
-        instead: its surest object of that category (not a person) whose box holds the attention's peak."""
-        inside = [
-            d
-            for d in _at_peak(attention, detections, size)
-            if d.score >= self.thresholds.count and (category is None or self._within(d.label, category))
-        ]
+        instead: its surest object of that category among those at the word's attention peak (_at_peak)."""
+        inside = [d for d in at_peak if d.score >= self.thresholds.count and (category is None or self._within(d.label, category))]
         if not inside:
             return None
         best = max(inside, key=lambda d: d.score)
