@@ -39,6 +39,18 @@ else
     echo "libraries (nvidia-*, triton). No GPU? bash scripts/setup.sh --cpu installs torch's CPU-only build (about 2 GB)."
 fi
 
+# Room on the disk first: pip otherwise stops half-way with "[Errno 28] No space left on device"
+# (a CI run did, 54 s in). Only a new .venv needs it; an existing one is updated in place.
+if [[ ! -x .venv/bin/python ]]; then
+    if [[ $cpu == 1 ]]; then need_mb=3000; else need_mb=7500; fi  # the venv (2 / 6.6 GB) and the tests' files
+    free_mb=$(df -Pm . | awk 'NR == 2 {print $4}')
+    if [[ -n "$free_mb" && "$free_mb" -lt "$need_mb" ]]; then
+        echo "setup.sh: not enough disk space in $(pwd): ${free_mb} MB free, about ${need_mb} MB needed for .venv" >&2
+        echo "(and the test files). Free some space and run it again; --cpu needs about 3000 MB." >&2
+        exit 1
+    fi
+fi
+
 python=${PYTHON:-python3}
 say "virtual environment .venv"
 if [[ ! -x .venv/bin/python ]]; then
