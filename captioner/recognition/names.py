@@ -47,6 +47,29 @@ PARENT_CATEGORY = {
 }
 
 
+# Plurals the "-s"/"-es" rule gets wrong, among the words a caption counts or says of several things.
+_IRREGULAR_PLURALS = {
+    "person": "people",
+    "fish": "fish",
+    "piece of furniture": "pieces of furniture",
+    "piece of clothing": "pieces of clothing",
+}
+
+
+def plural(word: str, table: dict[str, str] | None = None) -> str:
+    """The plural of a name or category word: the names table's when it has one, else English's
+    regular rule ("bird" -> "birds", "dish" -> "dishes", "person" -> "people")."""
+    if table and word in table:
+        return table[word]
+    if word in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[word]
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 class NamesTableError(RuntimeError):
     """The shipped names table is missing or malformed."""
 

@@ -47,7 +47,7 @@ from captioner.recognition.classifier import RegionClassifier
 from captioner.recognition.crops import CropClassifier
 from captioner.recognition.domain import DecoderDomain
 from captioner.recognition.evidence import NameEvidence, Weights
-from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, ImageNetNames, load_names
+from captioner.recognition.names import CATEGORY_PHRASES, PARENT_CATEGORY, ImageNetNames, load_names, plural
 from captioner.recognition.stamps import StampRecogniser
 
 VAGUE = ("something",) + tuple(CATEGORY_PHRASES)  # words that do not name the object
@@ -111,12 +111,11 @@ class Thresholds:
 
 
 # Design "pooled" (Namer(design="pooled")), calibrated on data/photos-tuning (95 photos) by
-# scripts/measure_naming.py: the classifier on the attended region and the whole picture at half
-# weight each, sure at 0.7; the stamps at 0.9 (0.7 before an unsure name fell back to the narrowest
-# sure category: "a fish" now outscores the stamps' 0.7-0.9 guesses there); the detector's object
-# where the word looked off (0.7 on the 86 photos before the fourth round); the decoder's backed name
-# off. Not the default: docs/naming.md has why.
-POOLED_THRESHOLDS = Thresholds(name=0.7, stamp=0.9, attended=0.5, detector=None, agree=None)
+# scripts/measure_naming.py: the classifier on the whole picture alone (attended weight 0), sure at
+# 0.6; the stamps at 0.9; the detector's object where the word looked off; the decoder's backed name
+# at the default's 0.3. (Half weight each and 0.7, agree off, until the wrong-name count stopped
+# counting "two birds" and "on tree bark" as names, sixth round.) Not the default: docs/naming.md has why.
+POOLED_THRESHOLDS = Thresholds(name=0.6, stamp=0.9, attended=0.0, detector=None)
 
 
 @dataclass(frozen=True)
@@ -614,7 +613,7 @@ class Namer:
             if n >= 2:
                 token.object.count = n
                 token.object.box = _union(boxes)
-                token.word = self.names.plurals.get(name, name + "s")
+                token.word = name if name in self._plural_only else plural(name, self.names.plurals)
                 _set_article(tokens, token, COUNT_WORDS.get(n, "many"))
 
     def _within(self, name: str, category: str) -> bool:

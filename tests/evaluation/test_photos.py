@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from captioner.evaluation.photos import read_photo_set
+from captioner.evaluation.photos import read_photo_set, wrong_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,3 +29,15 @@ def test_tuning_and_evaluation_photos_are_disjoint():
     e = np.stack([_thumbnail(r["path"]) for r in evaluation])
     assert float((t @ e.T).max()) < 0.9
     assert float((e @ e.T)[np.eye(len(e)) == 1].min()) > 0.99  # the check sees a copy as a copy
+
+
+def test_a_category_word_is_vague_in_the_plural_and_a_scene_names_no_object():
+    spoonbills = {"main_object": "spoonbill", "accepted": "spoonbill|spoonbills|bird|birds"}
+    assert not wrong_name("two birds".split(), {**spoonbills, "accepted": "spoonbill"})  # a counted category word
+    assert not wrong_name("a photo of some dishes".split(), spoonbills)
+    komodo = {"main_object": "komodo dragon", "accepted": "komodo dragon|lizard"}
+    assert not wrong_name("a picture of a bird on tree bark".split(), komodo)  # the decoder's background
+    assert not wrong_name("a picture of an animal on a beach".split(), komodo)  # a place of the names table
+    assert wrong_name("a picture of a monkey on tree bark".split(), komodo)
+    assert wrong_name("a photo of a beach".split(), komodo)  # a place said instead of the object is a wrong name
+    assert wrong_name("a picture of some bark".split(), komodo)  # a background word alone is not its phrase

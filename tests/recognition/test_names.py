@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from captioner.recognition.names import NAMES_FILE, NamesTableError, load_names
+from captioner.recognition.names import NAMES_FILE, NamesTableError, load_names, plural
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,16 @@ def test_a_broken_table_is_refused_with_its_line(tmp_path):
         load_names(bad)
     with pytest.raises(NamesTableError, match="not found"):
         load_names(tmp_path / "missing.csv")
+
+
+def test_plurals_of_names_and_category_words():
+    assert [plural(w) for w in ("bird", "dish", "box", "person", "fish", "butterfly", "toy")] == [
+        "birds",
+        "dishes",
+        "boxes",
+        "people",
+        "fish",
+        "butterflies",
+        "toys",
+    ]
+    assert plural("mouse", {"mouse": "mice"}) == "mice"
