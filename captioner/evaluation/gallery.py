@@ -51,6 +51,8 @@ def gallery_rows(captioner, rows: Sequence[dict], images_dir: Path, beam_size: i
                 **item,
                 "picture": path,
                 "word": result.words[k],
+                "words": list(result.words),  # a name may be several words ("komodo dragon"): bold it by place
+                "index": k,
                 "decoder_caption": getattr(result, "decoder_text", None) or result.text,
                 "looked_here": looked_here(result, k) or "",
                 "licence": row.get("licence", ""),
@@ -81,7 +83,7 @@ def write_gallery(captioner, photos: str | Path, page: Path, images_dir: Path, b
     ]
     for i in items:
         link = Path(os.path.relpath(Path(i["picture"]).resolve(), page.resolve().parent)).as_posix()
-        caption = " ".join(f"**{w}**" if w == i["word"] else w for w in i["caption"].split())
+        caption = " ".join(f"**{w}**" if j == i["index"] else w for j, w in enumerate(i["words"]))
         lines.append(
             f"| ![{i['file']}]({link}) | {i['kind']}: {i['main_object']} | {i['decoder_caption']} | {caption} "
             f"| {'yes' if i['by_name'] else '-'} | {i['looked_here']} | {i['licence'].replace('|', '/')} |"
