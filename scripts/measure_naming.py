@@ -34,6 +34,9 @@ GRID = {"name": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), "category": (0.3, 0.5, 0.7)
 STAMP_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # the stamps' name within the decoder's own category word: chosen after the grid, the others fixed
 STAMP_CATEGORY_GRID = (None, 0.5, 0.6, 0.7, 0.8, 0.9)
+# then the two views agreeing (the attended region's name at >= the first, the whole picture's same
+# name at >= the second)
+AGREED_GRID = ((None, 0.6),) + tuple(itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.5, 0.6, 0.7, 0.8)))
 DEFAULT_DESIGN = "domain + classifier + stamps (default)"
 CROPS_DESIGN = "domain + classifier on pooled features and crops + stamps"
 POOLED_DESIGN = "domain + evidence ladder (pooled)"
@@ -85,14 +88,22 @@ def threshold_grid(options: dict, default: Thresholds | None):
     for name, category, place, stamp in itertools.product(*GRID.values(), stamp_grid):
         if options["design"] == "gate" and category != GRID["category"][0]:
             continue  # the gate has no category fallback
-        yield Thresholds(name=name, category=category, place=place, stamp=stamp, decoder=options["decoder"], stamp_category=None)
+        yield Thresholds(
+            name=name, category=category, place=place, stamp=stamp, decoder=options["decoder"], stamp_category=None, agreed=None
+        )
 
 
-def refinements(options: dict, chosen: Thresholds):
-    """After the grid: the stamps' rung within the decoder's category word, the rest as chosen."""
-    if options["design"] == "slots" and options.get("stamps") is not None:
-        for value in STAMP_CATEGORY_GRID:
-            yield dataclasses.replace(chosen, stamp_category=value)
+def refinements(options: dict, chosen: Thresholds, rung: str) -> list[Thresholds]:
+    """After the grid, rung by rung (REFINEMENTS), each tried with the thresholds chosen before it:
+    the stamps' name within the decoder's category word, then the two views agreeing."""
+    if options["design"] != "slots":
+        return []
+    if rung == "stamp_category":
+        return [dataclasses.replace(chosen, stamp_category=v) for v in STAMP_CATEGORY_GRID] if options.get("stamps") is not None else []
+    return [dataclasses.replace(chosen, agreed=region, agreed_whole=whole) for region, whole in AGREED_GRID]
+
+
+REFINEMENTS = ("stamp_category", "agreed")
 
 
 def choose(base: Namer, detector, options: dict, tuning, candidates, best: tuple | None = None) -> tuple:
@@ -217,7 +228,8 @@ def main() -> None:
     chosen = {}
     for design, options in designs(base, args.decoder, CropClassifier.for_model(captioner.model, base.classifier)).items():
         best = choose(base, detector, options, tuning, threshold_grid(options, chosen.get(DEFAULT_DESIGN)))
-        best = choose(base, detector, options, tuning, refinements(options, best[1]), best)
+        for rung in REFINEMENTS:
+            best = choose(base, detector, options, tuning, refinements(options, best[1], rung), best)
         thresholds = chosen[design] = best[1]
         namer = make_namer(base, detector, thresholds, options)
         start = time.perf_counter()

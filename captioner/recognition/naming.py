@@ -10,8 +10,8 @@ classifier on a crop of the photo where the word looked: crops.py):
 
 - the classifier's name when it is sure (>= name threshold), e.g. "monkey" -> "tiger";
 - an unsure name when a second recogniser agrees: a detection where the word looked ("a cat" from
-  tabby 0.62 and a detected cat 0.40), or the stamps within the category the decoder wrote ("a tool"
-  -> "some pliers");
+  tabby 0.62 and a detected cat 0.40), the stamps within the category the decoder wrote ("a tool"
+  -> "some pliers"), or the classifier on the whole picture (its surest name the same);
 - else its category when that is sure ("an animal"), else "something": never a confident wrong name;
 - the decoder's word when the classifier agrees with it (same name, a synonym, or the decoder said
   a category and the classifier is not sure of more).
@@ -87,6 +87,12 @@ class Thresholds:
     # tool", and the stamps say pliers): the decoder's coarse word and the stamps' name agree. Chosen
     # on the tuning set (scripts/measure_naming.py: 0.5-0.7 tie, above None; ties go to the higher).
     stamp_category: float | None = 0.7
+    # else the classifier's name at this probability when the whole picture's top name is the same
+    # at `agreed_whole` or more: two views of one classifier, the region the word looked at and the
+    # whole picture, agree ("a hammer" at 0.65 and 0.62). Chosen on the tuning set after the grid
+    # (scripts/measure_naming.py: 0.4-0.6 with the whole at 0.6 tie, above None; ties go to the higher).
+    agreed: float | None = 0.6
+    agreed_whole: float = 0.6
     # Off by default (None): the decoder's own word stays when it gave it at least this probability
     # (teacher-forced on its caption). The design shipped before the decoder's domain was tested per
     # image (DecoderDomain); kept to be measured against it (scripts/measure_naming.py).
@@ -143,7 +149,9 @@ class ObjectWord:
     box: list[float] | None = None  # (x0, y0, x1, y1) in the image's pixels, for a detection
     decoder_word: str | None = None  # what the decoder wrote there, if anything
     count: int = 1
-    confirmed_by: str | None = None  # the detection that confirmed an unsure name there, label and score ("cat 0.40")
+    # what confirmed a name the classifier was unsure of: a detection there, label and score ("cat
+    # 0.40"), or the classifier on the whole picture ("whole picture: hammer 0.62")
+    confirmed_by: str | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -180,6 +188,8 @@ class _Slot:
     stamp_p: float = 0.0
     evidence: dict | None = None  # each recogniser's distribution over NameEvidence.names
     whole_label: str = ""  # the classifier's top label on the whole picture
+    whole_name: str = ""  # and its surest name there, with its probability
+    whole_name_p: float = 0.0
     detected: tuple | None = None  # (name, score, box) of the detector's surest object where the word looked
     at_peak: list = field(default_factory=list)  # the detections (not people) whose box holds the word's attention peak
 
@@ -335,7 +345,7 @@ class Namer:
         stamps = stamp_p.numpy() if stamp_p is not None else None
         for row, slot in enumerate(slots):
             slot.evidence = self.evidence.distributions(name_p[row].numpy(), name_p[0].numpy(), stamps)
-            slot.whole_label = slots[0].label
+            slot.whole_label, slot.whole_name, slot.whole_name_p = slots[0].label, slots[0].name, slots[0].name_p
         return slots[1:], slots[0]
 
     def _narrowest_category(self, p: torch.Tensor) -> int:
@@ -378,7 +388,15 @@ class Namer:
             return slot.name, "classifier", slot.label, slot.name_p
         if sure_stamp:
             return slot.stamp, "stamps", slot.stamp, slot.stamp_p
-        return self._confirmed(slot) or self._stamp_in_category(slot) or self._vague(slot)
+        return self._confirmed(slot) or self._stamp_in_category(slot) or self._views_agree(slot) or self._vague(slot)
+
+    def _views_agree(self, slot: _Slot) -> tuple | None:
+        """The classifier's name, not sure alone, when the whole picture's surest name is the same:
+        "a hammer" from the region's 0.65 and the whole picture's 0.62 (else "a tool")."""
+        t = self.thresholds
+        if t.agreed is None or slot.name_p < t.agreed or slot.whole_name != slot.name or slot.whole_name_p < t.agreed_whole:
+            return None
+        return slot.name, "classifier", slot.label, slot.name_p, None, f"whole picture: {slot.whole_name} {slot.whole_name_p:.2f}"
 
     def _stamp_in_category(self, slot: _Slot) -> tuple | None:
         """The stamp recogniser's name, not sure alone, within the category word the decoder wrote:
@@ -529,7 +547,7 @@ class Namer:
                 token.object = ObjectWord(slot.index, slot.word, "decoder", slot.word, None, None, slot.word)
             else:
                 word, source, label, p, *extra = decision  # extra: (box,) from a detection, (box, "cat 0.40") from a confirmation
-                box = list(extra[0]) if extra else None
+                box = list(extra[0]) if extra and extra[0] is not None else None
                 confirmed_by = extra[1] if len(extra) > 1 else None
                 token.word = word
                 token.object = ObjectWord(slot.index, word, source, label, p, box, slot.word, confirmed_by=confirmed_by)
@@ -704,7 +722,11 @@ def looked_here(result, index: int) -> str | None:
     label = obj.label or obj.word
     shown = label if label == obj.word else f"{label} → {obj.word}"
     count = f", {obj.count} found" if obj.count > 1 else ""
-    confirmed = f", and the detector saw {obj.confirmed_by} there" if obj.confirmed_by else ""
+    confirmed = ""
+    if obj.confirmed_by and obj.confirmed_by.startswith("whole picture: "):
+        confirmed = f", and the same on the {obj.confirmed_by}"
+    elif obj.confirmed_by:
+        confirmed = f", and the detector saw {obj.confirmed_by} there"
     return f"looked here: {shown} {obj.probability:.2f}, {SOURCE_NAMES[obj.source]}{confirmed}{count}"
 
 

@@ -146,6 +146,24 @@ def test_a_detection_where_the_word_looked_confirms_an_unsure_name(lexicon):
         )
 
 
+def test_the_whole_picture_naming_the_same_confirms_an_unsure_name(lexicon):
+    # the attended region says cat at 0.65 and the whole picture at 0.62: each unsure alone (name 0.9)
+    cat = renamed(lexicon, "a picture of a bird", [("Egyptian cat", 0.62), ("tabby", 0.65)])
+    assert cat.text == "a picture of a cat"
+    assert (cat.objects[0].source, cat.objects[0].label, cat.objects[0].box) == ("classifier", "tabby", None)
+    assert cat.objects[0].confirmed_by == "whole picture: cat 0.62"
+    assert looked_here(cat, 4) == "looked here: tabby → cat 0.65, ImageNet classifier, and the same on the whole picture: cat 0.62"
+    # not: the whole picture names another thing, either view is below its threshold, or the rung is off
+    for answers, thresholds in [
+        ([("lion", 0.62), ("tabby", 0.65)], {}),
+        ([("tabby", 0.55), ("tabby", 0.65)], {}),
+        ([("tabby", 0.62), ("tabby", 0.55)], {}),
+        ([("tabby", 0.62), ("tabby", 0.65)], {"agreed": None}),
+        ([("tabby", 0.62), ("tabby", 0.65)], {"agreed": 0.7}),
+    ]:
+        assert renamed(lexicon, "a picture of a bird", answers, **thresholds).text in ("a picture of an animal", "a picture of a bird")
+
+
 def test_the_detector_names_the_decoders_category_word_when_the_classifier_is_sure_of_it(lexicon):
     corkscrew = [("tench", 0.01), ("corkscrew", 0.79)]  # a tool to the classifier, sure (0.7); the name is not
     scissors = [FakeDetection("scissors", 0.81, (0, 0, 100, 100))]
