@@ -37,6 +37,8 @@ STAMP_CATEGORY_GRID = (None, 0.5, 0.6, 0.7, 0.8, 0.9)
 # then the two views agreeing (the attended region's name at >= the first, the whole picture's same
 # name at >= the second)
 AGREED_GRID = ((None, 0.6),) + tuple(itertools.product((0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (0.5, 0.6, 0.7, 0.8)))
+# then the whole picture's other name making the region's sure name unsure, at this probability or more
+CONTRADICTED_GRID = (None, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 DEFAULT_DESIGN = "domain + classifier + stamps (default)"
 CROPS_DESIGN = "domain + classifier on pooled features and crops + stamps"
 POOLED_DESIGN = "domain + evidence ladder (pooled)"
@@ -89,21 +91,31 @@ def threshold_grid(options: dict, default: Thresholds | None):
         if options["design"] == "gate" and category != GRID["category"][0]:
             continue  # the gate has no category fallback
         yield Thresholds(
-            name=name, category=category, place=place, stamp=stamp, decoder=options["decoder"], stamp_category=None, agreed=None
+            name=name,
+            category=category,
+            place=place,
+            stamp=stamp,
+            decoder=options["decoder"],
+            stamp_category=None,
+            agreed=None,
+            contradicted=None,
         )
 
 
 def refinements(options: dict, chosen: Thresholds, rung: str) -> list[Thresholds]:
     """After the grid, rung by rung (REFINEMENTS), each tried with the thresholds chosen before it:
-    the stamps' name within the decoder's category word, then the two views agreeing."""
+    the stamps' name within the decoder's category word, the two views agreeing, then the whole
+    picture contradicting the region's sure name."""
     if options["design"] != "slots":
         return []
     if rung == "stamp_category":
         return [dataclasses.replace(chosen, stamp_category=v) for v in STAMP_CATEGORY_GRID] if options.get("stamps") is not None else []
-    return [dataclasses.replace(chosen, agreed=region, agreed_whole=whole) for region, whole in AGREED_GRID]
+    if rung == "agreed":
+        return [dataclasses.replace(chosen, agreed=region, agreed_whole=whole) for region, whole in AGREED_GRID]
+    return [dataclasses.replace(chosen, contradicted=value) for value in CONTRADICTED_GRID]
 
 
-REFINEMENTS = ("stamp_category", "agreed")
+REFINEMENTS = ("stamp_category", "agreed", "contradicted")
 
 
 def choose(base: Namer, detector, options: dict, tuning, candidates, best: tuple | None = None) -> tuple:

@@ -8,7 +8,8 @@ categories (names.py). A slot-filling rule with thresholds calibrated on a tunin
 (data/photos-tuning) decides what the word becomes (a design measured and not the default adds the
 classifier on a crop of the photo where the word looked: crops.py):
 
-- the classifier's name when it is sure (>= name threshold), e.g. "monkey" -> "tiger";
+- the classifier's name when it is sure (>= name threshold) and the whole picture does not name
+  another thing, e.g. "monkey" -> "tiger";
 - an unsure name when a second recogniser agrees: a detection where the word looked ("a cat" from
   tabby 0.62 and a detected cat 0.40), the stamps within the category the decoder wrote ("a tool"
   -> "some pliers"), or the classifier on the whole picture (its surest name the same);
@@ -93,6 +94,12 @@ class Thresholds:
     # (scripts/measure_naming.py, region 0.3-0.8 x whole 0.5-0.8: 0.3 with the whole at 0.6 is best).
     agreed: float | None = 0.3
     agreed_whole: float = 0.6
+    # The attended region's sure name is taken as unsure when the whole picture's surest name is
+    # another one at this probability or more: the two views of one classifier disagree (a kitten the
+    # region calls a fox at 0.91, the whole picture a cat at 0.28). The rest of the ladder then
+    # decides (a detection that confirms it, the category...). Chosen on the tuning set after the grid
+    # (scripts/measure_naming.py: 0.0-0.2 tie at the best score, above None; ties go to the higher).
+    contradicted: float | None = 0.2
     # Off by default (None): the decoder's own word stays when it gave it at least this probability
     # (teacher-forced on its caption). The design shipped before the decoder's domain was tested per
     # image (DecoderDomain); kept to be measured against it (scripts/measure_naming.py).
@@ -367,7 +374,7 @@ class Namer:
     def _decide(self, slot: _Slot) -> tuple[str, str, str, float] | None:
         """(word, source, label, probability) for a slot, or None to keep the decoder's word."""
         t, lex = self.thresholds, self.lexicon
-        sure_name = slot.name_p >= t.name
+        sure_name = slot.name_p >= t.name and not self._contradicted(slot)
         sure_stamp = slot.stamp is not None and slot.stamp_p >= t.stamp and slot.stamp in lex.category_of
         if slot.decoder_p is not None and t.decoder is not None and slot.decoder_p >= t.decoder:
             narrower = slot.word in lex.categories and sure_name and self._within(slot.name, slot.word)
@@ -389,6 +396,12 @@ class Namer:
         if sure_stamp:
             return slot.stamp, "stamps", slot.stamp, slot.stamp_p
         return self._confirmed(slot) or self._stamp_in_category(slot) or self._views_agree(slot) or self._vague(slot)
+
+    def _contradicted(self, slot: _Slot) -> bool:
+        """Whether the whole picture's surest name is another than the attended region's, at
+        `contradicted` or more."""
+        t = self.thresholds
+        return t.contradicted is not None and slot.whole_name != slot.name and slot.whole_name_p >= t.contradicted
 
     def _views_agree(self, slot: _Slot) -> tuple | None:
         """The classifier's name, not sure alone, when the whole picture's surest name is the same:

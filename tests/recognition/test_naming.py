@@ -164,6 +164,19 @@ def test_the_whole_picture_naming_the_same_confirms_an_unsure_name(lexicon):
         assert renamed(lexicon, "a picture of a bird", answers, **thresholds).text in ("a picture of an animal", "a picture of a bird")
 
 
+def test_the_whole_picture_naming_another_thing_makes_a_sure_name_unsure(lexicon):
+    # the region says fox at 0.91, the whole picture cat at 0.28: the two views disagree, the category is said
+    kitten = [("tabby", 0.28), ("red fox", 0.91)]
+    assert renamed(lexicon, "a picture of a bird", kitten, category=0.5).text == "a picture of an animal"
+    assert renamed(lexicon, "a picture of a bird", kitten, category=0.5, contradicted=None).text == "a picture of a fox"
+    assert renamed(lexicon, "a picture of a bird", [("tabby", 0.15), ("red fox", 0.91)], category=0.5).text == "a picture of a fox"
+    # a detection of the same thing where the word looked still confirms it
+    cat = [("lion", 0.3), ("tabby", 0.91)]
+    assert renamed(lexicon, "a picture of a bird", cat, [], category=0.5).text == "a picture of an animal"
+    confirmed = renamed(lexicon, "a picture of a bird", cat, [FakeDetection("cat", 0.40, (0, 0, 100, 100))], category=0.5)
+    assert confirmed.text == "a picture of a cat" and confirmed.objects[0].confirmed_by == "cat 0.40"
+
+
 def test_the_detector_names_the_decoders_category_word_when_the_classifier_is_sure_of_it(lexicon):
     corkscrew = [("tench", 0.01), ("corkscrew", 0.79)]  # a tool to the classifier, sure (0.7); the name is not
     scissors = [FakeDetection("scissors", 0.81, (0, 0, 100, 100))]
