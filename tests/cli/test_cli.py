@@ -298,6 +298,24 @@ def test_caption_names_objects_by_default_and_decoder_words_turns_it_off(folder,
     assert header[-1] == "objects"
 
 
+def test_no_detector_names_objects_without_people_or_detections(photos, tmp_path):
+    (tmp_path / "in").mkdir()
+    photos["astronaut"].save(tmp_path / "in" / "astronaut.jpg")
+    photos["chelsea"].save(tmp_path / "in" / "chelsea.jpg")
+    full, fast = tmp_path / "full.jsonl", tmp_path / "fast.jsonl"
+    base = ["caption", str(tmp_path / "in"), "--model", "objects", "--no-progress", "--out"]
+    assert main(base + [str(full)]) == 0
+    assert main(base + [str(fast), "--no-detector"]) == 0
+    full_records, fast_records = {Path(r["path"]).name: r for r in _records(full)}, {Path(r["path"]).name: r for r in _records(fast)}
+    # the detector finds the astronaut; without it no word comes from a detection, and objects are still named
+    assert "person" in full_records["astronaut.jpg"]["caption"].split()
+    assert "person" not in fast_records["astronaut.jpg"]["caption"].split()
+    for record in fast_records.values():
+        assert record["objects"] and all(o["source"] in ("decoder", "classifier", "stamps") for o in record["objects"])
+        assert all(o["box"] is None and (o["confirmed_by"] or "whole picture: ").startswith("whole picture: ") for o in record["objects"])
+    assert fast_records["chelsea.jpg"]["caption"] == full_records["chelsea.jpg"]["caption"] == "a photo of a cat"
+
+
 def test_caption_csv_carries_the_lab_models_centres_and_sentinel_shares(folder, model_dir, tmp_path, vocab, capsys):
     import csv
 

@@ -354,6 +354,16 @@ def test_naming_can_be_turned_off(one_torch_thread):
     assert result.objects == [] and result.decoder_text is None and "objects" not in result.to_json()
 
 
+def test_naming_without_the_detector(one_torch_thread):
+    from captioner.pipeline import Captioner
+
+    captioner = Captioner.from_pretrained(device="cpu", detector=False)
+    assert captioner.namer is not None and captioner.namer.detector is None
+    (cat, astronaut) = captioner.caption([ROOT / "data" / "photos" / f for f in ("sk_chelsea_cat.jpg", "sk_astronaut.jpg")], beam_size=3)
+    assert cat.text == "a photo of a cat" and cat.objects[0].source == "classifier"
+    assert "person" not in astronaut.words  # people come from the detector only
+
+
 def test_the_pooled_design_climbs_a_ladder_of_recognisers(lexicon):
     """Design "pooled": the classifier (here the whole picture's answer, row 0) when it is sure,
     else the stamps, else the detector's object where the word looked, else a category."""
