@@ -314,6 +314,16 @@ def test_no_detector_names_objects_without_people_or_detections(photos, tmp_path
         assert record["objects"] and all(o["source"] in ("decoder", "classifier", "stamps") for o in record["objects"])
         assert all(o["box"] is None and (o["confirmed_by"] or "whole picture: ").startswith("whole picture: ") for o in record["objects"])
     assert fast_records["chelsea.jpg"]["caption"] == full_records["chelsea.jpg"]["caption"] == "a photo of a cat"
+    # the same switch on inspect and evaluate
+    maps = tmp_path / "maps"
+    assert main(["inspect", str(tmp_path / "in" / "astronaut.jpg"), "--out", str(maps), "--model", "objects", "--no-detector"]) == 0
+    saved = json.loads((maps / "astronaut.jpg.json").read_text())
+    assert saved["caption"] == fast_records["astronaut.jpg"]["caption"] and "detector" not in {o["source"] for o in saved["objects"]}
+    (tmp_path / "in" / "photos.csv").write_text("file,main_object,accepted,kind\nastronaut.jpg,person,person|people,people\n")
+    report = tmp_path / "report.json"
+    argv = ["evaluate", "--model", "objects", "--photos", str(tmp_path / "in"), "--beam-size", "3", "--out", str(report)]
+    assert main(argv) == 0 and json.loads(report.read_text())["by_kind"]["people"]["rate"] == 1.0
+    assert main(argv + ["--no-detector"]) == 0 and json.loads(report.read_text())["by_kind"]["people"]["rate"] == 0.0
 
 
 def test_caption_csv_carries_the_lab_models_centres_and_sentinel_shares(folder, model_dir, tmp_path, vocab, capsys):
