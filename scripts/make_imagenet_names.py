@@ -23,6 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from captioner.recognition.names import regular_plural
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "captioner" / "recognition" / "imagenet_names.csv"
 
@@ -897,13 +899,9 @@ def plural(name: str, irregular: dict[str, str]) -> str:
     # noun.exc also lists learned plurals (cicadae, ibices, abaci, flamingoes): people say the regular one.
     if last in irregular and not irregular[last].endswith(("ae", "i", "ices", "oes", "a")):
         return prefix + irregular[last]
-    if re.search(r"(s|x|z|ch|sh)$", last):
+    if last in ("potato", "tomato", "volcano"):
         return prefix + last + "es"
-    if re.search(r"[^aeiou]y$", last):
-        return prefix + last[:-1] + "ies"
-    if re.search(r"[^aeiou]o$", last) and last in ("potato", "tomato", "volcano"):
-        return prefix + last + "es"
-    return prefix + last + "s"
+    return prefix + regular_plural(last)
 
 
 def nearest(synset, table):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from functools import lru_cache
 from pathlib import Path
 
 from captioner.decoding.options import DecodingOptions, decoding_options
@@ -61,26 +62,38 @@ def wrong_name(words: list[str], row: dict) -> bool:
     """Whether a caption that does not name the photo's main object gives it some other name (a
     confident wrong name), rather than a category word ("an animal", "two birds") or "something".
     Where the picture is ("on tree bark", "on a beach") names no object: those phrases are left out."""
-    from captioner.recognition.names import CATEGORY_PHRASES, plural
-
     if names_by_name(words, row) is not None:
         return False
-    vague = set(CATEGORY_PHRASES) | GENERIC_WORDS
-    vague |= {plural(w) for w in vague} | FUNCTION_WORDS | {"something", "photo", "picture"}
+    vague = _vague_words()
     return any(w not in vague for w in _without_scene_phrases(words))
 
 
-def _without_scene_phrases(words: list[str]) -> list[str]:
-    """The words of a caption less the phrases that say where it is: the decoder's backgrounds
-    ("by the sea") and the places of the ImageNet names table ("on a beach")."""
+@lru_cache(maxsize=1)
+def _vague_words() -> frozenset[str]:
+    """Words that name no particular object: category words (also in the plural), "something"..."""
+    from captioner.recognition.names import CATEGORY_PHRASES, plural
+
+    vague = set(CATEGORY_PHRASES) | GENERIC_WORDS
+    return frozenset(vague | {plural(w) for w in vague} | FUNCTION_WORDS | {"something", "photo", "picture"})
+
+
+@lru_cache(maxsize=1)
+def _scene_phrases() -> tuple[tuple[str, ...], ...]:
+    """The phrases that say where a picture is, longest first: the decoder's backgrounds ("by the
+    sea") and the places of the ImageNet names table ("on a beach")."""
     from captioner.data.objects import TEMPLATES, TEXTURES
     from captioner.recognition.names import load_names
 
     phrases = {tuple(p) for p in list(TEMPLATES.values()) + list(TEXTURES.values()) if p}
     phrases |= set(load_names().place_phrases.values())
+    return tuple(sorted(phrases, key=len, reverse=True))
+
+
+def _without_scene_phrases(words: list[str]) -> list[str]:
+    """The words of a caption less its _scene_phrases."""
     kept, k = [], 0
     while k < len(words):
-        n = next((len(p) for p in sorted(phrases, key=len, reverse=True) if tuple(words[k : k + len(p)]) == p), 0)
+        n = next((len(p) for p in _scene_phrases() if tuple(words[k : k + len(p)]) == p), 0)
         if n:
             k += n
         else:

@@ -61,8 +61,12 @@ def plural(word: str, table: dict[str, str] | None = None) -> str:
     regular rule ("bird" -> "birds", "dish" -> "dishes", "person" -> "people")."""
     if table and word in table:
         return table[word]
-    if word in _IRREGULAR_PLURALS:
-        return _IRREGULAR_PLURALS[word]
+    return _IRREGULAR_PLURALS.get(word) or regular_plural(word)
+
+
+def regular_plural(word: str) -> str:
+    """English's spelling rule for the plural of one word: "dish" -> "dishes", "butterfly" ->
+    "butterflies", "bird" -> "birds" (scripts/make_imagenet_names.py uses it for the table too)."""
     if word.endswith(("s", "x", "z", "ch", "sh")):
         return word + "es"
     if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):

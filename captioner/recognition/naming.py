@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -167,6 +167,18 @@ class ObjectWord:
         if data["box"] is not None:
             data["box"] = [round(float(v), 1) for v in data["box"]]
         return data
+
+
+class _Decision(NamedTuple):
+    """What an object word becomes (the rungs of Namer._decide return it, or a plain tuple of its
+    first fields)."""
+
+    word: str
+    source: str
+    label: str
+    probability: float
+    box: tuple | None = None  # a detection's
+    confirmed_by: str | None = None  # what confirmed an unsure name (ObjectWord.confirmed_by)
 
 
 @dataclass
@@ -409,7 +421,9 @@ class Namer:
         t = self.thresholds
         if t.agreed is None or slot.name_p < t.agreed or slot.whole_name != slot.name or slot.whole_name_p < t.agreed_whole:
             return None
-        return slot.name, "classifier", slot.label, slot.name_p, None, f"whole picture: {slot.whole_name} {slot.whole_name_p:.2f}"
+        return _Decision(
+            slot.name, "classifier", slot.label, slot.name_p, confirmed_by=f"whole picture: {slot.whole_name} {slot.whole_name_p:.2f}"
+        )
 
     def _stamp_in_category(self, slot: _Slot) -> tuple | None:
         """The stamp recogniser's name, not sure alone, within the category word the decoder wrote:
@@ -430,7 +444,7 @@ class Namer:
         kinds = {slot.name, self._category(slot.name)} - {None}
         for d in slot.at_peak:
             if d.score >= t.confirm_score and (d.label in kinds or DETECTOR_NAMES.get(d.label, d.label) in kinds):
-                return slot.name, "classifier", slot.label, slot.name_p, tuple(d.box), f"{d.label} {d.score:.2f}"
+                return _Decision(slot.name, "classifier", slot.label, slot.name_p, tuple(d.box), f"{d.label} {d.score:.2f}")
         return None
 
     def _vague(self, slot: _Slot) -> tuple[str, str, str, float] | None:
@@ -559,11 +573,10 @@ class Namer:
             if decision is None:
                 token.object = ObjectWord(slot.index, slot.word, "decoder", slot.word, None, None, slot.word)
             else:
-                word, source, label, p, *extra = decision  # extra: (box,) from a detection, (box, "cat 0.40") from a confirmation
-                box = list(extra[0]) if extra and extra[0] is not None else None
-                confirmed_by = extra[1] if len(extra) > 1 else None
-                token.word = word
-                token.object = ObjectWord(slot.index, word, source, label, p, box, slot.word, confirmed_by=confirmed_by)
+                d = _Decision(*decision)
+                box = list(d.box) if d.box is not None else None
+                token.word = d.word
+                token.object = ObjectWord(slot.index, d.word, d.source, d.label, d.probability, box, slot.word, confirmed_by=d.confirmed_by)
         object_tokens = [tokens[s.index] for s in slots]
         self._count_and_merge(tokens, object_tokens, detections)
         self._add_people(tokens, detections, size, (H, W))
