@@ -165,6 +165,7 @@ class CachedDetector:
 
     def __init__(self, detector, floor: float = 0.2):
         self.detector, self.floor, self.cache = detector, floor, {}
+        self.labels = detector.labels  # the names it can give (Namer: which words it can contradict)
 
     def detect(self, image, min_score: float = 0.3):
         if id(image) not in self.cache:

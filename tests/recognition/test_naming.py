@@ -51,6 +51,8 @@ class FakeDetection:
 
 
 class FakeDetector:
+    labels = ["person", "bird", "cat", "dog", "horse", "sheep", "cow", "dining table"]  # some of COCO's
+
     def __init__(self, detections):
         self.detections = detections
 
@@ -193,6 +195,17 @@ def test_a_place_after_a_list_keeps_the_lists_and_and_plural_only_names_take_som
     assert renamed(lexicon, "a photo of a koala a tree and a tree", place).text == "a photo of a koala and a tree by a castle"
     # ImageNet's "scale" is everyday "scales", a plural-only name like "pliers"
     assert renamed(lexicon, "a picture of a sign", [("tench", 0.01), ("scale", 0.97)]).text == "a picture of some scales"
+
+
+def test_something_is_said_only_when_nothing_is_named(lexicon):
+    # the first word's region is unsure of everything (tench 0.3: no name, no category), the second is a mug
+    unsure, mug = ("tench", 0.3), ("coffee mug", 0.97)
+    assert renamed(lexicon, "a picture of a koala", [("tench", 0.001), unsure]).text == "a picture of something"
+    assert renamed(lexicon, "a picture of a koala and a hammer", [("tench", 0.001), unsure, mug]).text == "a picture of a mug"
+    assert renamed(lexicon, "a picture of a hammer and a koala", [("tench", 0.001), mug, unsure]).text == "a picture of a mug"
+    # and beside a place ("a photo of something and a tree by a castle" before)
+    castle = renamed(lexicon, "a photo of a koala and a tree", [("castle", 0.96), unsure, ("tench", 0.001)])
+    assert castle.text == "a photo of a tree by a castle" and [o.word for o in castle.objects] == ["tree", "castle"]
 
 
 def test_the_same_object_is_named_once_unless_counted(lexicon):
@@ -362,6 +375,36 @@ def test_naming_without_the_detector(one_torch_thread):
     (cat, astronaut) = captioner.caption([ROOT / "data" / "photos" / f for f in ("sk_chelsea_cat.jpg", "sk_astronaut.jpg")], beam_size=3)
     assert cat.text == "a photo of a cat" and cat.objects[0].source == "classifier"
     assert "person" not in astronaut.words  # people come from the detector only
+
+
+def test_a_detection_of_another_animal_where_the_word_looked_unseats_the_decoders_backed_word(lexicon):
+    """The decoder wrote "cow", the stamps back it (0.7, so the mixture 0.35 >= agree 0.3); NanoDet
+    sees a horse where the word looked: the decoder's word is not kept, the ladder names the horse."""
+
+    def named(detections, word="cow", **thresholds):
+        namer = Namer(
+            FakeClassifier([("tench", 0.001), ("sorrel", 0.6)]),
+            lexicon,
+            detector=FakeDetector(detections),
+            stamps=FakeStamps(word, 0.7),
+            thresholds=Thresholds(**thresholds),
+        )
+        result = caption(f"a photo of a {word}", {4: 0})
+        namer.rename(result, torch.zeros(L, 8), FakeImage(), (224, 224))
+        return result
+
+    at_peak = (0, 0, 100, 100)
+    horse = named([FakeDetection("horse", 0.69, at_peak)])
+    assert horse.text == "a photo of a horse" and horse.objects[0].source == "classifier" and horse.objects[0].confirmed_by == "horse 0.69"
+    assert named([FakeDetection("horse", 0.69, at_peak)], detected_otherwise=None).text == "a photo of a cow"
+    assert named([FakeDetection("horse", 0.45, at_peak)]).text == "a photo of a cow"  # below the score
+    assert named([FakeDetection("horse", 0.69, (150, 150, 220, 220))]).text == "a photo of a cow"  # not where it looked
+    assert named([FakeDetection("cow", 0.69, at_peak)]).text == "a photo of a cow"  # the same thing
+    assert named([FakeDetection("dining table", 0.9, at_peak)]).text == "a photo of a cow"  # another kind of thing
+    assert named([]).objects[0].source == "decoder"
+    # a word the detector cannot say is not contradicted by its nearest class (COCO has no boar)
+    boar = named([FakeDetection("dog", 0.69, at_peak)], word="boar")
+    assert boar.text == "a photo of a boar" and boar.objects[0].source == "decoder"
 
 
 def test_the_pooled_design_climbs_a_ladder_of_recognisers(lexicon):
