@@ -77,9 +77,10 @@ def photos(n: int):
 
 
 def user_photos(n: int):
-    """n real photographs as users upload them: the project's evaluation photos (data/photos: 110
+    """n real photographs as users upload them: the project's evaluation photos (data/photos: 190
     photos of objects and animals, people and places, longer side <= 512 px), spread evenly over the
-    set in file-name order so that each of its kinds is in it, cycled past 110; RGB PIL images."""
+    set in file-name order so that each of its kinds is in it, cycled past 190; RGB PIL images.
+    (110 photos until 2026-12-05: records before then captioned another spread.)"""
     from pathlib import Path
 
     from PIL import Image

@@ -208,6 +208,17 @@ def test_something_is_said_only_when_nothing_is_named(lexicon):
     assert castle.text == "a photo of a tree by a castle" and [o.word for o in castle.objects] == ["tree", "castle"]
 
 
+def test_a_place_takes_the_place_of_an_unbacked_category_word_but_not_of_a_backed_one(lexicon):
+    # the whole picture: a coral reef at 0.5 (a place is said from 0.3)
+    reef = ("coral reef", 0.5)
+    # the classifier is sure the region is a fish (tench 0.75: the category at 0.75, the name unsure): "a fish" stays
+    fish = renamed(lexicon, "a picture of a fish", [reef, ("tench", 0.75)])
+    assert fish.text == "a picture of a fish on a coral reef" and [o.word for o in fish.objects] == ["fish", "coral reef"]
+    # the decoder's "tool" that nothing backs gives way to the place
+    assert renamed(lexicon, "a picture of a tool", [reef, ("tench", 0.001)]).text == "a picture of a coral reef"
+    assert renamed(lexicon, "a picture of a fish", [reef, ("tench", 0.75)], place=0.6).text == "a picture of a fish"
+
+
 def test_the_same_object_is_named_once_unless_counted(lexicon):
     once = renamed(lexicon, "a picture of a koala and a koala", [("koala", 0.1), ("koala", 0.99), ("koala", 0.98)])
     assert once.text == "a picture of a koala"
