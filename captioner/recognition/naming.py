@@ -615,7 +615,7 @@ class Namer:
         self._count_and_merge(tokens, object_tokens, detections)
         self._add_people(tokens, detections, size, (H, W))
         self._add_place(tokens, whole, (H, W))
-        _drop_somethings(tokens)
+        _drop_unbacked(tokens)
         _join_last_mention(tokens, (H, W))
         _fix_articles(tokens, self._plural_only)
         result.decoder_text = result.text
@@ -854,15 +854,22 @@ def _drop_mention(tokens: list[_Token], token: _Token) -> None:
         del tokens[start:end]
 
 
-def _drop_somethings(tokens: list[_Token]) -> None:
-    """Drop "something" beside anything named: "a photo of something and a tree by a castle" ->
-    "a photo of a tree by a castle". Alone it says that the model saw a thing it cannot name; beside
-    a name it adds nothing."""
+def _drop_unbacked(tokens: list[_Token]) -> None:
+    """Drop the words that name nothing beside anything named: "something", and a category word
+    of the decoder's own that no recogniser backs ("a picture of a person and a toy" -> "a picture
+    of a person"; "a photo of something and a tree by a castle" -> "a photo of a tree by a castle").
+    Alone such a word says that the model saw a thing it cannot name; beside a name it adds only
+    a guess."""
+
+    def unbacked(t: _Token) -> bool:
+        return t.word == "something" or (t.word in VAGUE and not t.backed and t.object.source == "decoder")
+
     objects = [t for t in tokens if t.object is not None]
-    if any(t.word != "something" for t in objects):
-        for t in objects:
-            if t.word == "something":
-                _drop_mention(tokens, t)
+    named = any(not unbacked(t) for t in objects)
+    worded = any(t.word != "something" for t in objects)  # at least a guess of a word ("a tool")
+    for t in objects:
+        if (named and unbacked(t)) or (worded and t.word == "something"):
+            _drop_mention(tokens, t)
 
 
 def _at_peak(attention: np.ndarray, detections: list, size) -> list:

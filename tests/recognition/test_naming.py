@@ -206,6 +206,11 @@ def test_something_is_said_only_when_nothing_is_named(lexicon):
     # and beside a place ("a photo of something and a tree by a castle" before)
     castle = renamed(lexicon, "a photo of a koala and a tree", [("castle", 0.96), unsure, ("tench", 0.001)])
     assert castle.text == "a photo of a tree by a castle" and [o.word for o in castle.objects] == ["tree", "castle"]
+    # nor a category word of the decoder's that no recogniser backs beside a name; one the classifier backs stays
+    koala = [("tench", 0.001), ("koala", 0.99)]
+    assert renamed(lexicon, "a picture of a koala and a tool", [*koala, ("tench", 0.001)]).text == "a picture of a koala"
+    assert renamed(lexicon, "a picture of a koala and a fish", [*koala, ("tench", 0.75)]).text == "a picture of a koala and a fish"
+    assert renamed(lexicon, "a picture of a tool", [("tench", 0.001), ("tench", 0.001)]).text == "a picture of a tool"  # alone it stays
 
 
 def test_a_place_takes_the_place_of_an_unbacked_category_word_but_not_of_a_backed_one(lexicon):
