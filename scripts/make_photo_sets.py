@@ -177,16 +177,19 @@ EVALUATION = [
 # Scratch's castle (the Palais des Papes, which the tuning set shows) was left out.
 
 
-def scratch(kind: str, rows: list[tuple]) -> list[tuple]:
-    """Entries for Scratch media: rows of (file under Media/, main object, accepted names, note)."""
+def package_photos(prefix: str, folder: str, kind: str, rows: list[tuple]) -> list[tuple]:
+    """Entries for photos under `folder` (below ROOT): rows of (path inside it, main object,
+    accepted names, note); each is saved as <prefix><its name, lower case, "-" as "_">.jpg."""
     return [
-        (f"sc_{Path(path).stem.lower().replace('-', '_')}.jpg", f"{SCRATCH}/{path}", kind, main, accepted, note)
+        (f"{prefix}{Path(path).stem.lower().replace('-', '_')}.jpg", f"{folder}/{path}", kind, main, accepted, note)
         for path, main, accepted, note in rows
     ]
 
 
 EVALUATION += [
-    *scratch(
+    *package_photos(
+        "sc_",
+        SCRATCH,
         "object",
         [
             ("Costumes/Animals/bird-flying.gif", "pigeon", "pigeon|dove|bird", "pigeon landing, cut out"),
@@ -239,7 +242,9 @@ EVALUATION += [
             ("Backgrounds/Outdoors/bench-with-view.jpg", "bench", "bench|park bench", "bench facing a view of the sea"),
         ],
     ),
-    *scratch(
+    *package_photos(
+        "sc_",
+        SCRATCH,
         "people",
         [
             (f"Costumes/People/{name}", "person", accepted, note)
@@ -255,7 +260,9 @@ EVALUATION += [
             ]
         ],
     ),
-    *scratch(
+    *package_photos(
+        "sc_",
+        SCRATCH,
         "place",
         [
             ("Backgrounds/Nature/beach-malibu.jpg", "beach", "beach|seashore|shore|coast|sea", "sandy beach"),
@@ -556,9 +563,11 @@ TUNING += [
 # court as data/photos', was left out), labelled by looking: monuments of GCompris'
 # explore_monuments, Scratch's other photographed backgrounds, five opencv-doc pictures.
 TUNING += [
-    *[
-        (f"gc_{Path(path).stem.lower()}.jpg", f"gc/{MON}/{path}", "place", main, accepted, note)
-        for path, main, accepted, note in [
+    *package_photos(
+        "gc_",
+        f"gc/{MON}",
+        "place",
+        [
             ("wonders/machuPicchu.webp", "ruins", "ruins|city|mountain|valley|terraces|alp", "Machu Picchu"),
             ("wonders/petra.webp", "temple", "temple|tomb|cliff|ruins|palace", "Petra's monastery"),
             ("wonders/chichenItza.webp", "pyramid", "pyramid|temple", "Chichen Itza"),
@@ -578,9 +587,11 @@ TUNING += [
             ("germany/brandenburgGate.webp", "gate", "gate|arch|triumphal arch|monument", "Brandenburg Gate at night"),
             ("germany/berlinCathedral.webp", "cathedral", "cathedral|church|palace", "Berlin Cathedral"),
             ("germany/schwerinPalace.webp", "palace", "palace|castle", "Schwerin Palace by a lake"),
-        ]
-    ],
-    *scratch(
+        ],
+    ),
+    *package_photos(
+        "sc_",
+        SCRATCH,
         "place",
         [
             ("Backgrounds/Outdoors/atom-playground.jpg", "playground", "playground|park", "climbing frame on a playground"),

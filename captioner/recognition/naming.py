@@ -290,8 +290,8 @@ class Namer:
             raise ValueError(f"design must be 'slots', 'gate' or 'pooled', got {design!r}")
         self.classifier, self.lexicon, self.detector = classifier, lexicon, detector
         # the names the detector can give, as captions say them (None: it does not say)
-        labels = getattr(detector, "labels", None)
-        self._detector_names = frozenset(DETECTOR_NAMES.get(x, x) for x in labels) | frozenset(labels) if labels else frozenset()
+        labels = getattr(detector, "labels", None) or ()
+        self._detector_names = frozenset(labels) | {DETECTOR_NAMES.get(x, x) for x in labels}
         self.names = names or load_names()
         self.thresholds, self.design = thresholds, design
         self.word_probabilities = word_probabilities  # (annotations (L, D), words) -> each word's decoder probability
