@@ -77,10 +77,11 @@ def photos(n: int):
 
 
 def user_photos(n: int):
-    """n real photographs as users upload them: the project's evaluation photos (data/photos: 190
+    """n real photographs as users upload them: the project's evaluation photos (data/photos: 217
     photos of objects and animals, people and places, longer side <= 512 px), spread evenly over the
-    set in file-name order so that each of its kinds is in it, cycled past 190; RGB PIL images.
-    (110 photos until 2026-12-05: records before then captioned another spread.)"""
+    set in file-name order so that each of its kinds is in it, cycled past its size; RGB PIL images.
+    (110 photos until 2026-12-05, 190 until naming's eighth round: records before then captioned
+    another spread.)"""
     from pathlib import Path
 
     from PIL import Image

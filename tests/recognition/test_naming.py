@@ -142,9 +142,10 @@ def test_a_detection_where_the_word_looked_confirms_an_unsure_name(lexicon):
         (FakeDetection("cat", 0.40, here), [("tench", 0.01), ("tabby", 0.45)], {}),
         (FakeDetection("cat", 0.40, here), tabby, {"confirmed": None}),
     ]:
+        # (the decoder's "bird", which the classifier's cat rules out, becomes "something")
         assert renamed(lexicon, "a picture of a bird", answers, [detection], **thresholds).text in (
             "a picture of an animal",
-            "a picture of a bird",
+            "a picture of something",
         )
 
 
@@ -163,7 +164,8 @@ def test_the_whole_picture_naming_the_same_confirms_an_unsure_name(lexicon):
         ([("tabby", 0.62), ("tabby", 0.65)], {"agreed": None}),
         ([("tabby", 0.62), ("tabby", 0.65)], {"agreed": 0.7}),
     ]:
-        assert renamed(lexicon, "a picture of a bird", answers, **thresholds).text in ("a picture of an animal", "a picture of a bird")
+        # (the decoder's "bird", which the classifier's cat rules out, becomes "something")
+        assert renamed(lexicon, "a picture of a bird", answers, **thresholds).text in ("a picture of an animal", "a picture of something")
 
 
 def test_the_whole_picture_naming_another_thing_makes_a_sure_name_unsure(lexicon):
@@ -210,7 +212,26 @@ def test_something_is_said_only_when_nothing_is_named(lexicon):
     koala = [("tench", 0.001), ("koala", 0.99)]
     assert renamed(lexicon, "a picture of a koala and a tool", [*koala, ("tench", 0.001)]).text == "a picture of a koala"
     assert renamed(lexicon, "a picture of a koala and a fish", [*koala, ("tench", 0.75)]).text == "a picture of a koala and a fish"
-    assert renamed(lexicon, "a picture of a tool", [("tench", 0.001), ("tench", 0.001)]).text == "a picture of a tool"  # alone it stays
+    hammer = [("tench", 0.001), ("hammer", 0.2)]  # the classifier does not rule "tool" out
+    assert renamed(lexicon, "a picture of a tool", hammer).text == "a picture of a tool"  # alone it stays
+
+
+def test_the_decoders_category_word_stays_only_where_the_classifier_does_not_rule_it_out(lexicon):
+    # nothing is sure where the word looked, and the classifier gives "tool" next to nothing (its
+    # even spread: about 0.03) and ranks another category first: "something", not a guess
+    spread = [("tench", 0.001), ("tench", 0.001)]
+    result = renamed(lexicon, "a picture of a tool", spread)
+    assert result.text == "a picture of something" and result.objects[0].decoder_word == "tool"
+    # a hammer at 0.2 backs the category (>= category_backed, 0.1)
+    assert renamed(lexicon, "a picture of a tool", [("tench", 0.001), ("hammer", 0.2)]).text == "a picture of a tool"
+    assert (
+        renamed(lexicon, "a picture of a tool", [("tench", 0.001), ("hammer", 0.2)], category_backed=0.5).text == "a picture of something"
+    )
+    # the classifier's first category, however unsure, is not ruled out
+    assert renamed(lexicon, "a picture of an animal", spread).text == "a picture of an animal"
+    # a category the classifier has no classes for cannot be ruled out; and the rule can be turned off
+    assert renamed(lexicon, "a picture of a toy", spread).text == "a picture of a toy"
+    assert renamed(lexicon, "a picture of a tool", spread, category_backed=None).text == "a picture of a tool"
 
 
 def test_a_place_takes_the_place_of_an_unbacked_category_word_but_not_of_a_backed_one(lexicon):
@@ -333,7 +354,8 @@ def test_the_stamps_name_within_the_category_word_the_decoder_wrote(lexicon):
     pliers = named("a photo of a tool", 0.75)  # the stamps alone are not sure (0.9); within "tool" they are
     assert pliers.text == "a photo of some pliers" and pliers.objects[0].source == "stamps"
     assert named("a photo of a tool", 0.6).text == "a photo of a tool"  # below stamp_category (0.7)
-    assert named("a photo of a fruit", 0.75).text == "a photo of a fruit"  # pliers are no fruit
+    assert named("a photo of a fruit", 0.75, category_backed=None).text == "a photo of a fruit"  # pliers are no fruit
+    assert named("a photo of a fruit", 0.75).text == "a photo of something"  # nor does the classifier back a fruit
     assert named("a photo of a tool", 0.75, stamp_category=None).text == "a photo of a tool"
 
 
