@@ -13,7 +13,8 @@ classifier on a crop of the photo where the word looked: crops.py):
 - an unsure name when a second recogniser agrees: a detection where the word looked ("a cat" from
   tabby 0.62 and a detected cat 0.40), the stamps within the category the decoder wrote ("a tool"
   -> "some pliers"), or the classifier on the whole picture (its surest name the same);
-- else its category when that is sure ("an animal"), else "something": never a confident wrong name;
+- else its category when that is sure ("an animal"), or the decoder's own category word when the
+  classifier does not rule it out, else "something": never a confident wrong name;
 - the decoder's word when the classifier agrees with it (same name, a synonym, or the decoder said
   a category and the classifier is not sure of more).
 
@@ -68,7 +69,8 @@ class Thresholds:
     name: float = 0.9  # the classifier's everyday name replaces the word
     category: float = 0.7  # else its category is said ("an animal")
     # A category word of the decoder's own ("a vegetable") stays, when nothing surer is said, only if
-    # the classifier gives that category at least this much on the word's region; else "something".
+    # the classifier gives that category at least this much on the word's region (or ranks it first);
+    # else "something".
     # On the tuning set (eighth round) the decoder's unbacked category words were wrong 4 times in 5
     # (pliers, a window and a house as "a vegetable", a tennis court as "a tool"; a tree as "a plant"
     # was the fifth); 0.05-0.3 change the same 5 captions and no rate (the rates count category words
