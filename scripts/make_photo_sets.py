@@ -41,7 +41,7 @@ MATE = "ex/usr/share/backgrounds/mate/nature"
 PLASMA = "ex/usr/share/wallpapers"
 GIMP_HELP = "ex/usr/share/gimp/2.0/help/en/images"  # Debian gimp-help-en 2.10.34-2: the manual's example photos
 GIMP_HELP_LICENCE = "GFDL-NIV-1.2+ (The GIMP Documentation Team; Debian gimp-help-common copyright, Files: *)"
-# folder -> (where it is from, the package whose copyright file lists its photos)
+# folder -> (where it is from, the package whose copyright file lists its photos); the narrower first
 WALLPAPER_PACKAGES = {
     MATE: ("mate-backgrounds 1.26.0-1", "mate-backgrounds"),
     LOMIRI: ("lomiri-wallpapers-16.04 / -20.04 20.04.0-2", "lomiri-wallpapers-16.04"),  # one source, one copyright file
@@ -840,7 +840,7 @@ def source_path(root: Path, source: str) -> tuple[Path, str, str]:
         licence = f"{plugin.get('License', '?')} ({authors}; its metadata.json; Debian copyright Files: * GPL-2+)"
         return path, f"plasma-workspace-wallpapers 4:5.27.5-2: {source.removeprefix('ex/')}", licence
     if source.startswith(LOMIRI):
-        origin, package = WALLPAPER_PACKAGES[MATE if source.startswith(MATE) else LOMIRI]
+        origin, package = next(v for folder, v in WALLPAPER_PACKAGES.items() if source.startswith(folder))
         licence = dep5_licence(root / "ex/usr/share/doc" / package / "copyright", path.name)
         return path, f"{origin}: {source.removeprefix('ex/')}", licence
     if source.startswith((OPENCV_EXAMPLES, OPENCV_HTML)):

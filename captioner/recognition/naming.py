@@ -325,8 +325,8 @@ class Namer:
         # A category's probability includes its narrower ones' ("animal" holds "bird", "fish", "insect").
         roll = np.eye(len(self.category_list), dtype=np.float32)
         for child, parent in PARENT_CATEGORY.items():
-            if child in self.category_list and parent in self.category_list:
-                roll[self.category_list.index(child), self.category_list.index(parent)] = 1.0
+            if child in self._category_index and parent in self._category_index:
+                roll[self._category_index[child], self._category_index[parent]] = 1.0
         self._cat_m = self._cat_m @ torch.from_numpy(roll)
         stamp_names = self.stamps.names if self.stamps is not None else []
         self.evidence = NameEvidence(self.name_list, stamp_names, lexicon.synonyms)
@@ -372,10 +372,12 @@ class Namer:
         for row, k in enumerate([-1] + indices):
             n, c, pl = int(name_p[row].argmax()), self._narrowest_category(cat_p[row]), int(place_p[row].argmax())
             top = int(probs[row].argmax())
+            word = words[k] if k >= 0 else ""
+            own = self._category_index.get(word)  # the word's own category, when the classifier has it
             slots.append(
                 _Slot(
                     k,
-                    words[k] if k >= 0 else "",
+                    word,
                     self.name_list[n],
                     float(name_p[row, n]),
                     self.names.labels[top],
@@ -383,11 +385,9 @@ class Namer:
                     float(cat_p[row, c]),
                     self.place_list[pl],
                     float(place_p[row, pl]),
+                    word_category_p=None if own is None else float(cat_p[row, own]),
                 )
             )
-        for row, slot in enumerate(slots):
-            if slot.word in self._category_index:
-                slot.word_category_p = float(cat_p[row, self._category_index[slot.word]])
         if stamp_p is not None:
             best_p, best = stamp_p.max(dim=-1)
             for slot in slots:
@@ -405,9 +405,9 @@ class Namer:
         holds its narrower ones' (the roll-up in __init__), so the wider one always leads."""
         best = int(p.argmax())
         children = [
-            self.category_list.index(child)
+            self._category_index[child]
             for child, parent in PARENT_CATEGORY.items()
-            if parent == self.category_list[best] and child in self.category_list
+            if parent == self.category_list[best] and child in self._category_index
         ]
         if children:
             child = max(children, key=lambda j: float(p[j]))
